@@ -1,0 +1,155 @@
+//! readtrack's storage: one trait, [`Storage`], with an embedded SQLite implementation.
+//!
+//! Architecture invariant: handlers and services reach data only through this trait, so
+//! the backend is chosen by configuration. The SQL is kept portable (multi-row `VALUES`,
+//! `UPDATE ... FROM`, `RETURNING`) so the PostgreSQL implementation differs in dialect
+//! only. Instants are stored as Unix milliseconds; nothing here speaks JSON on the wire.
+//!
+//! Receipts are written in batches: [`Storage::apply_receipts`] takes many clients'
+//! reports at once and commits them in one transaction, keeping the per-message and
+//! per-department counters and the event sequence in that same transaction.
+
+mod error;
+pub mod model;
+mod sql;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use readtrack_domain::department::Department;
+use readtrack_domain::event::Event;
+use readtrack_domain::ids::{MemberId, MessageId, OrgId, Seq, TokenId};
+use readtrack_domain::member::Member;
+use readtrack_domain::settings::OrgSettings;
+use readtrack_domain::summary::{DepartmentCounts, Summary};
+
+pub use error::StorageError;
+pub use model::*;
+
+/// Result of a storage call.
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// Everything readtrack keeps. Implementations must be safe to share between tasks;
+/// every write is durable when the call returns.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Checks the database answers (for `/readyz`).
+    async fn ping(&self) -> Result<()>;
+
+    // --- organisations -------------------------------------------------------------
+
+    /// Whether the first-run setup has happened.
+    async fn is_set_up(&self) -> Result<bool>;
+    /// Creates the first organisation with its admin; [`StorageError::Conflict`] when
+    /// setup already happened (only one caller can win a race).
+    async fn setup(&self, new: NewOrg) -> Result<CreatedOrg>;
+    /// Creates a further organisation (operators hosting several).
+    async fn create_org(&self, new: NewOrg) -> Result<CreatedOrg>;
+    /// An organisation's name and settings.
+    async fn org(&self, org: OrgId) -> Result<OrgRecord>;
+    /// Replaces an organisation's settings; a changed policy text gets a new version.
+    async fn update_org_settings(
+        &self,
+        org: OrgId,
+        settings: &OrgSettings,
+        policy_changed_by: Option<MemberId>,
+        now: Timestamp,
+    ) -> Result<OrgRecord>;
+
+    // --- sign-in -------------------------------------------------------------------
+
+    /// The credentials of the member with this (normalised) email.
+    async fn login_record(&self, email: &str) -> Result<Option<LoginRecord>>;
+    /// Stores a token's hash.
+    async fn insert_token(&self, token: NewToken) -> Result<TokenId>;
+    /// The member behind an unexpired token hash.
+    async fn find_token(&self, hash: &[u8], now: Timestamp) -> Result<Option<TokenRecord>>;
+    /// Deletes a token of the organisation; false when there was none.
+    async fn delete_token(&self, org: OrgId, id: TokenId) -> Result<bool>;
+
+    // --- directory -----------------------------------------------------------------
+
+    /// Creates a department; [`StorageError::Conflict`] when a sibling has the name.
+    async fn create_department(&self, new: NewDepartment) -> Result<Department>;
+    /// All departments of an organisation.
+    async fn departments(&self, org: OrgId) -> Result<Vec<Department>>;
+    /// Creates a member; [`StorageError::Conflict`] on a taken email.
+    async fn create_member(&self, new: NewMember) -> Result<Member>;
+    /// A member of the organisation.
+    async fn member(&self, org: OrgId, id: MemberId) -> Result<Option<Member>>;
+    /// Which of `ids` are active members of the organisation.
+    async fn existing_members(&self, org: OrgId, ids: &[MemberId]) -> Result<Vec<MemberId>>;
+    /// Members, by id, filtered.
+    async fn members(&self, org: OrgId, filter: &MemberFilter, page: Page) -> Result<Vec<Member>>;
+    /// Applies a change to a member; [`StorageError::Conflict`] on a taken email.
+    async fn update_member(&self, org: OrgId, id: MemberId, patch: MemberPatch) -> Result<Member>;
+    /// Email addresses of the organisation's members (for checking an import).
+    async fn member_emails(&self, org: OrgId) -> Result<Vec<String>>;
+    /// Writes a checked import in one transaction (or only counts, on a dry run).
+    async fn import_members(
+        &self,
+        org: OrgId,
+        rows: &[ImportWrite],
+        dry_run: bool,
+        now: Timestamp,
+    ) -> Result<ImportCounts>;
+    /// Records that a member acknowledged a policy version.
+    async fn ack_policy(&self, member: MemberId, version: i64, now: Timestamp) -> Result<()>;
+
+    // --- messages ------------------------------------------------------------------
+
+    /// Sends a notice: stores it, expands its audience to recipient rows, seeds its
+    /// counters and appends `message.created`, all in one transaction.
+    async fn create_message(&self, new: NewMessageRecord) -> Result<CreatedMessage>;
+    /// A notice of the organisation.
+    async fn message(&self, org: OrgId, id: MessageId) -> Result<Option<MessageRecord>>;
+    /// The notices a member received, newest first, with their state.
+    async fn inbox(
+        &self,
+        member: MemberId,
+        filter: InboxFilter,
+        page: Page,
+    ) -> Result<Vec<InboxItem>>;
+    /// The notices a member sent, newest first.
+    async fn sent(&self, member: MemberId, page: Page) -> Result<Vec<MessageRecord>>;
+    /// One recipient's receipt.
+    async fn receipt(&self, message: MessageId, member: MemberId) -> Result<Option<ReceiptRecord>>;
+
+    // --- receipts ------------------------------------------------------------------
+
+    /// Applies many clients' reports in one transaction and returns one outcome per
+    /// item (in order) and the events to publish. Outcomes are final only once this
+    /// returns: the commit has happened.
+    async fn apply_receipts(&self, batch: &[ReceiptWrite], now: Timestamp) -> Result<AppliedBatch>;
+    /// A notice's counts, with `hidden` as seen by its sender.
+    async fn summary(&self, message: &MessageRecord) -> Result<Summary>;
+    /// A notice's counts per recipient department.
+    async fn department_counts(&self, message: MessageId) -> Result<Vec<DepartmentCounts>>;
+    /// One page of a notice's recipients whose rows may be shown.
+    async fn board_rows(
+        &self,
+        message: &MessageRecord,
+        filter: StateFilter,
+        cursor: Option<BoardCursor>,
+        limit: u32,
+    ) -> Result<BoardPage>;
+
+    // --- events --------------------------------------------------------------------
+
+    /// Events a member receives with a sequence number above `since`, oldest first.
+    async fn events_for(
+        &self,
+        org: OrgId,
+        member: MemberId,
+        since: Seq,
+        limit: u32,
+    ) -> Result<Vec<Event>>;
+    /// The organisation's latest sequence number.
+    async fn last_seq(&self, org: OrgId) -> Result<Seq>;
+    /// Which of `members` are recipients of the notice.
+    async fn recipients_among(
+        &self,
+        message: MessageId,
+        members: &[MemberId],
+    ) -> Result<Vec<MemberId>>;
+}

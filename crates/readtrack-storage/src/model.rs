@@ -1,0 +1,409 @@
+//! The records storage takes and returns.
+
+use jiff::Timestamp;
+use readtrack_domain::FieldError;
+use readtrack_domain::audience::Audience;
+use readtrack_domain::email::Email;
+use readtrack_domain::event::Event;
+use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId};
+use readtrack_domain::member::{Member, Role};
+use readtrack_domain::message::{NewMessage, Priority, Tracking};
+use readtrack_domain::receipt::{ParsedReceipt, ReceiptState, ReceiptTimes};
+use readtrack_domain::reminder::ReminderPlan;
+use readtrack_domain::settings::OrgSettings;
+
+/// A new organisation with its first admin.
+#[derive(Debug, Clone)]
+pub struct NewOrg {
+    /// Display name.
+    pub name: String,
+    /// Initial settings (time zone, defaults).
+    pub settings: OrgSettings,
+    /// The admin's name.
+    pub admin_name: String,
+    /// The admin's address.
+    pub admin_email: Email,
+    /// The admin's Argon2 password hash.
+    pub admin_password_hash: String,
+    /// When.
+    pub now: Timestamp,
+}
+
+/// What creating an organisation made.
+#[derive(Debug, Clone, Copy)]
+pub struct CreatedOrg {
+    /// The organisation.
+    pub org_id: OrgId,
+    /// Its admin.
+    pub admin_id: MemberId,
+    /// The top department, named after the organisation, where the admin sits.
+    pub root_department_id: DepartmentId,
+}
+
+/// An organisation as stored.
+#[derive(Debug, Clone)]
+pub struct OrgRecord {
+    /// Identity.
+    pub id: OrgId,
+    /// Display name.
+    pub name: String,
+    /// Current settings, including the current policy text.
+    pub settings: OrgSettings,
+}
+
+/// What login needs to know about an address.
+#[derive(Debug, Clone)]
+pub struct LoginRecord {
+    /// The member.
+    pub member_id: MemberId,
+    /// The organisation.
+    pub org_id: OrgId,
+    /// The Argon2 hash, if the member may sign in with a password.
+    pub password_hash: Option<String>,
+    /// Deactivated members cannot sign in.
+    pub active: bool,
+}
+
+/// The two kinds of bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// Issued by login, expires.
+    Session,
+    /// Issued by an admin for another system, acting as a member.
+    Api,
+}
+
+impl TokenKind {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Session => "session",
+            TokenKind::Api => "api",
+        }
+    }
+}
+
+/// A token to store (its hash only).
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// SHA-256 of the secret.
+    pub hash: Vec<u8>,
+    /// Organisation.
+    pub org_id: OrgId,
+    /// The member it acts as.
+    pub member_id: MemberId,
+    /// Kind.
+    pub kind: TokenKind,
+    /// A label for API tokens.
+    pub name: Option<String>,
+    /// Issued.
+    pub created_at: Timestamp,
+    /// Expiry.
+    pub expires_at: Timestamp,
+}
+
+/// A valid token and the member it acts as.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    /// The token's id.
+    pub id: readtrack_domain::ids::TokenId,
+    /// Its kind.
+    pub kind: TokenKind,
+    /// Expiry.
+    pub expires_at: Timestamp,
+    /// The member.
+    pub member: Member,
+}
+
+/// A department to create.
+#[derive(Debug, Clone)]
+pub struct NewDepartment {
+    /// Organisation.
+    pub org_id: OrgId,
+    /// Name.
+    pub name: String,
+    /// Parent (must belong to the organisation).
+    pub parent_id: Option<DepartmentId>,
+    /// When.
+    pub now: Timestamp,
+}
+
+/// A member to create.
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    /// Organisation.
+    pub org_id: OrgId,
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub email: Email,
+    /// Department (must belong to the organisation).
+    pub department_id: DepartmentId,
+    /// Manager (a member of the organisation).
+    pub manager_id: Option<MemberId>,
+    /// Backup contact (a member of the organisation).
+    pub backup_id: Option<MemberId>,
+    /// Role.
+    pub role: Role,
+    /// Argon2 hash when the member may sign in.
+    pub password_hash: Option<String>,
+    /// Own time zone.
+    pub time_zone: Option<String>,
+    /// When.
+    pub now: Timestamp,
+}
+
+/// A change to a member; `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct MemberPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New address.
+    pub email: Option<Email>,
+    /// New department.
+    pub department_id: Option<DepartmentId>,
+    /// New or cleared manager.
+    pub manager_id: Option<Option<MemberId>>,
+    /// New or cleared backup.
+    pub backup_id: Option<Option<MemberId>>,
+    /// New role.
+    pub role: Option<Role>,
+    /// New or cleared time zone.
+    pub time_zone: Option<Option<String>>,
+    /// New password hash.
+    pub password_hash: Option<String>,
+    /// Activate or deactivate.
+    pub active: Option<bool>,
+}
+
+/// Which members a listing returns.
+#[derive(Debug, Clone, Default)]
+pub struct MemberFilter {
+    /// Only this department (not its sub-departments).
+    pub department_id: Option<DepartmentId>,
+    /// Name or email containing this text, case-insensitively.
+    pub query: Option<String>,
+}
+
+/// Keyset pagination: items after `after`, at most `limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    /// Page size.
+    pub limit: u32,
+    /// The last id of the previous page.
+    pub after: Option<i64>,
+}
+
+/// One checked import row, resolved to a department.
+#[derive(Debug, Clone)]
+pub struct ImportWrite {
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub email: Email,
+    /// Department path (created as needed).
+    pub department: Vec<String>,
+    /// Manager's address.
+    pub manager_email: Option<Email>,
+    /// Backup's address.
+    pub backup_email: Option<Email>,
+    /// Role.
+    pub role: Role,
+}
+
+/// What an import created and updated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    /// Members created.
+    pub created: u64,
+    /// Members updated.
+    pub updated: u64,
+    /// Departments created.
+    pub departments_created: u64,
+}
+
+/// A checked notice to store and fan out.
+#[derive(Debug, Clone)]
+pub struct NewMessageRecord {
+    /// Organisation.
+    pub org_id: OrgId,
+    /// Sender (never a recipient).
+    pub sender_id: MemberId,
+    /// The notice.
+    pub message: NewMessage,
+    /// The audience's departments with all their sub-departments.
+    pub departments_expanded: Vec<DepartmentId>,
+    /// Sent outside the organisation's working time.
+    pub is_async: bool,
+    /// When.
+    pub now: Timestamp,
+}
+
+/// What sending made.
+#[derive(Debug, Clone)]
+pub struct CreatedMessage {
+    /// The notice.
+    pub message: MessageRecord,
+    /// The `message.created` event to publish.
+    pub event: Event,
+}
+
+/// A stored notice.
+#[derive(Debug, Clone)]
+pub struct MessageRecord {
+    /// Identity.
+    pub id: MessageId,
+    /// Organisation.
+    pub org_id: OrgId,
+    /// Sender.
+    pub sender_id: MemberId,
+    /// Sender's name.
+    pub sender_name: String,
+    /// Title.
+    pub title: String,
+    /// Body (Markdown source).
+    pub body: String,
+    /// Priority.
+    pub priority: Priority,
+    /// Tracking.
+    pub tracking: Tracking,
+    /// Confirmation required.
+    pub require_ack: bool,
+    /// Choices for the confirmation.
+    pub response_options: Vec<String>,
+    /// Audience as named.
+    pub audience: Audience,
+    /// Reminder plan.
+    pub reminders: Option<ReminderPlan>,
+    /// Deadline.
+    pub deadline: Option<Timestamp>,
+    /// Sent outside working time.
+    pub is_async: bool,
+    /// Recipients at send time.
+    pub recipient_count: i64,
+    /// Sent.
+    pub created_at: Timestamp,
+}
+
+/// Which notices an inbox lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InboxFilter {
+    /// All.
+    #[default]
+    All,
+    /// Only those not yet read.
+    Unread,
+}
+
+/// A notice in a recipient's inbox.
+#[derive(Debug, Clone)]
+pub struct InboxItem {
+    /// The notice.
+    pub message: MessageRecord,
+    /// The recipient's receipt.
+    pub receipt: ReceiptRecord,
+}
+
+/// One recipient's receipt as stored.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiptRecord {
+    /// The notice.
+    pub message_id: MessageId,
+    /// The recipient.
+    pub member_id: MemberId,
+    /// Their department at send time.
+    pub department_id: DepartmentId,
+    /// Client times and response.
+    pub times: ReceiptTimes,
+    /// Server time the read was first recorded.
+    pub read_recorded_at: Option<Timestamp>,
+    /// The read happened in the reader's quiet hours.
+    pub read_quiet: bool,
+    /// Reminders sent.
+    pub reminders: i64,
+    /// Last reminder.
+    pub last_reminded_at: Option<Timestamp>,
+    /// When escalated.
+    pub escalated_at: Option<Timestamp>,
+}
+
+impl ReceiptRecord {
+    /// The state.
+    pub fn state(&self) -> ReceiptState {
+        self.times.state()
+    }
+}
+
+/// One report to apply, from an authenticated member.
+#[derive(Debug, Clone)]
+pub struct ReceiptWrite {
+    /// The reporter's organisation.
+    pub org_id: OrgId,
+    /// The reporter.
+    pub member_id: MemberId,
+    /// The parsed report.
+    pub receipt: ParsedReceipt,
+    /// Whether `receipt.at` falls in the reporter's quiet hours.
+    pub at_in_quiet_hours: bool,
+}
+
+/// What became of one report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Committed (it may or may not have changed the state).
+    Applied,
+    /// Its event id was applied before; nothing changed.
+    Duplicate,
+    /// Refused; nothing changed.
+    Rejected(FieldError),
+}
+
+/// The result of a batch.
+#[derive(Debug, Clone, Default)]
+pub struct AppliedBatch {
+    /// One outcome per input item, in order.
+    pub outcomes: Vec<WriteOutcome>,
+    /// Events appended, to publish.
+    pub events: Vec<Event>,
+}
+
+/// Which recipients a board page lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StateFilter {
+    /// Everyone.
+    #[default]
+    All,
+    /// Not yet read.
+    Unread,
+    /// Read (acknowledged included).
+    Read,
+    /// Acknowledged.
+    Acknowledged,
+}
+
+/// Where a board page continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoardCursor {
+    /// The state of the last row (filtered pages are ordered by state, then member).
+    pub state: i64,
+    /// The last member.
+    pub member_id: MemberId,
+}
+
+/// A recipient's row on a board.
+#[derive(Debug, Clone)]
+pub struct BoardRow {
+    /// Name.
+    pub name: String,
+    /// The receipt.
+    pub receipt: ReceiptRecord,
+}
+
+/// One page of a board.
+#[derive(Debug, Clone)]
+pub struct BoardPage {
+    /// Rows that may be shown.
+    pub rows: Vec<BoardRow>,
+    /// Where the next page starts.
+    pub next: Option<BoardCursor>,
+}

@@ -1,0 +1,331 @@
+//! Encoding shared by the backends: instants, id lists, settings, plans and event payloads.
+//!
+//! These are storage formats, private to this crate; the wire format lives elsewhere.
+
+use jiff::Timestamp;
+use readtrack_domain::event::{EventBody, PersonUpdate};
+use readtrack_domain::ids::{MemberId, MessageId, TaskId};
+use readtrack_domain::message::Priority;
+use readtrack_domain::receipt::ReceiptState;
+use readtrack_domain::reminder::{EscalateTo, ReminderPlan};
+use readtrack_domain::settings::{self, QuietReads};
+use readtrack_domain::summary::Summary;
+use serde_json::{Value, json};
+
+use crate::StorageError;
+
+/// Unix milliseconds of an instant.
+pub fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+/// The instant of Unix milliseconds.
+pub fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// Optional variant of [`ts`].
+pub fn ts_opt(ms: Option<i64>) -> Option<Timestamp> {
+    ms.map(ts)
+}
+
+/// `"1,2,3"` from ids.
+pub fn join_ids(ids: impl IntoIterator<Item = i64>) -> String {
+    ids.into_iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Ids from `"1,2,3"` (empty string: none).
+pub fn split_ids(s: &str) -> Vec<i64> {
+    s.split(',').filter_map(|p| p.trim().parse().ok()).collect()
+}
+
+/// A placeholder list `(?,?),(?,?)` of `rows` rows of `cols` columns.
+pub fn placeholders(rows: usize, cols: usize) -> String {
+    let one = format!("({})", vec!["?"; cols].join(","));
+    vec![one; rows].join(",")
+}
+
+/// Stored form of a reminder plan: `after,every,max,escalate_after,targets,task`.
+pub fn encode_plan(plan: &ReminderPlan) -> String {
+    let targets: Vec<&str> = plan.escalate_to.iter().map(|t| t.as_str()).collect();
+    format!(
+        "{},{},{},{},{},{}",
+        plan.remind_after_minutes,
+        plan.remind_every_minutes,
+        plan.max_reminders,
+        plan.escalate_after_minutes
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+        targets.join("+"),
+        u8::from(plan.create_task)
+    )
+}
+
+/// Reads [`encode_plan`]'s form back.
+pub fn decode_plan(s: &str) -> Result<ReminderPlan, StorageError> {
+    let bad = || StorageError::Corrupt(format!("reminder plan {s:?}"));
+    let parts: Vec<&str> = s.split(',').collect();
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let num = |p: &str| p.parse::<u32>().map_err(|_| bad());
+    Ok(ReminderPlan {
+        remind_after_minutes: num(parts[0])?,
+        remind_every_minutes: num(parts[1])?,
+        max_reminders: num(parts[2])?,
+        escalate_after_minutes: if parts[3].is_empty() {
+            None
+        } else {
+            Some(num(parts[3])?)
+        },
+        escalate_to: parts[4]
+            .split('+')
+            .filter(|p| !p.is_empty())
+            .map(|p| EscalateTo::parse("escalate_to", p).map_err(|_| bad()))
+            .collect::<Result<_, _>>()?,
+        create_task: parts[5] == "1",
+    })
+}
+
+/// The priority of a stored name.
+pub fn priority(s: &str) -> Result<Priority, StorageError> {
+    Priority::parse("priority", s).map_err(|_| StorageError::Corrupt(format!("priority {s:?}")))
+}
+
+/// Stored form of a priority list.
+pub fn encode_priorities(list: &[Priority]) -> String {
+    list.iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Reads [`encode_priorities`]'s form back.
+pub fn decode_priorities(s: &str) -> Result<Vec<Priority>, StorageError> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(priority)
+        .collect()
+}
+
+/// Stored form of working days: ISO numbers.
+pub fn encode_days(days: &[jiff::civil::Weekday]) -> String {
+    days.iter()
+        .map(|d| settings::weekday_number(*d).to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Reads [`encode_days`]'s form back.
+pub fn decode_days(s: &str) -> Result<Vec<jiff::civil::Weekday>, StorageError> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<i64>()
+                .ok()
+                .and_then(|n| settings::weekday_from_number("days", n).ok())
+                .ok_or_else(|| StorageError::Corrupt(format!("working days {s:?}")))
+        })
+        .collect()
+}
+
+/// A stored time of day.
+pub fn time_of_day(s: &str) -> Result<jiff::civil::Time, StorageError> {
+    settings::parse_time_of_day("time", s).map_err(|_| StorageError::Corrupt(format!("time {s:?}")))
+}
+
+/// A stored quiet-read mode.
+pub fn quiet_reads(s: &str) -> Result<QuietReads, StorageError> {
+    QuietReads::parse("reads", s).map_err(|_| StorageError::Corrupt(format!("quiet reads {s:?}")))
+}
+
+fn summary_json(s: &Summary) -> Value {
+    json!({
+        "recipients": s.recipients,
+        "delivered": s.delivered,
+        "read": s.read,
+        "acknowledged": s.acknowledged,
+        "hidden": s.hidden,
+        "responses": s.responses.iter().map(|(l, n)| json!([l, n])).collect::<Vec<_>>(),
+    })
+}
+
+fn summary_from(v: &Value) -> Summary {
+    let n = |k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
+    Summary {
+        recipients: n("recipients"),
+        delivered: n("delivered"),
+        read: n("read"),
+        acknowledged: n("acknowledged"),
+        hidden: n("hidden"),
+        responses: v
+            .get("responses")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| Some((p.get(0)?.as_str()?.to_string(), p.get(1)?.as_i64()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// The stored payload of an event body (everything but seq, org, kind, target, message).
+pub fn encode_payload(body: &EventBody) -> String {
+    let v = match body {
+        EventBody::MessageCreated {
+            sender_id,
+            title,
+            priority,
+            require_ack,
+            ..
+        } => {
+            json!({"sender_id": sender_id.0, "title": title, "priority": priority.as_str(), "require_ack": require_ack})
+        }
+        EventBody::ReceiptUpdated {
+            summary, person, ..
+        } => json!({
+            "summary": summary_json(summary),
+            "person": person.as_ref().map(|p| json!({
+                "member_id": p.member_id.0,
+                "state": p.state.code(),
+                "at": p.at.map(ms),
+            })),
+        }),
+        EventBody::Reminder {
+            member_id, count, ..
+        } => json!({"member_id": member_id.0, "count": count}),
+        EventBody::Escalation {
+            recipient_id, role, ..
+        } => json!({"recipient_id": recipient_id.0, "role": role}),
+        EventBody::TaskCreated {
+            task_id, member_id, ..
+        } => {
+            json!({"task_id": task_id.0, "member_id": member_id.0})
+        }
+    };
+    v.to_string()
+}
+
+/// Rebuilds an event body from its stored columns.
+pub fn decode_payload(
+    kind: &str,
+    target: Option<i64>,
+    message_id: i64,
+    payload: &str,
+) -> Result<EventBody, StorageError> {
+    let bad = || StorageError::Corrupt(format!("event payload of {kind}"));
+    let v: Value = serde_json::from_str(payload).map_err(|_| bad())?;
+    let int = |k: &str| v.get(k).and_then(Value::as_i64).ok_or_else(bad);
+    let message_id = MessageId(message_id);
+    Ok(match kind {
+        "message.created" => EventBody::MessageCreated {
+            message_id,
+            sender_id: MemberId(int("sender_id")?),
+            title: v
+                .get("title")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            priority: priority(
+                v.get("priority")
+                    .and_then(Value::as_str)
+                    .unwrap_or("normal"),
+            )?,
+            require_ack: v
+                .get("require_ack")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        },
+        "receipt.updated" => EventBody::ReceiptUpdated {
+            message_id,
+            sender_id: MemberId(target.ok_or_else(bad)?),
+            summary: summary_from(v.get("summary").ok_or_else(bad)?),
+            person: match v.get("person") {
+                Some(p) if !p.is_null() => Some(PersonUpdate {
+                    member_id: MemberId(
+                        p.get("member_id").and_then(Value::as_i64).ok_or_else(bad)?,
+                    ),
+                    state: ReceiptState::from_code(
+                        p.get("state").and_then(Value::as_i64).unwrap_or(0),
+                    ),
+                    at: p.get("at").and_then(Value::as_i64).map(ts),
+                }),
+                _ => None,
+            },
+        },
+        "reminder" => EventBody::Reminder {
+            message_id,
+            member_id: MemberId(int("member_id")?),
+            count: int("count")?,
+        },
+        "escalation" => EventBody::Escalation {
+            message_id,
+            recipient_id: MemberId(int("recipient_id")?),
+            to_member_id: MemberId(target.ok_or_else(bad)?),
+            role: if v.get("role").and_then(Value::as_str) == Some("backup") {
+                "backup"
+            } else {
+                "manager"
+            },
+        },
+        "task.created" => EventBody::TaskCreated {
+            task_id: TaskId(int("task_id")?),
+            message_id,
+            member_id: MemberId(int("member_id")?),
+        },
+        _ => return Err(bad()),
+    })
+}
+
+/// The stored target column of an event (NULL: every recipient of the message).
+pub fn target_of(body: &EventBody) -> Option<i64> {
+    match body.audience() {
+        readtrack_domain::event::EventAudience::Member(m) => Some(m.0),
+        readtrack_domain::event::EventAudience::RecipientsOf(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_round_trip() {
+        let plan = ReminderPlan::default_for_tracked();
+        assert_eq!(decode_plan(&encode_plan(&plan)).unwrap(), plan);
+        let none = ReminderPlan {
+            escalate_after_minutes: None,
+            escalate_to: vec![],
+            ..plan
+        };
+        assert_eq!(decode_plan(&encode_plan(&none)).unwrap(), none);
+    }
+
+    #[test]
+    fn event_payloads_round_trip() {
+        let body = EventBody::ReceiptUpdated {
+            message_id: MessageId(4),
+            sender_id: MemberId(2),
+            summary: Summary {
+                recipients: 3,
+                delivered: 2,
+                read: 1,
+                acknowledged: 0,
+                hidden: 1,
+                responses: vec![("Yes".into(), 0)],
+            },
+            person: Some(PersonUpdate {
+                member_id: MemberId(7),
+                state: ReceiptState::Read,
+                at: Some(ts(1_800_000_000_000)),
+            }),
+        };
+        let back =
+            decode_payload(body.kind(), target_of(&body), 4, &encode_payload(&body)).unwrap();
+        assert_eq!(back, body);
+    }
+}

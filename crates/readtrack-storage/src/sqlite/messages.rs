@@ -1,0 +1,350 @@
+//! Sending notices (fan-out to recipient rows) and reading them back.
+
+use readtrack_domain::audience::Audience;
+use readtrack_domain::event::{Event, EventBody};
+use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId, Seq};
+use readtrack_domain::message::Tracking;
+use readtrack_domain::receipt::ReceiptTimes;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::SqliteStorage;
+use crate::model::*;
+use crate::sql::*;
+use crate::{Result, StorageError};
+
+pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.org_id, m.sender_id, s.name AS sender_name, m.title, m.body, m.priority, m.tracking, m.require_ack, m.response_options, m.audience_members, m.audience_departments, m.reminders, m.deadline, m.is_async, m.recipient_count, m.created_at";
+
+pub(crate) fn message_from_row(row: &SqliteRow) -> Result<MessageRecord> {
+    let tracking: String = row.try_get("tracking")?;
+    let options: String = row.try_get("response_options")?;
+    Ok(MessageRecord {
+        id: MessageId(row.try_get("id")?),
+        org_id: OrgId(row.try_get("org_id")?),
+        sender_id: MemberId(row.try_get("sender_id")?),
+        sender_name: row
+            .try_get::<Option<String>, _>("sender_name")?
+            .unwrap_or_default(),
+        title: row.try_get("title")?,
+        body: row.try_get("body")?,
+        priority: priority(&row.try_get::<String, _>("priority")?)?,
+        tracking: Tracking::parse("tracking", &tracking)
+            .map_err(|_| StorageError::Corrupt(format!("tracking {tracking:?}")))?,
+        require_ack: row.try_get::<i64, _>("require_ack")? != 0,
+        response_options: serde_json::from_str(&options)
+            .map_err(|_| StorageError::Corrupt("response options".into()))?,
+        audience: Audience {
+            members: split_ids(&row.try_get::<String, _>("audience_members")?)
+                .into_iter()
+                .map(MemberId)
+                .collect(),
+            departments: split_ids(&row.try_get::<String, _>("audience_departments")?)
+                .into_iter()
+                .map(DepartmentId)
+                .collect(),
+        },
+        reminders: row
+            .try_get::<Option<String>, _>("reminders")?
+            .map(|s| decode_plan(&s))
+            .transpose()?,
+        deadline: ts_opt(row.try_get("deadline")?),
+        is_async: row.try_get::<i64, _>("is_async")? != 0,
+        recipient_count: row.try_get("recipient_count")?,
+        created_at: ts(row.try_get("created_at")?),
+    })
+}
+
+pub(crate) const RECEIPT_COLUMNS: &str = "r.message_id, r.member_id, r.department_id, r.state, r.delivered_at, r.read_at, r.read_recorded_at, r.acked_at, r.response, r.read_quiet, r.reminders, r.last_reminded_at, r.escalated_at";
+
+pub(crate) fn receipt_from_row(row: &SqliteRow) -> Result<ReceiptRecord> {
+    Ok(ReceiptRecord {
+        message_id: MessageId(row.try_get("message_id")?),
+        member_id: MemberId(row.try_get("member_id")?),
+        department_id: DepartmentId(row.try_get("department_id")?),
+        times: ReceiptTimes {
+            delivered_at: ts_opt(row.try_get("delivered_at")?),
+            read_at: ts_opt(row.try_get("read_at")?),
+            acked_at: ts_opt(row.try_get("acked_at")?),
+            response: row.try_get("response")?,
+        },
+        read_recorded_at: ts_opt(row.try_get("read_recorded_at")?),
+        read_quiet: row.try_get::<i64, _>("read_quiet")? != 0,
+        reminders: row.try_get("reminders")?,
+        last_reminded_at: ts_opt(row.try_get("last_reminded_at")?),
+        escalated_at: ts_opt(row.try_get("escalated_at")?),
+    })
+}
+
+/// Hands out `n` sequence numbers of the organisation; returns the first.
+pub(crate) async fn allocate_seqs(
+    tx: &mut Transaction<'_, Sqlite>,
+    org: OrgId,
+    n: i64,
+) -> Result<i64> {
+    let last: i64 = sqlx::query_scalar(
+        "UPDATE orgs SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq",
+    )
+    .bind(n)
+    .bind(org.0)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(last - n + 1)
+}
+
+/// Appends events (their seqs already assigned) in multi-row statements.
+pub(crate) async fn insert_events(
+    tx: &mut Transaction<'_, Sqlite>,
+    events: &[Event],
+) -> Result<()> {
+    for chunk in events.chunks(1000) {
+        let sql = format!(
+            "INSERT INTO events (org_id, seq, kind, target_member_id, message_id, at, payload) VALUES {}",
+            placeholders(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in chunk {
+            q = q
+                .bind(e.org_id.0)
+                .bind(e.seq.0)
+                .bind(e.body.kind())
+                .bind(target_of(&e.body))
+                .bind(e.body.message_id().0)
+                .bind(ms(e.at))
+                .bind(encode_payload(&e.body));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Counts the recipients of a notice whose rows may be shown under the org's current rules.
+pub(crate) async fn count_visible(
+    conn: &mut sqlx::SqliteConnection,
+    message: MessageId,
+    org: OrgId,
+) -> Result<(i64, i64)> {
+    let (policy_version, quiet_reads, pilot, epoch): (i64, String, Option<String>, i64) = sqlx::query_as(
+        "SELECT policy_version, quiet_reads, pilot_expanded, visibility_epoch FROM orgs WHERE id = ?",
+    )
+    .bind(org.0)
+    .fetch_one(&mut *conn)
+    .await?;
+    let untracked = i64::from(quiet_reads == "untracked");
+    let visible: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM receipts r JOIN members m ON m.id = r.member_id
+         WHERE r.message_id = ? AND m.policy_ack_version >= ?
+           AND NOT (? = 1 AND r.read_quiet = 1 AND r.state >= 2)
+           AND (? IS NULL OR r.department_id IN (SELECT value FROM json_each(?)))",
+    )
+    .bind(message.0)
+    .bind(policy_version)
+    .bind(untracked)
+    .bind(&pilot)
+    .bind(pilot.as_ref().map(|p| format!("[{p}]")))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((visible, epoch))
+}
+
+impl SqliteStorage {
+    pub(crate) async fn create_message_impl(
+        &self,
+        new: NewMessageRecord,
+    ) -> Result<CreatedMessage> {
+        let m = &new.message;
+        let now = ms(new.now);
+        let mut tx = self.writer.begin().await?;
+        let options = serde_json::to_string(&m.response_options).unwrap_or_else(|_| "[]".into());
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (org_id, sender_id, title, body, priority, tracking, require_ack, response_options, audience_members, audience_departments, reminders, deadline, is_async, recipient_count, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) RETURNING id",
+        )
+        .bind(new.org_id.0)
+        .bind(new.sender_id.0)
+        .bind(&m.title)
+        .bind(&m.body)
+        .bind(m.priority.as_str())
+        .bind(m.tracking.as_str())
+        .bind(i64::from(m.require_ack))
+        .bind(&options)
+        .bind(join_ids(m.audience.members.iter().map(|x| x.0)))
+        .bind(join_ids(m.audience.departments.iter().map(|x| x.0)))
+        .bind(m.reminders.as_ref().map(encode_plan))
+        .bind(m.deadline.map(ms))
+        .bind(i64::from(new.is_async))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+
+        // Fan-out in one statement: every active member reached directly or through a
+        // department subtree, once, never the sender.
+        let dept_json = format!(
+            "[{}]",
+            join_ids(new.departments_expanded.iter().map(|d| d.0))
+        );
+        let member_json = format!("[{}]", join_ids(m.audience.members.iter().map(|d| d.0)));
+        let fanned = sqlx::query(
+            "INSERT INTO receipts (message_id, member_id, department_id)
+             SELECT ?, id, department_id FROM members
+             WHERE org_id = ? AND active = 1 AND id <> ?
+               AND (department_id IN (SELECT value FROM json_each(?)) OR id IN (SELECT value FROM json_each(?)))",
+        )
+        .bind(id)
+        .bind(new.org_id.0)
+        .bind(new.sender_id.0)
+        .bind(&dept_json)
+        .bind(&member_json)
+        .execute(&mut *tx)
+        .await?;
+        let recipients = fanned.rows_affected() as i64;
+        if recipients == 0 {
+            return Err(StorageError::Invalid(
+                readtrack_domain::FieldError::with_code(
+                    "audience",
+                    "empty_audience",
+                    "`audience` reaches no one but the sender; add members or departments with people in them",
+                ),
+            ));
+        }
+        sqlx::query("UPDATE messages SET recipient_count = ? WHERE id = ?")
+            .bind(recipients)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let (visible, epoch) = if m.tracking == Tracking::PerPerson {
+            count_visible(&mut tx, MessageId(id), new.org_id).await?
+        } else {
+            (0, -1)
+        };
+        sqlx::query("INSERT INTO message_counters (message_id, recipients, visible, visible_epoch) VALUES (?, ?, ?, ?)")
+            .bind(id)
+            .bind(recipients)
+            .bind(visible)
+            .bind(epoch)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO department_counters (message_id, department_id, recipients)
+             SELECT message_id, department_id, COUNT(*) FROM receipts WHERE message_id = ? GROUP BY department_id",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        for (pos, label) in m.response_options.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO message_responses (message_id, position, label) VALUES (?, ?, ?)",
+            )
+            .bind(id)
+            .bind(pos as i64)
+            .bind(label)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let seq = allocate_seqs(&mut tx, new.org_id, 1).await?;
+        let event = Event {
+            seq: Seq(seq),
+            org_id: new.org_id,
+            at: new.now,
+            body: EventBody::MessageCreated {
+                message_id: MessageId(id),
+                sender_id: new.sender_id,
+                title: m.title.clone(),
+                priority: m.priority,
+                require_ack: m.require_ack,
+            },
+        };
+        insert_events(&mut tx, std::slice::from_ref(&event)).await?;
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN members s ON s.id = m.sender_id WHERE m.id = ?"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let message = message_from_row(&row)?;
+        tx.commit().await?;
+        Ok(CreatedMessage { message, event })
+    }
+
+    pub(crate) async fn message_impl(
+        &self,
+        org: OrgId,
+        id: MessageId,
+    ) -> Result<Option<MessageRecord>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN members s ON s.id = m.sender_id WHERE m.id = ? AND m.org_id = ?"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.0)
+            .bind(org.0)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
+    pub(crate) async fn inbox_impl(
+        &self,
+        member: MemberId,
+        filter: InboxFilter,
+        page: Page,
+    ) -> Result<Vec<InboxItem>> {
+        let unread = match filter {
+            InboxFilter::All => "",
+            InboxFilter::Unread => " AND r.state < 2",
+        };
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS}, {RECEIPT_COLUMNS} FROM receipts r
+             JOIN messages m ON m.id = r.message_id LEFT JOIN members s ON s.id = m.sender_id
+             WHERE r.member_id = ? AND r.message_id < ?{unread}
+             ORDER BY r.message_id DESC LIMIT ?"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(member.0)
+            .bind(page.after.unwrap_or(i64::MAX))
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(InboxItem {
+                    message: message_from_row(r)?,
+                    receipt: receipt_from_row(r)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn sent_impl(
+        &self,
+        member: MemberId,
+        page: Page,
+    ) -> Result<Vec<MessageRecord>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN members s ON s.id = m.sender_id
+             WHERE m.sender_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(member.0)
+            .bind(page.after.unwrap_or(i64::MAX))
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    pub(crate) async fn receipt_impl(
+        &self,
+        message: MessageId,
+        member: MemberId,
+    ) -> Result<Option<ReceiptRecord>> {
+        let sql = format!(
+            "SELECT {RECEIPT_COLUMNS} FROM receipts r WHERE r.message_id = ? AND r.member_id = ?"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(message.0)
+            .bind(member.0)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(receipt_from_row).transpose()
+    }
+}

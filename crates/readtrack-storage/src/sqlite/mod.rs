@@ -1,0 +1,315 @@
+//! The embedded backend: bundled SQLite in WAL mode with `synchronous=FULL`.
+//!
+//! One writer connection serialises every write (SQLite allows one writer at a time;
+//! queueing in the pool is cheaper than retrying `SQLITE_BUSY`), while a small pool of
+//! readers serves boards, inboxes and streams concurrently from the WAL.
+
+mod directory;
+mod events;
+mod messages;
+mod orgs;
+mod receipts;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use readtrack_domain::department::Department;
+use readtrack_domain::event::Event;
+use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId, Seq, TokenId};
+use readtrack_domain::member::{Member, Role};
+use readtrack_domain::settings::OrgSettings;
+use readtrack_domain::summary::{DepartmentCounts, Summary};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+
+use crate::model::*;
+use crate::{Result, Storage, StorageError};
+
+/// The facts of a notice the receipt path needs, cached because notices never change.
+#[derive(Debug)]
+pub(crate) struct Facts {
+    pub org_id: OrgId,
+    pub sender_id: MemberId,
+    pub facts: readtrack_domain::receipt::MessageFacts,
+}
+
+/// Storage in one SQLite file.
+pub struct SqliteStorage {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    /// Message facts by id; bounded by clearing when it grows past `FACTS_CACHE_MAX`.
+    /// A std mutex: it is never held across an await.
+    facts: Mutex<HashMap<MessageId, Arc<Facts>>>,
+}
+
+const FACTS_CACHE_MAX: usize = 10_000;
+
+impl SqliteStorage {
+    /// Opens (creating if needed) `readtrack.db` in `dir` and migrates it.
+    pub async fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StorageError::Corrupt(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        Self::open_file(&dir.join("readtrack.db")).await
+    }
+
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    pub async fn open_file(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // A receipt is confirmed only once committed, so commits must survive power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory")
+            .statement_cache_capacity(256);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self {
+            writer,
+            reader,
+            facts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Closes the pools, waiting for in-flight statements.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    /// The writer pool, for tests that inspect rows directly.
+    pub fn writer_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    fn cached_facts(&self, id: MessageId) -> Option<Arc<Facts>> {
+        self.facts.lock().ok()?.get(&id).cloned()
+    }
+
+    fn cache_facts(&self, id: MessageId, facts: Arc<Facts>) {
+        if let Ok(mut map) = self.facts.lock() {
+            if map.len() >= FACTS_CACHE_MAX {
+                map.clear();
+            }
+            map.insert(id, facts);
+        }
+    }
+}
+
+/// Maps a unique-constraint violation to [`StorageError::Conflict`].
+pub(crate) fn conflict_on_unique(e: sqlx::Error, what: &str) -> StorageError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            return StorageError::Conflict(what.to_string());
+        }
+    }
+    StorageError::Database(e)
+}
+
+pub(crate) const MEMBER_COLUMNS: &str = "id, org_id, name, email, department_id, manager_id, backup_id, role, time_zone, policy_ack_version, active";
+
+pub(crate) fn member_from_row(row: &SqliteRow) -> Result<Member> {
+    let role: String = row.try_get("role")?;
+    Ok(Member {
+        id: MemberId(row.try_get("id")?),
+        org_id: OrgId(row.try_get("org_id")?),
+        name: row.try_get("name")?,
+        email: row.try_get("email")?,
+        department_id: DepartmentId(row.try_get("department_id")?),
+        manager_id: row.try_get::<Option<i64>, _>("manager_id")?.map(MemberId),
+        backup_id: row.try_get::<Option<i64>, _>("backup_id")?.map(MemberId),
+        role: Role::parse("role", &role)
+            .map_err(|_| StorageError::Corrupt(format!("role {role:?}")))?,
+        time_zone: row.try_get("time_zone")?,
+        policy_ack_version: row.try_get("policy_ack_version")?,
+        active: row.try_get::<i64, _>("active")? != 0,
+    })
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn is_set_up(&self) -> Result<bool> {
+        self.is_set_up_impl().await
+    }
+
+    async fn setup(&self, new: NewOrg) -> Result<CreatedOrg> {
+        self.create_org_impl(new, true).await
+    }
+
+    async fn create_org(&self, new: NewOrg) -> Result<CreatedOrg> {
+        self.create_org_impl(new, false).await
+    }
+
+    async fn org(&self, org: OrgId) -> Result<OrgRecord> {
+        self.org_impl(org).await
+    }
+
+    async fn update_org_settings(
+        &self,
+        org: OrgId,
+        settings: &OrgSettings,
+        policy_changed_by: Option<MemberId>,
+        now: Timestamp,
+    ) -> Result<OrgRecord> {
+        self.update_org_settings_impl(org, settings, policy_changed_by, now)
+            .await
+    }
+
+    async fn login_record(&self, email: &str) -> Result<Option<LoginRecord>> {
+        self.login_record_impl(email).await
+    }
+
+    async fn insert_token(&self, token: NewToken) -> Result<TokenId> {
+        self.insert_token_impl(token).await
+    }
+
+    async fn find_token(&self, hash: &[u8], now: Timestamp) -> Result<Option<TokenRecord>> {
+        self.find_token_impl(hash, now).await
+    }
+
+    async fn delete_token(&self, org: OrgId, id: TokenId) -> Result<bool> {
+        self.delete_token_impl(org, id).await
+    }
+
+    async fn create_department(&self, new: NewDepartment) -> Result<Department> {
+        self.create_department_impl(new).await
+    }
+
+    async fn departments(&self, org: OrgId) -> Result<Vec<Department>> {
+        self.departments_impl(org).await
+    }
+
+    async fn create_member(&self, new: NewMember) -> Result<Member> {
+        self.create_member_impl(new).await
+    }
+
+    async fn member(&self, org: OrgId, id: MemberId) -> Result<Option<Member>> {
+        self.member_impl(org, id).await
+    }
+
+    async fn existing_members(&self, org: OrgId, ids: &[MemberId]) -> Result<Vec<MemberId>> {
+        self.existing_members_impl(org, ids).await
+    }
+
+    async fn members(&self, org: OrgId, filter: &MemberFilter, page: Page) -> Result<Vec<Member>> {
+        self.members_impl(org, filter, page).await
+    }
+
+    async fn update_member(&self, org: OrgId, id: MemberId, patch: MemberPatch) -> Result<Member> {
+        self.update_member_impl(org, id, patch).await
+    }
+
+    async fn member_emails(&self, org: OrgId) -> Result<Vec<String>> {
+        self.member_emails_impl(org).await
+    }
+
+    async fn import_members(
+        &self,
+        org: OrgId,
+        rows: &[ImportWrite],
+        dry_run: bool,
+        now: Timestamp,
+    ) -> Result<ImportCounts> {
+        self.import_members_impl(org, rows, dry_run, now).await
+    }
+
+    async fn ack_policy(&self, member: MemberId, version: i64, now: Timestamp) -> Result<()> {
+        self.ack_policy_impl(member, version, now).await
+    }
+
+    async fn create_message(&self, new: NewMessageRecord) -> Result<CreatedMessage> {
+        self.create_message_impl(new).await
+    }
+
+    async fn message(&self, org: OrgId, id: MessageId) -> Result<Option<MessageRecord>> {
+        self.message_impl(org, id).await
+    }
+
+    async fn inbox(
+        &self,
+        member: MemberId,
+        filter: InboxFilter,
+        page: Page,
+    ) -> Result<Vec<InboxItem>> {
+        self.inbox_impl(member, filter, page).await
+    }
+
+    async fn sent(&self, member: MemberId, page: Page) -> Result<Vec<MessageRecord>> {
+        self.sent_impl(member, page).await
+    }
+
+    async fn receipt(&self, message: MessageId, member: MemberId) -> Result<Option<ReceiptRecord>> {
+        self.receipt_impl(message, member).await
+    }
+
+    async fn apply_receipts(&self, batch: &[ReceiptWrite], now: Timestamp) -> Result<AppliedBatch> {
+        self.apply_receipts_impl(batch, now).await
+    }
+
+    async fn summary(&self, message: &MessageRecord) -> Result<Summary> {
+        self.summary_impl(message).await
+    }
+
+    async fn department_counts(&self, message: MessageId) -> Result<Vec<DepartmentCounts>> {
+        self.department_counts_impl(message).await
+    }
+
+    async fn board_rows(
+        &self,
+        message: &MessageRecord,
+        filter: StateFilter,
+        cursor: Option<BoardCursor>,
+        limit: u32,
+    ) -> Result<BoardPage> {
+        self.board_rows_impl(message, filter, cursor, limit).await
+    }
+
+    async fn events_for(
+        &self,
+        org: OrgId,
+        member: MemberId,
+        since: Seq,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        self.events_for_impl(org, member, since, limit).await
+    }
+
+    async fn last_seq(&self, org: OrgId) -> Result<Seq> {
+        self.last_seq_impl(org).await
+    }
+
+    async fn recipients_among(
+        &self,
+        message: MessageId,
+        members: &[MemberId],
+    ) -> Result<Vec<MemberId>> {
+        self.recipients_among_impl(message, members).await
+    }
+}

@@ -1,0 +1,346 @@
+//! Organisations, settings, policy versions and tokens.
+
+use jiff::Timestamp;
+use readtrack_domain::ids::{DepartmentId, MemberId, OrgId, TokenId};
+use readtrack_domain::settings::{
+    OrgSettings, Pilot, QuietHours, WorkingHours, format_time_of_day,
+};
+use readtrack_domain::time_zone::Zone;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{MEMBER_COLUMNS, SqliteStorage, conflict_on_unique, member_from_row};
+use crate::model::*;
+use crate::sql::*;
+use crate::{Result, StorageError};
+
+const ORG_COLUMNS: &str = "id, name, time_zone, working_days, work_start, work_end, quiet_start, quiet_end, quiet_reads, per_person_for, retention_days, min_group_size, policy_version, pilot_departments, pilot_expanded, reminders_important, reminders_urgent";
+
+pub(crate) fn org_from_row(row: &SqliteRow, policy_text: String) -> Result<OrgRecord> {
+    let tz: String = row.try_get("time_zone")?;
+    let zone = Zone::parse("time_zone", &tz).unwrap_or_else(|_| Zone::utc());
+    let plan = |col: &str| -> Result<_> {
+        row.try_get::<Option<String>, _>(col)?
+            .map(|s| decode_plan(&s))
+            .transpose()
+    };
+    let pilot_expanded: Option<String> = row.try_get("pilot_expanded")?;
+    let pilot_roots: Option<String> = row.try_get("pilot_departments")?;
+    let settings = OrgSettings {
+        time_zone: zone,
+        working_hours: WorkingHours {
+            days: decode_days(&row.try_get::<String, _>("working_days")?)?,
+            start: time_of_day(&row.try_get::<String, _>("work_start")?)?,
+            end: time_of_day(&row.try_get::<String, _>("work_end")?)?,
+        },
+        quiet_hours: QuietHours {
+            start: time_of_day(&row.try_get::<String, _>("quiet_start")?)?,
+            end: time_of_day(&row.try_get::<String, _>("quiet_end")?)?,
+            reads: quiet_reads(&row.try_get::<String, _>("quiet_reads")?)?,
+        },
+        per_person_tracking_for: decode_priorities(&row.try_get::<String, _>("per_person_for")?)?,
+        retention_days: row.try_get::<i64, _>("retention_days")? as u32,
+        min_group_size: row.try_get::<i64, _>("min_group_size")? as u32,
+        policy_version: row.try_get("policy_version")?,
+        policy_text,
+        pilot: match (pilot_roots, pilot_expanded) {
+            (Some(roots), Some(expanded)) => Some(Pilot {
+                roots: split_ids(&roots).into_iter().map(DepartmentId).collect(),
+                departments: split_ids(&expanded).into_iter().map(DepartmentId).collect(),
+            }),
+            _ => None,
+        },
+        default_reminders_important: plan("reminders_important")?,
+        default_reminders_urgent: plan("reminders_urgent")?,
+    };
+    Ok(OrgRecord {
+        id: OrgId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        settings,
+    })
+}
+
+impl SqliteStorage {
+    pub(crate) async fn is_set_up_impl(&self) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM server_setup")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(n > 0)
+    }
+
+    pub(crate) async fn create_org_impl(&self, new: NewOrg, first_run: bool) -> Result<CreatedOrg> {
+        let now = ms(new.now);
+        let mut tx = self.writer.begin().await?;
+        if first_run {
+            let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM server_setup")
+                .fetch_one(&mut *tx)
+                .await?;
+            if done > 0 {
+                return Err(StorageError::Conflict(
+                    "the server is already set up".into(),
+                ));
+            }
+        }
+        let s = &new.settings;
+        let org_id: i64 = sqlx::query_scalar(
+            "INSERT INTO orgs (name, time_zone, working_days, work_start, work_end, quiet_start, quiet_end, quiet_reads, per_person_for, retention_days, min_group_size, policy_version, reminders_important, reminders_urgent, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&new.name)
+        .bind(s.time_zone.name())
+        .bind(encode_days(&s.working_hours.days))
+        .bind(format_time_of_day(s.working_hours.start))
+        .bind(format_time_of_day(s.working_hours.end))
+        .bind(format_time_of_day(s.quiet_hours.start))
+        .bind(format_time_of_day(s.quiet_hours.end))
+        .bind(s.quiet_hours.reads.as_str())
+        .bind(encode_priorities(&s.per_person_tracking_for))
+        .bind(i64::from(s.retention_days))
+        .bind(i64::from(s.min_group_size))
+        .bind(s.policy_version)
+        .bind(s.default_reminders_important.as_ref().map(encode_plan))
+        .bind(s.default_reminders_urgent.as_ref().map(encode_plan))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO policies (org_id, version, text, created_at) VALUES (?, ?, ?, ?)")
+            .bind(org_id)
+            .bind(s.policy_version)
+            .bind(&s.policy_text)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let dept_id: i64 = sqlx::query_scalar(
+            "INSERT INTO departments (org_id, name, parent_id, created_at) VALUES (?, ?, NULL, ?) RETURNING id",
+        )
+        .bind(org_id)
+        .bind(&new.name)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let admin_id: i64 = sqlx::query_scalar(
+            "INSERT INTO members (org_id, name, email, department_id, role, password_hash, created_at)
+             VALUES (?, ?, ?, ?, 'admin', ?, ?) RETURNING id",
+        )
+        .bind(org_id)
+        .bind(&new.admin_name)
+        .bind(new.admin_email.as_str())
+        .bind(dept_id)
+        .bind(&new.admin_password_hash)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| conflict_on_unique(e, "a member with this email already exists"))?;
+        if first_run {
+            sqlx::query("INSERT INTO server_setup (id, org_id, created_at) VALUES (1, ?, ?)")
+                .bind(org_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_on_unique(e, "the server is already set up"))?;
+        }
+        tx.commit().await?;
+        Ok(CreatedOrg {
+            org_id: OrgId(org_id),
+            admin_id: MemberId(admin_id),
+            root_department_id: DepartmentId(dept_id),
+        })
+    }
+
+    pub(crate) async fn org_impl(&self, org: OrgId) -> Result<OrgRecord> {
+        let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(org.0)
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or(StorageError::NotFound("organisation"))?;
+        let version: i64 = row.try_get("policy_version")?;
+        let text: Option<String> =
+            sqlx::query_scalar("SELECT text FROM policies WHERE org_id = ? AND version = ?")
+                .bind(org.0)
+                .bind(version)
+                .fetch_optional(&self.reader)
+                .await?;
+        org_from_row(&row, text.unwrap_or_default())
+    }
+
+    pub(crate) async fn update_org_settings_impl(
+        &self,
+        org: OrgId,
+        s: &OrgSettings,
+        policy_changed_by: Option<MemberId>,
+        now: Timestamp,
+    ) -> Result<OrgRecord> {
+        let mut tx = self.writer.begin().await?;
+        let current: (i64, Option<String>) =
+            sqlx::query_as("SELECT policy_version, pilot_expanded FROM orgs WHERE id = ?")
+                .bind(org.0)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StorageError::NotFound("organisation"))?;
+        let current_text: Option<String> =
+            sqlx::query_scalar("SELECT text FROM policies WHERE org_id = ? AND version = ?")
+                .bind(org.0)
+                .bind(current.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let mut version = current.0;
+        let policy_changed = current_text.as_deref() != Some(s.policy_text.as_str());
+        if policy_changed {
+            version += 1;
+            sqlx::query("INSERT INTO policies (org_id, version, text, created_at, created_by) VALUES (?, ?, ?, ?, ?)")
+                .bind(org.0)
+                .bind(version)
+                .bind(&s.policy_text)
+                .bind(ms(now))
+                .bind(policy_changed_by.map(|m| m.0))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let pilot_roots = s
+            .pilot
+            .as_ref()
+            .map(|p| join_ids(p.roots.iter().map(|d| d.0)));
+        let pilot_expanded = s
+            .pilot
+            .as_ref()
+            .map(|p| join_ids(p.departments.iter().map(|d| d.0)));
+        let visibility_changed = policy_changed || pilot_expanded != current.1;
+        sqlx::query(
+            "UPDATE orgs SET time_zone = ?, working_days = ?, work_start = ?, work_end = ?, quiet_start = ?, quiet_end = ?, quiet_reads = ?,
+                 per_person_for = ?, retention_days = ?, min_group_size = ?, policy_version = ?, pilot_departments = ?, pilot_expanded = ?,
+                 reminders_important = ?, reminders_urgent = ?, visibility_epoch = visibility_epoch + ?
+             WHERE id = ?",
+        )
+        .bind(s.time_zone.name())
+        .bind(encode_days(&s.working_hours.days))
+        .bind(format_time_of_day(s.working_hours.start))
+        .bind(format_time_of_day(s.working_hours.end))
+        .bind(format_time_of_day(s.quiet_hours.start))
+        .bind(format_time_of_day(s.quiet_hours.end))
+        .bind(s.quiet_hours.reads.as_str())
+        .bind(encode_priorities(&s.per_person_tracking_for))
+        .bind(i64::from(s.retention_days))
+        .bind(i64::from(s.min_group_size))
+        .bind(version)
+        .bind(pilot_roots)
+        .bind(pilot_expanded)
+        .bind(s.default_reminders_important.as_ref().map(encode_plan))
+        .bind(s.default_reminders_urgent.as_ref().map(encode_plan))
+        .bind(i64::from(visibility_changed))
+        .bind(org.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.org_impl(org).await
+    }
+
+    pub(crate) async fn login_record_impl(&self, email: &str) -> Result<Option<LoginRecord>> {
+        let row =
+            sqlx::query("SELECT id, org_id, password_hash, active FROM members WHERE email = ?")
+                .bind(email)
+                .fetch_optional(&self.reader)
+                .await?;
+        row.map(|r| {
+            Ok(LoginRecord {
+                member_id: MemberId(r.try_get("id")?),
+                org_id: OrgId(r.try_get("org_id")?),
+                password_hash: r.try_get("password_hash")?,
+                active: r.try_get::<i64, _>("active")? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn insert_token_impl(&self, t: NewToken) -> Result<TokenId> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO tokens (hash, org_id, member_id, kind, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&t.hash)
+        .bind(t.org_id.0)
+        .bind(t.member_id.0)
+        .bind(t.kind.as_str())
+        .bind(&t.name)
+        .bind(ms(t.created_at))
+        .bind(ms(t.expires_at))
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(TokenId(id))
+    }
+
+    pub(crate) async fn find_token_impl(
+        &self,
+        hash: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<TokenRecord>> {
+        let cols = MEMBER_COLUMNS
+            .split(", ")
+            .map(|c| format!("m.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT t.id AS token_id, t.kind, t.expires_at, {cols} FROM tokens t JOIN members m ON m.id = t.member_id
+             WHERE t.hash = ? AND t.expires_at > ? AND m.active = 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(hash)
+            .bind(ms(now))
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| {
+            let kind: String = r.try_get("kind")?;
+            Ok(TokenRecord {
+                id: TokenId(r.try_get("token_id")?),
+                kind: if kind == "api" {
+                    TokenKind::Api
+                } else {
+                    TokenKind::Session
+                },
+                expires_at: ts(r.try_get("expires_at")?),
+                member: member_from_row(&r)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn delete_token_impl(&self, org: OrgId, id: TokenId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM tokens WHERE id = ? AND org_id = ?")
+            .bind(id.0)
+            .bind(org.0)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(crate) async fn ack_policy_impl(
+        &self,
+        member: MemberId,
+        version: i64,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let org: Option<i64> = sqlx::query_scalar(
+            "UPDATE members SET policy_ack_version = ?, policy_acked_at = ? WHERE id = ? AND policy_ack_version <> ? RETURNING org_id",
+        )
+        .bind(version)
+        .bind(ms(now))
+        .bind(member.0)
+        .bind(version)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(org) = org {
+            bump_visibility(&mut tx, OrgId(org)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Marks every cached visible count of the organisation stale.
+pub(crate) async fn bump_visibility(tx: &mut Transaction<'_, Sqlite>, org: OrgId) -> Result<()> {
+    sqlx::query("UPDATE orgs SET visibility_epoch = visibility_epoch + 1 WHERE id = ?")
+        .bind(org.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,659 @@
+//! The receipt hot path (one transaction per batch) and the read board's queries.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use readtrack_domain::FieldError;
+use readtrack_domain::event::{Event, EventBody, PersonUpdate};
+use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId, Seq};
+use readtrack_domain::message::Tracking;
+use readtrack_domain::privacy::{self, ReadDisplay, RecipientFacts};
+use readtrack_domain::receipt::{MessageFacts, ReceiptState};
+use readtrack_domain::settings::QuietReads;
+use readtrack_domain::summary::{DepartmentCounts, Summary};
+use sqlx::Row;
+
+use super::messages::{
+    RECEIPT_COLUMNS, allocate_seqs, count_visible, insert_events, receipt_from_row,
+};
+use super::{Facts, SqliteStorage};
+use crate::model::*;
+use crate::sql::*;
+use crate::{Result, StorageError};
+
+/// Rows per multi-row statement: 4 columns x 400 stays far below SQLite's bound-parameter limit.
+const CHUNK: usize = 400;
+
+fn not_recipient() -> FieldError {
+    FieldError::with_code(
+        "message_id",
+        "not_recipient",
+        "`message_id` names a notice you did not receive",
+    )
+}
+
+/// The organisation's rules that decide who may be shown, read once per batch.
+struct OrgRules {
+    policy_version: i64,
+    quiet_reads: QuietReads,
+    pilot: Option<Vec<DepartmentId>>,
+    epoch: i64,
+}
+
+impl OrgRules {
+    fn shows(&self, tracking: Tracking, rec: &ReceiptRecord, policy_ack_version: i64) -> bool {
+        let facts = RecipientFacts {
+            policy_ack_version,
+            in_pilot: privacy::in_pilot(self.pilot.as_deref(), rec.department_id),
+        };
+        privacy::may_show_person(tracking, self.policy_version, facts)
+            && !(rec.state().is_read()
+                && privacy::read_display(rec.read_quiet, self.quiet_reads) == ReadDisplay::Withheld)
+    }
+}
+
+/// A recipient row loaded for the batch.
+struct Loaded {
+    rec: ReceiptRecord,
+    policy_ack_version: i64,
+    dirty: bool,
+}
+
+/// A message's counters while a batch walks through its changes.
+struct Counters {
+    recipients: i64,
+    delivered: i64,
+    read: i64,
+    acknowledged: i64,
+    visible: i64,
+    visible_epoch: i64,
+    responses: Vec<(String, i64)>,
+    dirty: bool,
+}
+
+impl Counters {
+    fn summary(&self, tracking: Tracking) -> Summary {
+        Summary {
+            recipients: self.recipients,
+            delivered: self.delivered,
+            read: self.read,
+            acknowledged: self.acknowledged,
+            hidden: if tracking == Tracking::PerPerson {
+                (self.recipients - self.visible).max(0)
+            } else {
+                self.recipients
+            },
+            responses: self.responses.clone(),
+        }
+    }
+}
+
+impl SqliteStorage {
+    async fn load_facts(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        ids: impl Iterator<Item = MessageId>,
+    ) -> Result<HashMap<MessageId, Arc<Facts>>> {
+        let mut out = HashMap::new();
+        let mut missing = Vec::new();
+        for id in ids {
+            if out.contains_key(&id) || missing.contains(&id) {
+                continue;
+            }
+            match self.cached_facts(id) {
+                Some(f) => {
+                    out.insert(id, f);
+                }
+                None => missing.push(id),
+            }
+        }
+        for chunk in missing.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT id, org_id, sender_id, created_at, tracking, response_options FROM messages WHERE id IN ({})",
+                vec!["?"; chunk.len()].join(",")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.0);
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                let id = MessageId(row.try_get("id")?);
+                let tracking: String = row.try_get("tracking")?;
+                let options: String = row.try_get("response_options")?;
+                let facts = Arc::new(Facts {
+                    org_id: OrgId(row.try_get("org_id")?),
+                    sender_id: MemberId(row.try_get("sender_id")?),
+                    facts: MessageFacts {
+                        created_at: ts(row.try_get("created_at")?),
+                        tracking: Tracking::parse("tracking", &tracking)
+                            .map_err(|_| StorageError::Corrupt("tracking".into()))?,
+                        response_options: serde_json::from_str(&options)
+                            .map_err(|_| StorageError::Corrupt("response options".into()))?,
+                    },
+                });
+                self.cache_facts(id, facts.clone());
+                out.insert(id, facts);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn apply_receipts_impl(
+        &self,
+        batch: &[ReceiptWrite],
+        now: Timestamp,
+    ) -> Result<AppliedBatch> {
+        let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; batch.len()];
+        let mut responses: Vec<Option<String>> = vec![None; batch.len()];
+        let mut tx = self.writer.begin().await?;
+
+        // 1. Check each item against its notice; repeats inside the batch are duplicates.
+        let facts = self
+            .load_facts(&mut tx, batch.iter().map(|w| w.receipt.message_id))
+            .await?;
+        let mut seen: HashSet<(MemberId, &str)> = HashSet::with_capacity(batch.len());
+        let mut candidates = Vec::with_capacity(batch.len());
+        for (i, w) in batch.iter().enumerate() {
+            let Some(f) = facts
+                .get(&w.receipt.message_id)
+                .filter(|f| f.org_id == w.org_id)
+            else {
+                outcomes[i] = Some(WriteOutcome::Rejected(not_recipient()));
+                continue;
+            };
+            match w.receipt.check_against(&f.facts) {
+                Err(e) => outcomes[i] = Some(WriteOutcome::Rejected(e)),
+                Ok(r) => {
+                    responses[i] = r;
+                    if seen.insert((w.member_id, w.receipt.event_id.as_str())) {
+                        candidates.push(i);
+                    } else {
+                        outcomes[i] = Some(WriteOutcome::Duplicate);
+                    }
+                }
+            }
+        }
+
+        // 2. Load the recipient rows the batch touches; a missing row means "not yours".
+        let mut keys: Vec<(MessageId, MemberId)> = candidates
+            .iter()
+            .map(|&i| (batch[i].receipt.message_id, batch[i].member_id))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut rows: HashMap<(MessageId, MemberId), Loaded> = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(CHUNK) {
+            let sql = format!(
+                "WITH k(message_id, member_id) AS (VALUES {}) SELECT {RECEIPT_COLUMNS}, m.policy_ack_version
+                 FROM k JOIN receipts r ON r.message_id = k.message_id AND r.member_id = k.member_id
+                 JOIN members m ON m.id = r.member_id",
+                placeholders(chunk.len(), 2)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (msg, member) in chunk {
+                q = q.bind(msg.0).bind(member.0);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                let mut rec = receipt_from_row(&row)?;
+                let f = &facts[&rec.message_id].facts;
+                if f.tracking == Tracking::Off {
+                    restore_untimed_state(&mut rec, &row, f.created_at)?;
+                }
+                rows.insert(
+                    (rec.message_id, rec.member_id),
+                    Loaded {
+                        rec,
+                        policy_ack_version: row.try_get("policy_ack_version")?,
+                        dirty: false,
+                    },
+                );
+            }
+        }
+        candidates.retain(|&i| {
+            let ok = rows.contains_key(&(batch[i].receipt.message_id, batch[i].member_id));
+            if !ok {
+                outcomes[i] = Some(WriteOutcome::Rejected(not_recipient()));
+            }
+            ok
+        });
+
+        // 3. Record the event ids; those already present are duplicates of earlier batches.
+        let mut fresh: HashSet<(i64, String)> = HashSet::with_capacity(candidates.len());
+        for chunk in candidates.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO receipt_events (member_id, event_id, message_id, recorded_at) VALUES {}
+                 ON CONFLICT DO NOTHING RETURNING member_id, event_id",
+                placeholders(chunk.len(), 4)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for &i in chunk {
+                let w = &batch[i];
+                q = q
+                    .bind(w.member_id.0)
+                    .bind(w.receipt.event_id.as_str())
+                    .bind(w.receipt.message_id.0)
+                    .bind(ms(now));
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                fresh.insert((row.try_get("member_id")?, row.try_get("event_id")?));
+            }
+        }
+        candidates.retain(|&i| {
+            let w = &batch[i];
+            let ok = fresh.contains(&(w.member_id.0, w.receipt.event_id.as_str().to_string()));
+            if !ok {
+                outcomes[i] = Some(WriteOutcome::Duplicate);
+            }
+            ok
+        });
+
+        // 4. The rules and counters of the organisations and notices involved.
+        let mut org_ids: Vec<OrgId> = candidates.iter().map(|&i| batch[i].org_id).collect();
+        org_ids.sort();
+        org_ids.dedup();
+        let mut rules: HashMap<OrgId, OrgRules> = HashMap::new();
+        for org in org_ids {
+            let (policy_version, quiet, pilot, epoch): (i64, String, Option<String>, i64) = sqlx::query_as(
+                "SELECT policy_version, quiet_reads, pilot_expanded, visibility_epoch FROM orgs WHERE id = ?",
+            )
+            .bind(org.0)
+            .fetch_one(&mut *tx)
+            .await?;
+            rules.insert(
+                org,
+                OrgRules {
+                    policy_version,
+                    quiet_reads: quiet_reads(&quiet)?,
+                    pilot: pilot.map(|p| split_ids(&p).into_iter().map(DepartmentId).collect()),
+                    epoch,
+                },
+            );
+        }
+        let mut message_ids: Vec<MessageId> = candidates
+            .iter()
+            .map(|&i| batch[i].receipt.message_id)
+            .collect();
+        message_ids.sort();
+        message_ids.dedup();
+        let mut counters: HashMap<MessageId, Counters> = HashMap::new();
+        for &id in &message_ids {
+            let row = sqlx::query(
+                "SELECT recipients, delivered, read, acknowledged, visible, visible_epoch FROM message_counters WHERE message_id = ?",
+            )
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await?;
+            let responses: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT label, count FROM message_responses WHERE message_id = ? ORDER BY position",
+            )
+            .bind(id.0)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut c = Counters {
+                recipients: row.try_get("recipients")?,
+                delivered: row.try_get("delivered")?,
+                read: row.try_get("read")?,
+                acknowledged: row.try_get("acknowledged")?,
+                visible: row.try_get("visible")?,
+                visible_epoch: row.try_get("visible_epoch")?,
+                responses,
+                dirty: false,
+            };
+            let f = &facts[&id];
+            if f.facts.tracking == Tracking::PerPerson && c.visible_epoch != rules[&f.org_id].epoch
+            {
+                let (visible, epoch) = count_visible(&mut tx, id, f.org_id).await?;
+                c.visible = visible;
+                c.visible_epoch = epoch;
+                c.dirty = true;
+            }
+            counters.insert(id, c);
+        }
+
+        // 5. Fold each report into its row, in order, keeping counters and frames in step.
+        let mut dept_deltas: HashMap<(MessageId, DepartmentId), (i64, i64)> = HashMap::new();
+        let mut events: Vec<Event> = Vec::new();
+        for &i in &candidates {
+            let w = &batch[i];
+            outcomes[i] = Some(WriteOutcome::Applied);
+            let f = &facts[&w.receipt.message_id];
+            let org_rules = &rules[&w.org_id];
+            let tracking = f.facts.tracking;
+            let loaded = rows
+                .get_mut(&(w.receipt.message_id, w.member_id))
+                .ok_or(StorageError::NotFound("receipt"))?;
+            let before_read_at = loaded.rec.times.read_at;
+            let before_response = loaded.rec.times.response.clone();
+            let shown_before = org_rules.shows(tracking, &loaded.rec, loaded.policy_ack_version);
+            let tr = loaded
+                .rec
+                .times
+                .apply(w.receipt.kind, w.receipt.at, responses[i].as_deref());
+            if !tr.changed {
+                continue;
+            }
+            loaded.dirty = true;
+            if loaded.rec.times.read_at != before_read_at {
+                loaded.rec.read_quiet = w.at_in_quiet_hours;
+                if before_read_at.is_none() {
+                    loaded.rec.read_recorded_at = Some(now);
+                }
+            }
+            let c = counters
+                .get_mut(&w.receipt.message_id)
+                .ok_or(StorageError::NotFound("counters"))?;
+            c.dirty = true;
+            let (from, to) = (tr.from, tr.to);
+            let dept = dept_deltas
+                .entry((w.receipt.message_id, loaded.rec.department_id))
+                .or_default();
+            if from < ReceiptState::Delivered && to >= ReceiptState::Delivered {
+                c.delivered += 1;
+            }
+            if !from.is_read() && to.is_read() {
+                c.read += 1;
+                dept.0 += 1;
+            }
+            if from < ReceiptState::Acknowledged && to == ReceiptState::Acknowledged {
+                c.acknowledged += 1;
+                dept.1 += 1;
+            }
+            if loaded.rec.times.response != before_response {
+                for (label, n) in c.responses.iter_mut() {
+                    if Some(label.as_str()) == before_response.as_deref() {
+                        *n -= 1;
+                    }
+                    if Some(label.as_str()) == loaded.rec.times.response.as_deref() {
+                        *n += 1;
+                    }
+                }
+            }
+            let shown_after = org_rules.shows(tracking, &loaded.rec, loaded.policy_ack_version);
+            c.visible += i64::from(shown_after) - i64::from(shown_before);
+            if tracking == Tracking::Off {
+                // Nothing but the recipient's own unread marker is kept: no frame to the sender.
+                continue;
+            }
+            let person = (shown_after && tracking == Tracking::PerPerson).then(|| {
+                let t = &loaded.rec.times;
+                let exact = match to {
+                    ReceiptState::Sent => None,
+                    ReceiptState::Delivered => t.delivered_at,
+                    ReceiptState::Read => t.read_at,
+                    ReceiptState::Acknowledged => t.acked_at,
+                };
+                let coarse = to.is_read() && loaded.rec.read_quiet;
+                PersonUpdate {
+                    member_id: w.member_id,
+                    state: to,
+                    at: if coarse { None } else { exact },
+                }
+            });
+            events.push(Event {
+                seq: Seq(0),
+                org_id: w.org_id,
+                at: now,
+                body: EventBody::ReceiptUpdated {
+                    message_id: w.receipt.message_id,
+                    sender_id: f.sender_id,
+                    summary: c.summary(tracking),
+                    person,
+                },
+            });
+        }
+
+        // 6. Write the changed rows, counters and events; one commit for the lot.
+        let dirty: Vec<&Loaded> = rows.values().filter(|l| l.dirty).collect();
+        for chunk in dirty.chunks(CHUNK / 3) {
+            let sql = format!(
+                "WITH v(message_id, member_id, state, delivered_at, read_at, read_recorded_at, acked_at, response, read_quiet) AS (VALUES {})
+                 UPDATE receipts SET state = v.state, delivered_at = v.delivered_at, read_at = v.read_at,
+                     read_recorded_at = v.read_recorded_at, acked_at = v.acked_at, response = v.response, read_quiet = v.read_quiet
+                 FROM v WHERE receipts.message_id = v.message_id AND receipts.member_id = v.member_id",
+                placeholders(chunk.len(), 9)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for l in chunk {
+                let r = &l.rec;
+                let timed = facts[&r.message_id].facts.tracking != Tracking::Off;
+                let keep = |t: Option<Timestamp>| if timed { t.map(ms) } else { None };
+                q = q
+                    .bind(r.message_id.0)
+                    .bind(r.member_id.0)
+                    .bind(r.state().code())
+                    .bind(keep(r.times.delivered_at))
+                    .bind(keep(r.times.read_at))
+                    .bind(keep(r.read_recorded_at))
+                    .bind(keep(r.times.acked_at))
+                    .bind(if timed {
+                        r.times.response.clone()
+                    } else {
+                        None
+                    })
+                    .bind(i64::from(timed && r.read_quiet));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for (id, c) in &counters {
+            if !c.dirty {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE message_counters SET delivered = ?, read = ?, acknowledged = ?, visible = ?, visible_epoch = ? WHERE message_id = ?",
+            )
+            .bind(c.delivered)
+            .bind(c.read)
+            .bind(c.acknowledged)
+            .bind(c.visible)
+            .bind(c.visible_epoch)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+            for (pos, (_, n)) in c.responses.iter().enumerate() {
+                sqlx::query(
+                    "UPDATE message_responses SET count = ? WHERE message_id = ? AND position = ?",
+                )
+                .bind(n)
+                .bind(id.0)
+                .bind(pos as i64)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for ((msg, dept), (read, acked)) in dept_deltas {
+            if read == 0 && acked == 0 {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE department_counters SET read = read + ?, acknowledged = acknowledged + ? WHERE message_id = ? AND department_id = ?",
+            )
+            .bind(read)
+            .bind(acked)
+            .bind(msg.0)
+            .bind(dept.0)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut per_org: HashMap<OrgId, i64> = HashMap::new();
+        for e in &events {
+            *per_org.entry(e.org_id).or_default() += 1;
+        }
+        let mut next_seq: HashMap<OrgId, i64> = HashMap::new();
+        for (org, n) in per_org {
+            next_seq.insert(org, allocate_seqs(&mut tx, org, n).await?);
+        }
+        for e in &mut events {
+            let s = next_seq
+                .get_mut(&e.org_id)
+                .ok_or(StorageError::NotFound("org"))?;
+            e.seq = Seq(*s);
+            *s += 1;
+        }
+        insert_events(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(AppliedBatch {
+            outcomes: outcomes
+                .into_iter()
+                .map(|o| o.unwrap_or(WriteOutcome::Rejected(not_recipient())))
+                .collect(),
+            events,
+        })
+    }
+
+    pub(crate) async fn summary_impl(&self, message: &MessageRecord) -> Result<Summary> {
+        let mut conn = self.reader.acquire().await?;
+        let row = sqlx::query(
+            "SELECT c.recipients, c.delivered, c.read, c.acknowledged, c.visible, c.visible_epoch, o.visibility_epoch
+             FROM message_counters c JOIN orgs o ON o.id = ? WHERE c.message_id = ?",
+        )
+        .bind(message.org_id.0)
+        .bind(message.id.0)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StorageError::NotFound("message"))?;
+        let mut visible: i64 = row.try_get("visible")?;
+        if message.tracking == Tracking::PerPerson
+            && row.try_get::<i64, _>("visible_epoch")?
+                != row.try_get::<i64, _>("visibility_epoch")?
+        {
+            visible = count_visible(&mut conn, message.id, message.org_id)
+                .await?
+                .0;
+        }
+        let responses: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT label, count FROM message_responses WHERE message_id = ? ORDER BY position",
+        )
+        .bind(message.id.0)
+        .fetch_all(&mut *conn)
+        .await?;
+        let c = Counters {
+            recipients: row.try_get("recipients")?,
+            delivered: row.try_get("delivered")?,
+            read: row.try_get("read")?,
+            acknowledged: row.try_get("acknowledged")?,
+            visible,
+            visible_epoch: 0,
+            responses,
+            dirty: false,
+        };
+        Ok(c.summary(message.tracking))
+    }
+
+    pub(crate) async fn department_counts_impl(
+        &self,
+        message: MessageId,
+    ) -> Result<Vec<DepartmentCounts>> {
+        let rows = sqlx::query(
+            "SELECT c.department_id, COALESCE(d.name, '') AS name, c.recipients, c.read, c.acknowledged
+             FROM department_counters c LEFT JOIN departments d ON d.id = c.department_id
+             WHERE c.message_id = ? ORDER BY name",
+        )
+        .bind(message.0)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DepartmentCounts {
+                    department_id: DepartmentId(r.try_get("department_id")?),
+                    name: r.try_get("name")?,
+                    recipients: r.try_get("recipients")?,
+                    read: r.try_get("read")?,
+                    acknowledged: r.try_get("acknowledged")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn board_rows_impl(
+        &self,
+        message: &MessageRecord,
+        filter: StateFilter,
+        cursor: Option<BoardCursor>,
+        limit: u32,
+    ) -> Result<BoardPage> {
+        if message.tracking != Tracking::PerPerson {
+            return Ok(BoardPage {
+                rows: vec![],
+                next: None,
+            });
+        }
+        let (policy_version, quiet, pilot): (i64, String, Option<String>) = sqlx::query_as(
+            "SELECT policy_version, quiet_reads, pilot_expanded FROM orgs WHERE id = ?",
+        )
+        .bind(message.org_id.0)
+        .fetch_one(&self.reader)
+        .await?;
+        let (state_range, order) = match filter {
+            StateFilter::All => ("", "r.member_id"),
+            StateFilter::Unread => (" AND r.state < 2", "r.state, r.member_id"),
+            StateFilter::Read => (" AND r.state >= 2", "r.state, r.member_id"),
+            StateFilter::Acknowledged => (" AND r.state = 3", "r.state, r.member_id"),
+        };
+        let after = if filter == StateFilter::All {
+            " AND r.member_id > ?2"
+        } else {
+            " AND (r.state, r.member_id) > (?1, ?2)"
+        };
+        let sql = format!(
+            "SELECT {RECEIPT_COLUMNS}, m.name FROM receipts r JOIN members m ON m.id = r.member_id
+             WHERE r.message_id = ?3{state_range}{after}
+               AND m.policy_ack_version >= ?4
+               AND NOT (?5 = 1 AND r.read_quiet = 1 AND r.state >= 2)
+               AND (?6 IS NULL OR r.department_id IN (SELECT value FROM json_each(?6)))
+             ORDER BY {order} LIMIT ?7"
+        );
+        let c = cursor.unwrap_or(BoardCursor {
+            state: -1,
+            member_id: MemberId(0),
+        });
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(c.state)
+            .bind(c.member_id.0)
+            .bind(message.id.0)
+            .bind(policy_version)
+            .bind(i64::from(quiet == "untracked"))
+            .bind(pilot.map(|p| format!("[{p}]")))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.reader)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(BoardRow {
+                name: r.try_get("name")?,
+                receipt: receipt_from_row(r)?,
+            });
+        }
+        let next = if out.len() > limit as usize {
+            out.truncate(limit as usize);
+            out.last().map(|l| BoardCursor {
+                state: l.receipt.state().code(),
+                member_id: l.receipt.member_id,
+            })
+        } else {
+            None
+        };
+        Ok(BoardPage { rows: out, next })
+    }
+}
+
+/// Notices without tracking keep no times; rebuild the folded record from the stored
+/// state so later reports still move it forward and never back.
+fn restore_untimed_state(
+    rec: &mut ReceiptRecord,
+    row: &sqlx::sqlite::SqliteRow,
+    placeholder: Timestamp,
+) -> Result<()> {
+    let state = ReceiptState::from_code(row.try_get("state")?);
+    let t = Some(placeholder);
+    if state >= ReceiptState::Delivered {
+        rec.times.delivered_at = t;
+    }
+    if state >= ReceiptState::Read {
+        rec.times.read_at = t;
+    }
+    if state >= ReceiptState::Acknowledged {
+        rec.times.acked_at = t;
+    }
+    Ok(())
+}
