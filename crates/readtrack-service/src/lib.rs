@@ -1,1 +1,171 @@
-//! placeholder
+//! readtrack's application services: the operations behind every endpoint.
+//!
+//! Architecture invariant: services know the domain, the storage trait, the bus trait and
+//! the clock; they know nothing of HTTP or JSON. State is an [`App`] value passed in,
+//! never a global, so tests build as many as they like.
+
+pub mod auth;
+pub mod board;
+pub mod clock;
+pub mod demo;
+pub mod directory;
+pub mod error;
+pub mod messages;
+pub mod org;
+pub mod realtime;
+pub mod receipts;
+pub mod writer;
+
+use std::sync::Arc;
+
+use jiff::SignedDuration;
+use readtrack_bus::EventBus;
+use readtrack_storage::Storage;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use auth::Caller;
+pub use error::{Result, ServiceError};
+
+use crate::clock::{AdjustableClock, Clock};
+use crate::realtime::Hub;
+use crate::writer::{ReceiptWriter, WriterConfig};
+
+/// Service-level settings.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// How long a login lasts.
+    pub session_ttl: SignedDuration,
+    /// Receipt writer tuning.
+    pub writer: WriterConfig,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: SignedDuration::from_hours(24 * 30),
+            writer: WriterConfig::default(),
+        }
+    }
+}
+
+/// Everything the operations need, cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+struct AppInner {
+    storage: Arc<dyn Storage>,
+    bus: Arc<dyn EventBus>,
+    clock: Arc<dyn Clock>,
+    dev_clock: Option<Arc<AdjustableClock>>,
+    config: AppConfig,
+    writer: ReceiptWriter,
+    hub: Arc<Hub>,
+    tokens: auth::TokenCache,
+    orgs: org::OrgCache,
+    shutdown: watch::Sender<bool>,
+}
+
+/// The background tasks an [`App`] runs; await [`Background::stop`] on shutdown.
+pub struct Background {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Background {
+    /// Signals every task to finish its in-flight work and waits for them.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for (name, task) in self.tasks {
+            match task.await {
+                Ok(()) => tracing::debug!(task = name, "background task finished"),
+                Err(e) => tracing::error!(task = name, error = %e, "background task failed"),
+            }
+        }
+    }
+}
+
+impl App {
+    /// Builds the services and starts their background tasks (receipt writer, realtime
+    /// hub). `dev_clock` is the same clock as `clock` when time may be moved by hand.
+    pub async fn start(
+        storage: Arc<dyn Storage>,
+        bus: Arc<dyn EventBus>,
+        clock: Arc<dyn Clock>,
+        dev_clock: Option<Arc<AdjustableClock>>,
+        config: AppConfig,
+    ) -> Result<(Self, Background)> {
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (writer, writer_task) = ReceiptWriter::start(
+            storage.clone(),
+            bus.clone(),
+            clock.clone(),
+            config.writer,
+            shutdown_rx.clone(),
+        );
+        let hub = Hub::new(storage.clone());
+        let bus_rx = bus
+            .subscribe()
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let hub_task = tokio::spawn(hub.clone().run(bus_rx, shutdown_rx));
+        let app = Self {
+            inner: Arc::new(AppInner {
+                storage,
+                bus,
+                clock,
+                dev_clock,
+                config,
+                writer,
+                hub,
+                tokens: auth::TokenCache::new(),
+                orgs: org::OrgCache::new(),
+                shutdown: shutdown.clone(),
+            }),
+        };
+        Ok((
+            app,
+            Background {
+                shutdown,
+                tasks: vec![("receipt writer", writer_task), ("realtime hub", hub_task)],
+            },
+        ))
+    }
+
+    /// Storage.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    /// The event bus.
+    pub fn bus(&self) -> &Arc<dyn EventBus> {
+        &self.inner.bus
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The movable clock, when the server runs with `--dev-clock`.
+    pub fn dev_clock(&self) -> Option<&Arc<AdjustableClock>> {
+        self.inner.dev_clock.as_ref()
+    }
+
+    /// The realtime hub.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.inner.hub
+    }
+
+    /// The receipt writer.
+    pub fn writer(&self) -> &ReceiptWriter {
+        &self.inner.writer
+    }
+
+    /// A receiver that flips to `true` when the app shuts down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+}

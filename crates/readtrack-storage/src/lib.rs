@@ -146,6 +146,8 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<Vec<Event>>;
     /// The organisation's latest sequence number.
     async fn last_seq(&self, org: OrgId) -> Result<Seq>;
+    /// Every recipient of a notice, by id.
+    async fn recipient_ids(&self, message: MessageId) -> Result<Vec<MemberId>>;
     /// Which of `members` are recipients of the notice.
     async fn recipients_among(
         &self,

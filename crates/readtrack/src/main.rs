@@ -1,2 +1,53 @@
-//! placeholder
-fn main() {}
+//! `readtrack`: the server, the command-line client and the benchmark in one binary.
+//!
+//! `main` only parses flags, starts logging and hands over to a command module; every
+//! rule lives in the library crates.
+
+mod cli;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Accountable messaging for organisations.
+#[derive(Debug, Parser)]
+#[command(name = "readtrack", version, about, long_about = None)]
+struct Cli {
+    /// Options of the command-line client (ignored by `serve`).
+    #[command(flatten)]
+    client: cli::GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the server.
+    Serve(Box<serve::ServeArgs>),
+    /// Client commands (login, inbox, read, ack, send, board, outbox, sync, import).
+    #[command(flatten)]
+    Client(cli::Command),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("readtrack: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(*args).await,
+            Command::Client(command) => cli::run(cli.client, command).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("readtrack: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

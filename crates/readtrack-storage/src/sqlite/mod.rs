@@ -305,6 +305,16 @@ impl Storage for SqliteStorage {
         self.last_seq_impl(org).await
     }
 
+    async fn recipient_ids(&self, message: MessageId) -> Result<Vec<MemberId>> {
+        Ok(sqlx::query_scalar::<_, i64>("SELECT member_id FROM receipts WHERE message_id = ? ORDER BY member_id")
+            .bind(message.0)
+            .fetch_all(&self.reader)
+            .await?
+            .into_iter()
+            .map(MemberId)
+            .collect())
+    }
+
     async fn recipients_among(
         &self,
         message: MessageId,

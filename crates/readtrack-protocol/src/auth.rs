@@ -1,0 +1,112 @@
+//! Setup, sign-in, tokens and `me`.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /api/v1/setup`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SetupRequest {
+    /// The organisation's name.
+    pub org_name: String,
+    /// IANA time zone, e.g. `Asia/Hong_Kong`.
+    pub time_zone: String,
+    /// The first admin.
+    pub admin: SetupAdmin,
+}
+
+/// The first admin of a new organisation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SetupAdmin {
+    /// Name.
+    pub name: String,
+    /// Email (the login).
+    pub email: String,
+    /// Password, at least 8 characters.
+    pub password: String,
+}
+
+/// Answer to setup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SetupResponse {
+    /// The organisation.
+    pub org_id: String,
+    /// The admin.
+    pub admin_id: String,
+    /// A session token for the admin.
+    pub token: String,
+}
+
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoginRequest {
+    /// Email.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Answer to login.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoginResponse {
+    /// Bearer token.
+    pub token: String,
+    /// The member signed in.
+    pub member_id: String,
+    /// When the token stops working (RFC 3339).
+    pub expires_at: String,
+}
+
+/// `POST /api/v1/tokens`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateTokenRequest {
+    /// A label (`hr-system`).
+    pub name: String,
+    /// The member the token acts as.
+    pub member_id: String,
+    /// Days until it expires (default 365).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_days: Option<i64>,
+}
+
+/// Answer to token creation; the secret is shown once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateTokenResponse {
+    /// The token's id (for deletion).
+    pub id: String,
+    /// The secret.
+    pub token: String,
+    /// Expiry (RFC 3339).
+    pub expires_at: String,
+}
+
+/// `GET /api/v1/me`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Me {
+    /// Member id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+    /// `admin`, `member` or `auditor`.
+    pub role: String,
+    /// Home department.
+    pub department_id: String,
+    /// The policy version this member acknowledged (0: none).
+    pub policy_ack_version: i64,
+    /// The organisation's current policy version.
+    pub policy_version: i64,
+    /// The organisation.
+    pub org_id: String,
+    /// The organisation's name.
+    pub org_name: String,
+    /// The member's own time zone, else the organisation's.
+    pub time_zone: String,
+}

@@ -1,0 +1,41 @@
+//! The JSON API under `/api/v1`, one module per resource.
+
+pub mod directory;
+pub mod messages;
+pub mod ops;
+pub mod receipts;
+pub mod setup;
+pub mod stream;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+
+use crate::state::ServerState;
+
+/// The `/api/v1` routes.
+pub fn routes(state: &ServerState) -> Router<ServerState> {
+    let import_limit = state.config.import_body_limit;
+    let mut api = Router::new()
+        .route("/setup", post(setup::setup))
+        .route("/auth/login", post(setup::login))
+        .route("/tokens", post(setup::create_token))
+        .route("/tokens/{id}", delete(setup::delete_token))
+        .route("/me", get(setup::me))
+        .route("/departments", post(directory::create_department).get(directory::list_departments))
+        .route("/members", post(directory::create_member).get(directory::list_members))
+        .route(
+            "/members/import",
+            post(directory::import_members).layer(DefaultBodyLimit::max(import_limit)),
+        )
+        .route("/members/{id}", get(directory::get_member).patch(directory::update_member))
+        .route("/messages", post(messages::send).get(messages::list))
+        .route("/messages/{id}", get(messages::get))
+        .route("/messages/{id}/receipts", get(receipts::board))
+        .route("/receipts", post(receipts::post_receipts))
+        .route("/stream", get(stream::stream));
+    if state.config.dev_clock {
+        api = api.route("/dev/clock", post(ops::dev_clock));
+    }
+    api
+}

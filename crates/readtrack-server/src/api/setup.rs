@@ -1,0 +1,102 @@
+//! Setup, sign-in, tokens and `me`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use readtrack_protocol::ErrorBody;
+use readtrack_protocol::auth::*;
+use readtrack_service::org::SetupInput;
+
+use crate::convert;
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, Auth};
+use crate::state::ServerState;
+
+/// First-run setup: creates the organisation and its admin. Only while the server has
+/// no organisation; afterwards 409.
+#[utoipa::path(post, path = "/api/v1/setup", tag = "setup", request_body = SetupRequest,
+    responses((status = 201, body = SetupResponse), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn setup(State(s): State<ServerState>, ApiJson(req): ApiJson<SetupRequest>) -> ApiResult<(StatusCode, Json<SetupResponse>)> {
+    let out = s
+        .app
+        .setup(SetupInput {
+            org_name: req.org_name,
+            time_zone: req.time_zone,
+            admin_name: req.admin.name,
+            admin_email: req.admin.email,
+            admin_password: req.admin.password,
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SetupResponse {
+            org_id: out.created.org_id.to_string(),
+            admin_id: out.created.admin_id.to_string(),
+            token: out.token,
+        }),
+    ))
+}
+
+/// Signs in with email and password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "setup", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn login(State(s): State<ServerState>, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
+    let out = s.app.login(&req.email, &req.password).await?;
+    Ok(Json(LoginResponse {
+        token: out.token,
+        member_id: out.member_id.to_string(),
+        expires_at: convert::time(out.expires_at),
+    }))
+}
+
+/// Creates an API token acting as a member (admin).
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "setup", request_body = CreateTokenRequest, security(("bearer" = [])),
+    responses((status = 201, body = CreateTokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create_token(
+    State(s): State<ServerState>,
+    Auth(caller): Auth,
+    ApiJson(req): ApiJson<CreateTokenRequest>,
+) -> ApiResult<(StatusCode, Json<CreateTokenResponse>)> {
+    let (token, id, expires_at) = s
+        .app
+        .create_api_token(&caller, &req.name, &req.member_id, req.expires_in_days)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreateTokenResponse {
+            id: id.to_string(),
+            token,
+            expires_at: convert::time(expires_at),
+        }),
+    ))
+}
+
+/// Revokes a token (admin).
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "setup", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_token(State(s): State<ServerState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    s.app.delete_token(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who the token belongs to.
+#[utoipa::path(get, path = "/api/v1/me", tag = "setup", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub async fn me(State(s): State<ServerState>, Auth(caller): Auth) -> ApiResult<Json<Me>> {
+    let org = s.app.org(caller.org_id()).await?;
+    let zone = readtrack_service::App::member_zone(&caller.member, &org);
+    let m = &caller.member;
+    Ok(Json(Me {
+        id: m.id.to_string(),
+        name: m.name.clone(),
+        email: m.email.clone(),
+        role: m.role.as_str().to_string(),
+        department_id: m.department_id.to_string(),
+        policy_ack_version: m.policy_ack_version,
+        policy_version: org.settings.policy_version,
+        org_id: org.id.to_string(),
+        org_name: org.name.clone(),
+        time_zone: zone.name().to_string(),
+    }))
+}

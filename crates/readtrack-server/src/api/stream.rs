@@ -1,0 +1,220 @@
+//! `GET /api/v1/stream`: the realtime WebSocket.
+//!
+//! The connection registers with the hub *before* replaying the backlog after `since`
+//! from storage, then skips live frames it already replayed: nothing committed after
+//! the client's `since` can fall between the two.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use readtrack_domain::ids::Seq;
+use readtrack_protocol::ErrorBody;
+use readtrack_protocol::frames::ServerFrame;
+use readtrack_service::{App, Caller};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::api::receipts::{batch_inputs, results};
+use crate::convert;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiQuery, token_of};
+use crate::state::ServerState;
+
+/// Largest frame a client may send.
+pub const MAX_CLIENT_FRAME: usize = 1024 * 1024;
+/// Events replayed per storage query while catching up.
+const BACKLOG_PAGE: u32 = 1000;
+
+/// Stream parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// Resume: every frame with a sequence number above this, then live ones.
+    pub since: Option<i64>,
+    /// The bearer token, for clients that cannot set headers (browsers).
+    pub token: Option<String>,
+}
+
+/// Opens the realtime stream (WebSocket). Frames are JSON text: `message.created`,
+/// `receipt.updated`, `reminder`, `escalation`, `task.created` (each with `seq`), then
+/// `hello` once the backlog after `since` is replayed. Clients may send
+/// `{"type": "receipts", "receipts": [...]}` and get `receipts.result`.
+#[utoipa::path(get, path = "/api/v1/stream", tag = "realtime", security(("bearer" = [])), params(StreamQuery),
+    responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn stream(
+    State(s): State<ServerState>,
+    ApiQuery(q): ApiQuery<StreamQuery>,
+    mut parts: Parts,
+) -> ApiResult<Response> {
+    let token = token_of(&parts).or(q.token).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send `Authorization: Bearer <token>` or `?token=`",
+        )
+    })?;
+    let caller = s.app.authenticate(&token).await?;
+    if q.since.is_some_and(|n| n < 0) {
+        return Err(ApiError::bad_request("invalid_field", "`since` must be 0 or a sequence number the server sent"));
+    }
+    let ws = WebSocketUpgrade::from_request_parts(&mut parts, &s).await.map_err(|e| {
+        ApiError::bad_request("websocket_required", format!("this endpoint speaks WebSocket only: {e}"))
+    })?;
+    let app = s.app.clone();
+    Ok(ws
+        // Small buffers keep an idle connection cheap; frames are small.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .on_upgrade(move |socket| run(socket, app, caller, q.since)))
+}
+
+fn text(frame: &ServerFrame) -> Message {
+    Message::Text(Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default()))
+}
+
+fn close(code: u16, reason: String) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    }))
+}
+
+async fn run(socket: WebSocket, app: App, caller: Caller, since: Option<i64>) {
+    let (mut sink, mut incoming) = socket.split();
+    let mut sub = app.hub().subscribe(caller.id(), caller.org_id());
+    let mut shutdown = app.shutdown_signal();
+    let org = caller.org_id();
+    let mut last_sent = since.unwrap_or(0);
+
+    // 1. The backlog after `since`, from storage.
+    if let Some(since) = since {
+        let mut cursor = Seq(since);
+        loop {
+            let page = match app.storage().events_for(org, caller.id(), cursor, BACKLOG_PAGE).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = ?e, "stream backlog failed");
+                    let _ = sink.send(close(1011, "could not read the backlog; reconnect".into())).await;
+                    return;
+                }
+            };
+            let n = page.len();
+            for e in &page {
+                if sink.feed(text(&convert::frame(e))).await.is_err() {
+                    return;
+                }
+                last_sent = e.seq.0;
+                cursor = e.seq;
+            }
+            if sink.flush().await.is_err() {
+                return;
+            }
+            if n < BACKLOG_PAGE as usize {
+                break;
+            }
+        }
+    }
+    let last_seq = app.storage().last_seq(org).await.map(|s| s.0).unwrap_or(last_sent);
+    if since.is_none() {
+        // Live only: anything committed before now is the client's to fetch if it cares.
+        last_sent = last_seq;
+    }
+    let hello = ServerFrame::Hello {
+        member_id: caller.id().to_string(),
+        last_seq,
+    };
+    if sink.send(text(&hello)).await.is_err() {
+        return;
+    }
+
+    // 2. Live frames and client requests.
+    let mut keepalive = tokio::time::interval(Duration::from_secs(25));
+    keepalive.tick().await;
+    loop {
+        tokio::select! {
+            event = sub.rx.recv() => {
+                let Some(event) = event else {
+                    let reason = format!("falling behind or server restarting; reconnect with since={last_sent}");
+                    let _ = sink.send(close(1013, reason)).await;
+                    return;
+                };
+                let mut batch = vec![event];
+                while batch.len() < 512 {
+                    match sub.rx.try_recv() {
+                        Ok(e) => batch.push(e),
+                        Err(_) => break,
+                    }
+                }
+                for e in batch {
+                    if e.seq.0 <= last_sent {
+                        continue;
+                    }
+                    if sink.feed(text(&convert::frame(&e))).await.is_err() {
+                        return;
+                    }
+                    last_sent = e.seq.0;
+                }
+                if sink.flush().await.is_err() {
+                    return;
+                }
+            }
+            msg = incoming.next() => {
+                let Some(Ok(msg)) = msg else { return };
+                let reply = match msg {
+                    Message::Text(t) => handle_client_frame(&app, &caller, t.as_str()).await,
+                    Message::Binary(_) => Some(ServerFrame::Error {
+                        code: "binary_not_supported".into(),
+                        message: "send JSON text frames".into(),
+                    }),
+                    Message::Close(_) => return,
+                    Message::Ping(_) | Message::Pong(_) => None,
+                };
+                if let Some(reply) = reply {
+                    if sink.send(text(&reply)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            _ = keepalive.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+            _ = shutdown.changed() => {
+                let _ = sink.send(close(1001, format!("server shutting down; reconnect with since={last_sent}"))).await;
+                return;
+            }
+        }
+    }
+}
+
+async fn handle_client_frame(app: &App, caller: &Caller, text: &str) -> Option<ServerFrame> {
+    let error = |code: &str, message: String| Some(ServerFrame::Error { code: code.into(), message });
+    let Ok(value) = serde_json::from_str::<Value>(text) else {
+        return error("invalid_json", "the frame is not valid JSON".into());
+    };
+    match value.get("type").and_then(Value::as_str) {
+        Some("ping") => Some(ServerFrame::Pong),
+        Some("receipts") => {
+            let inputs = match batch_inputs(&value) {
+                Ok(i) => i,
+                Err(e) => return error(&e.code, e.message),
+            };
+            match app.submit_receipts(caller, inputs).await {
+                Ok(items) => Some(ServerFrame::ReceiptsResult { results: results(items) }),
+                Err(e) => {
+                    let e = ApiError::from(e);
+                    error(&e.code, e.message)
+                }
+            }
+        }
+        Some(other) => error("unknown_frame", format!("unknown frame type {other:?}; send \"receipts\" or \"ping\"")),
+        None => error("unknown_frame", "a frame needs a \"type\"".into()),
+    }
+}

@@ -1,0 +1,154 @@
+//! Extractors that answer malformed input in the API's error shape, naming the field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::ServerState;
+use readtrack_service::Caller;
+
+/// A JSON body whose errors name the offending field (`audience.members[1]: invalid type`).
+pub struct ApiJson<T>(pub T);
+
+/// Reads the whole body, mapping "too large" to 413 in the API's shape.
+pub async fn body_bytes(req: Request, state: &ServerState) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is over the size limit; send less per request",
+            )
+        } else {
+            ApiError::bad_request("unreadable_body", format!("the request body could not be read: {e}"))
+        }
+    })
+}
+
+/// Parses JSON, naming the path of the first problem.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let what = inner.to_string();
+        // serde's messages end with " at line L column C": keep them, they help.
+        let (code, message) = match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                ("invalid_json", format!("the body is not valid JSON: {what}"))
+            }
+            _ if path == "." || path.is_empty() => ("invalid_field", format!("the body does not have the expected shape: {what}")),
+            _ => ("invalid_field", format!("`{path}`: {what}")),
+        };
+        ApiError::bad_request(code, message)
+    })
+}
+
+impl<T: DeserializeOwned> FromRequest<ServerState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &ServerState) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// A query string whose errors are in the API's shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<ServerState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ServerState) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e| ApiError::bad_request("invalid_query", format!("the query string is invalid: {}", e.body_text())))
+    }
+}
+
+/// The bearer token of a request: `Authorization: Bearer`, else the web session cookie.
+pub fn token_of(parts: &Parts) -> Option<String> {
+    if let Some(v) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+        let v = v.to_str().ok()?;
+        let (scheme, token) = v.split_once(' ')?;
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return Some(token.trim().to_string());
+        }
+        return None;
+    }
+    for cookie in parts.headers.get_all(axum::http::header::COOKIE) {
+        let Ok(cookie) = cookie.to_str() else { continue };
+        for pair in cookie.split(';') {
+            if let Some(v) = pair.trim().strip_prefix(crate::SESSION_COOKIE) {
+                if let Some(v) = v.strip_prefix('=') {
+                    return Some(v.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The authenticated caller; 401 in the API's shape otherwise.
+pub struct Auth(pub Caller);
+
+impl FromRequestParts<ServerState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ServerState) -> Result<Self, ApiError> {
+        let token = token_of(parts).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "send `Authorization: Bearer <token>`; get a token from POST /api/v1/auth/login",
+            )
+        })?;
+        let caller = state.app.authenticate(&token).await?;
+        Ok(Auth(caller))
+    }
+}
+
+/// Page parameters every list takes.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    /// The checked page size.
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        match self.limit {
+            None => Ok(50),
+            Some(n) if (1..=500).contains(&n) => Ok(n as u32),
+            Some(_) => Err(ApiError::bad_request("invalid_field", "`limit` must be between 1 and 500")),
+        }
+    }
+
+    /// A numeric keyset cursor.
+    pub fn id_cursor(&self) -> Result<Option<i64>, ApiError> {
+        match &self.cursor {
+            None => Ok(None),
+            Some(c) if c.is_empty() => Ok(None),
+            Some(c) => c
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Some)
+                .ok_or_else(|| ApiError::bad_request("invalid_field", "`cursor` is not one this server handed out")),
+        }
+    }
+}

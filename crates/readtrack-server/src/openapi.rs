@@ -1,0 +1,65 @@
+//! The OpenAPI document, generated from the handlers and wire types.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// readtrack's HTTP API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "readtrack",
+        description = "Accountable messaging: tracked notices, receipts, live read boards, reminders and privacy guardrails.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        api::setup::setup,
+        api::setup::login,
+        api::setup::create_token,
+        api::setup::delete_token,
+        api::setup::me,
+        api::directory::create_department,
+        api::directory::list_departments,
+        api::directory::create_member,
+        api::directory::list_members,
+        api::directory::get_member,
+        api::directory::update_member,
+        api::directory::import_members,
+        api::messages::send,
+        api::messages::list,
+        api::messages::get,
+        api::receipts::post_receipts,
+        api::receipts::board,
+        api::stream::stream,
+        api::ops::healthz,
+        api::ops::readyz,
+        api::ops::metrics,
+    ),
+    components(schemas(
+        readtrack_protocol::frames::ServerFrame,
+        readtrack_protocol::frames::ClientFrame,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "setup", description = "First run, sign-in and tokens"),
+        (name = "directory", description = "Departments and members"),
+        (name = "messages", description = "Tracked notices"),
+        (name = "receipts", description = "Receipts and read boards"),
+        (name = "realtime", description = "The WebSocket stream"),
+        (name = "operations", description = "Health and metrics"),
+    )
+)]
+pub struct ApiDoc;

@@ -1,0 +1,44 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use readtrack_service::App;
+
+/// Limits and switches of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest JSON body, in bytes (413 above).
+    pub json_body_limit: usize,
+    /// Largest CSV import body, in bytes.
+    pub import_body_limit: usize,
+    /// Whether `POST /api/v1/dev/clock` exists (loopback only).
+    pub dev_clock: bool,
+    /// Seconds a request may take before it is answered 503.
+    pub request_timeout_secs: u64,
+    /// Most requests handled at once; beyond it the server answers 503 at once.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            json_body_limit: 1024 * 1024,
+            import_body_limit: 32 * 1024 * 1024,
+            dev_clock: false,
+            request_timeout_secs: 30,
+            max_concurrent_requests: 2048,
+        }
+    }
+}
+
+/// The axum state: the services plus the HTTP layer's own bits.
+#[derive(Clone)]
+pub struct ServerState {
+    /// The services.
+    pub app: App,
+    /// HTTP settings.
+    pub config: Arc<ServerConfig>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}

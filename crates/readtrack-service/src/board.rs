@@ -1,0 +1,88 @@
+//! The read board: who has read a notice, as its sender (or an audited admin) may see it.
+
+use readtrack_domain::ids::MessageId;
+use readtrack_domain::message::Tracking;
+use readtrack_domain::privacy::{self, BoardAccess};
+use readtrack_domain::settings::QuietReads;
+use readtrack_domain::summary::{DepartmentCounts, Summary};
+use readtrack_storage::{BoardCursor, BoardRow, MessageRecord, StateFilter};
+
+use crate::auth::Caller;
+use crate::error::{Result, ServiceError};
+use crate::App;
+
+/// One page of a board.
+#[derive(Debug, Clone)]
+pub struct BoardView {
+    /// The notice.
+    pub message: MessageRecord,
+    /// How the viewer reached it.
+    pub access: BoardAccess,
+    /// Counts.
+    pub summary: Summary,
+    /// Counts per department.
+    pub departments: Vec<DepartmentCounts>,
+    /// Rows that may be shown.
+    pub rows: Vec<BoardRow>,
+    /// Next page.
+    pub next: Option<BoardCursor>,
+    /// How reads in quiet hours appear.
+    pub quiet_reads: QuietReads,
+}
+
+/// Encodes a board cursor for the wire.
+pub fn encode_cursor(c: BoardCursor) -> String {
+    format!("{}.{}", c.state, c.member_id)
+}
+
+/// Decodes a board cursor; garbage is a 400 on `cursor`.
+pub fn decode_cursor(raw: &str) -> Result<BoardCursor> {
+    let bad = || ServiceError::invalid("cursor", "`cursor` is not one this server handed out; start from the first page");
+    let (state, member) = raw.split_once('.').ok_or_else(bad)?;
+    Ok(BoardCursor {
+        state: state.parse().map_err(|_| bad())?,
+        member_id: member.parse().map_err(|_| bad())?,
+    })
+}
+
+impl App {
+    /// The board of a notice: the sender's own, or an admin's audited view. Notices
+    /// without tracking have no board (404); anyone else is refused (403).
+    pub async fn board(
+        &self,
+        caller: &Caller,
+        id: &str,
+        filter: StateFilter,
+        cursor: Option<BoardCursor>,
+        limit: u32,
+    ) -> Result<BoardView> {
+        let id = MessageId::parse("id", id).map_err(|_| ServiceError::NotFound("message"))?;
+        let message = self
+            .storage()
+            .message(caller.org_id(), id)
+            .await?
+            .ok_or(ServiceError::NotFound("message"))?;
+        let access = privacy::board_access(caller.id(), caller.member.role, message.sender_id).ok_or_else(|| {
+            ServiceError::Forbidden("only the sender of this notice (or an admin, audited) may see who read it".into())
+        })?;
+        if message.tracking == Tracking::Off {
+            return Err(ServiceError::NotFound("read board (this notice is not tracked)"));
+        }
+        let org = self.org(caller.org_id()).await?;
+        let summary = self.storage().summary(&message).await?;
+        let departments = self.storage().department_counts(message.id).await?;
+        let page = self.storage().board_rows(&message, filter, cursor, limit).await?;
+        if access == BoardAccess::AuditedAdmin {
+            tracing::info!(actor = %caller.id(), message = %message.id, "audited view of a read board");
+        }
+        Ok(BoardView {
+            message,
+            access,
+            summary,
+            departments,
+            rows: page.rows,
+            next: page.next,
+            quiet_reads: org.settings.quiet_hours.reads,
+        })
+    }
+}

@@ -1,0 +1,97 @@
+//! Sending notices and reading them.
+
+use readtrack_domain::department::DepartmentTree;
+use readtrack_domain::ids::MessageId;
+use readtrack_domain::message::{NewMessage, NewMessageInput};
+use readtrack_domain::working_time::WorkCalendar;
+use readtrack_domain::FieldError;
+use readtrack_storage::{InboxFilter, InboxItem, MessageRecord, NewMessageRecord, Page, ReceiptRecord};
+
+use crate::auth::Caller;
+use crate::error::{Result, ServiceError};
+use crate::App;
+
+/// A notice as one viewer may see it.
+#[derive(Debug, Clone)]
+pub struct MessageView {
+    /// The notice.
+    pub message: MessageRecord,
+    /// The viewer's receipt, when they are a recipient.
+    pub my_receipt: Option<ReceiptRecord>,
+}
+
+impl App {
+    /// Sends a notice from the caller to its audience.
+    pub async fn send_message(&self, caller: &Caller, input: NewMessageInput) -> Result<MessageRecord> {
+        let org = self.org(caller.org_id()).await?;
+        let now = self.clock().now();
+        let message = NewMessage::parse(input, &org.settings, now)?;
+        let tree = DepartmentTree::new(self.storage().departments(caller.org_id()).await?);
+        for (i, d) in message.audience.departments.iter().enumerate() {
+            if !tree.contains(*d) {
+                let field = format!("audience.departments[{i}]");
+                return Err(FieldError::with_code(
+                    &field,
+                    "unknown_department",
+                    format!("`{field}` {d} is not a department of this organisation"),
+                )
+                .into());
+            }
+        }
+        if !message.audience.members.is_empty() {
+            let found = self.storage().existing_members(caller.org_id(), &message.audience.members).await?;
+            if let Some((i, m)) = message.audience.members.iter().enumerate().find(|(_, m)| !found.contains(m)) {
+                let field = format!("audience.members[{i}]");
+                return Err(FieldError::with_code(
+                    &field,
+                    "unknown_member",
+                    format!("`{field}` {m} is not an active member of this organisation"),
+                )
+                .into());
+            }
+        }
+        let departments_expanded = tree.subtrees(&message.audience.departments);
+        let calendar = WorkCalendar::new(&org.settings.time_zone, &org.settings.working_hours, &org.settings.quiet_hours);
+        let created = self
+            .storage()
+            .create_message(NewMessageRecord {
+                org_id: caller.org_id(),
+                sender_id: caller.id(),
+                message,
+                departments_expanded,
+                is_async: !calendar.is_working(now),
+                now,
+            })
+            .await?;
+        metrics::counter!("readtrack_messages_sent_total").increment(1);
+        if let Err(e) = self.bus().publish(vec![created.event].into()).await {
+            tracing::warn!(error = %e, "could not publish message.created; recipients will see it on resume");
+        }
+        Ok(created.message)
+    }
+
+    /// The caller's inbox, newest first.
+    pub async fn inbox(&self, caller: &Caller, filter: InboxFilter, page: Page) -> Result<Vec<InboxItem>> {
+        Ok(self.storage().inbox(caller.id(), filter, page).await?)
+    }
+
+    /// Notices the caller sent, newest first.
+    pub async fn sent_messages(&self, caller: &Caller, page: Page) -> Result<Vec<MessageRecord>> {
+        Ok(self.storage().sent(caller.id(), page).await?)
+    }
+
+    /// A notice the caller sent or received; anyone else gets 404.
+    pub async fn message(&self, caller: &Caller, id: &str) -> Result<MessageView> {
+        let id = MessageId::parse("id", id).map_err(|_| ServiceError::NotFound("message"))?;
+        let message = self
+            .storage()
+            .message(caller.org_id(), id)
+            .await?
+            .ok_or(ServiceError::NotFound("message"))?;
+        let my_receipt = self.storage().receipt(id, caller.id()).await?;
+        if my_receipt.is_none() && message.sender_id != caller.id() {
+            return Err(ServiceError::NotFound("message"));
+        }
+        Ok(MessageView { message, my_receipt })
+    }
+}

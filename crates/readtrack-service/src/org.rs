@@ -1,0 +1,289 @@
+//! Setup, sign-in, tokens and organisation settings.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use readtrack_domain::email::Email;
+use readtrack_domain::ids::{MemberId, OrgId, TokenId};
+use readtrack_domain::member::check_password;
+use readtrack_domain::settings::OrgSettings;
+use readtrack_domain::text;
+use readtrack_domain::time_zone::Zone;
+use readtrack_storage::{CreatedOrg, NewOrg, NewToken, OrgRecord, TokenKind};
+
+use crate::auth::{self, Caller};
+use crate::error::{Result, ServiceError};
+use crate::App;
+
+/// Organisation records cached briefly: settings are read on every send and receipt.
+pub struct OrgCache {
+    /// A std mutex: held for a lookup only.
+    map: Mutex<HashMap<OrgId, (Arc<OrgRecord>, Instant)>>,
+}
+
+impl OrgCache {
+    const TTL: Duration = Duration::from_secs(2);
+
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Default for OrgCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A first-run request, raw.
+#[derive(Debug, Clone)]
+pub struct SetupInput {
+    /// Organisation name.
+    pub org_name: String,
+    /// IANA time zone.
+    pub time_zone: String,
+    /// Admin name.
+    pub admin_name: String,
+    /// Admin email.
+    pub admin_email: String,
+    /// Admin password.
+    pub admin_password: String,
+}
+
+/// What setup made, with the admin's first token.
+#[derive(Debug, Clone)]
+pub struct SetupOutput {
+    /// The organisation and admin.
+    pub created: CreatedOrg,
+    /// A session token for the admin.
+    pub token: String,
+}
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct LoginOutput {
+    /// Bearer token.
+    pub token: String,
+    /// The member.
+    pub member_id: MemberId,
+    /// Expiry.
+    pub expires_at: Timestamp,
+}
+
+impl App {
+    /// The organisation's record (cached for a moment).
+    pub async fn org(&self, org: OrgId) -> Result<Arc<OrgRecord>> {
+        if let Ok(map) = self.inner.orgs.map.lock() {
+            if let Some((rec, at)) = map.get(&org) {
+                if at.elapsed() < OrgCache::TTL {
+                    return Ok(rec.clone());
+                }
+            }
+        }
+        let rec = Arc::new(self.inner.storage.org(org).await?);
+        if let Ok(mut map) = self.inner.orgs.map.lock() {
+            map.insert(org, (rec.clone(), Instant::now()));
+        }
+        Ok(rec)
+    }
+
+    pub(crate) fn forget_org(&self, org: OrgId) {
+        if let Ok(mut map) = self.inner.orgs.map.lock() {
+            map.remove(&org);
+        }
+    }
+
+    async fn parse_new_org(&self, input: SetupInput) -> Result<NewOrg> {
+        let name = text::name("org_name", &input.org_name)?;
+        let zone = Zone::parse("time_zone", &input.time_zone)?;
+        let admin_name = text::name("admin.name", &input.admin_name)?;
+        let admin_email = Email::parse("admin.email", &input.admin_email)?;
+        check_password("admin.password", &input.admin_password)?;
+        let hash = auth::hash_password(input.admin_password).await?;
+        Ok(NewOrg {
+            name,
+            settings: OrgSettings::new(zone),
+            admin_name,
+            admin_email,
+            admin_password_hash: hash,
+            now: self.inner.clock.now(),
+        })
+    }
+
+    /// First-run setup: only while the server has no organisation (else 409).
+    pub async fn setup(&self, input: SetupInput) -> Result<SetupOutput> {
+        if self.inner.storage.is_set_up().await? {
+            return Err(ServiceError::Conflict(
+                "this server is already set up; sign in instead".into(),
+            ));
+        }
+        let new = self.parse_new_org(input).await?;
+        let created = self.inner.storage.setup(new).await?;
+        let (token, _, _) = self
+            .issue_token(created.org_id, created.admin_id, TokenKind::Session, None, None)
+            .await?;
+        Ok(SetupOutput { created, token })
+    }
+
+    /// Creates a further organisation on a server hosting several (an operator command).
+    pub async fn create_org(&self, input: SetupInput) -> Result<SetupOutput> {
+        let new = self.parse_new_org(input).await?;
+        let created = self.inner.storage.create_org(new).await?;
+        let (token, _, _) = self
+            .issue_token(created.org_id, created.admin_id, TokenKind::Session, None, None)
+            .await?;
+        Ok(SetupOutput { created, token })
+    }
+
+    /// Whether first-run setup has happened.
+    pub async fn is_set_up(&self) -> Result<bool> {
+        Ok(self.inner.storage.is_set_up().await?)
+    }
+
+    async fn issue_token(
+        &self,
+        org: OrgId,
+        member: MemberId,
+        kind: TokenKind,
+        name: Option<String>,
+        ttl: Option<SignedDuration>,
+    ) -> Result<(String, TokenId, Timestamp)> {
+        let (secret, hash) = auth::new_token();
+        let now = self.inner.clock.now();
+        let ttl = ttl.unwrap_or(self.inner.config.session_ttl);
+        let expires_at = now.saturating_add(ttl).unwrap_or(now);
+        let id = self
+            .inner
+            .storage
+            .insert_token(NewToken {
+                hash,
+                org_id: org,
+                member_id: member,
+                kind,
+                name,
+                created_at: now,
+                expires_at,
+            })
+            .await?;
+        Ok((secret, id, expires_at))
+    }
+
+    /// Signs a member in with email and password. Unknown addresses and wrong passwords
+    /// get the same answer after the same work.
+    pub async fn login(&self, email: &str, password: &str) -> Result<LoginOutput> {
+        let denied = || ServiceError::Unauthenticated("wrong email or password".into());
+        let record = match Email::parse("email", email) {
+            Ok(e) => self.inner.storage.login_record(e.as_str()).await?,
+            Err(_) => None,
+        };
+        let hash = record.as_ref().and_then(|r| r.password_hash.clone());
+        let ok = auth::verify_password(password.to_string(), hash).await;
+        let record = record.filter(|r| ok && r.active).ok_or_else(denied)?;
+        let (token, _, expires_at) = self
+            .issue_token(record.org_id, record.member_id, TokenKind::Session, None, None)
+            .await?;
+        Ok(LoginOutput {
+            token,
+            member_id: record.member_id,
+            expires_at,
+        })
+    }
+
+    /// The member behind a bearer token, or 401.
+    pub async fn authenticate(&self, token: &str) -> Result<Caller> {
+        let denied = || {
+            ServiceError::Unauthenticated(
+                "the token is missing, expired or revoked; sign in again".into(),
+            )
+        };
+        if !token.starts_with(auth::TOKEN_PREFIX) || token.len() > 200 {
+            return Err(denied());
+        }
+        let hash = auth::hash_token(token);
+        let now = self.inner.clock.now();
+        let record = match self.inner.tokens.get(&hash) {
+            Some(r) if r.expires_at > now => r,
+            Some(_) => return Err(denied()),
+            None => {
+                let r = self
+                    .inner
+                    .storage
+                    .find_token(&hash, now)
+                    .await?
+                    .ok_or_else(denied)?;
+                self.inner.tokens.put(hash, r.clone());
+                r
+            }
+        };
+        Ok(Caller {
+            member: record.member,
+            token_id: record.id,
+            token_kind: record.kind,
+        })
+    }
+
+    /// An admin issues an API token acting as a member of the organisation.
+    pub async fn create_api_token(
+        &self,
+        caller: &Caller,
+        name: &str,
+        member_id: &str,
+        expires_in_days: Option<i64>,
+    ) -> Result<(String, TokenId, Timestamp)> {
+        caller.require_admin()?;
+        let name = text::name("name", name)?;
+        let member = MemberId::parse("member_id", member_id)?;
+        let days = expires_in_days.unwrap_or(365);
+        if !(1..=3650).contains(&days) {
+            return Err(ServiceError::invalid(
+                "expires_in_days",
+                "`expires_in_days` must be between 1 and 3650",
+            ));
+        }
+        let target = self
+            .inner
+            .storage
+            .member(caller.org_id(), member)
+            .await?
+            .filter(|m| m.active)
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "member_id",
+                    format!("`member_id` {member} is not an active member of this organisation"),
+                )
+            })?;
+        self.issue_token(
+            caller.org_id(),
+            target.id,
+            TokenKind::Api,
+            Some(name),
+            Some(SignedDuration::from_hours(24 * days)),
+        )
+        .await
+    }
+
+    /// An admin revokes a token of the organisation.
+    pub async fn delete_token(&self, caller: &Caller, id: &str) -> Result<()> {
+        caller.require_admin()?;
+        let id = TokenId::parse("id", id).map_err(|_| ServiceError::NotFound("token"))?;
+        if !self.inner.storage.delete_token(caller.org_id(), id).await? {
+            return Err(ServiceError::NotFound("token"));
+        }
+        self.inner.tokens.forget_token(id);
+        Ok(())
+    }
+
+    /// The calendar-relevant zone of a member: their own, else the organisation's.
+    pub fn member_zone(member: &readtrack_domain::member::Member, org: &OrgRecord) -> Zone {
+        member
+            .time_zone
+            .as_deref()
+            .and_then(|tz| Zone::parse("time_zone", tz).ok())
+            .unwrap_or_else(|| org.settings.time_zone.clone())
+    }
+}

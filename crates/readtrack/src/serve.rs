@@ -1,0 +1,202 @@
+//! `readtrack serve`: configuration (flags > environment > file > defaults), logging,
+//! storage, the bus, the demo, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use readtrack_bus::{EventBus, InProcessBus};
+use readtrack_server::{ServerConfig, ServerState};
+use readtrack_service::clock::{AdjustableClock, Clock, SystemClock};
+use readtrack_service::{App, AppConfig};
+use readtrack_storage::Storage;
+use readtrack_storage::sqlite::SqliteStorage;
+use serde::Deserialize;
+use tracing_subscriber::EnvFilter;
+
+/// Flags of `readtrack serve`; each also reads `READTRACK_*` from the environment.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "READTRACK_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Data directory of the embedded database [default: ./readtrack-data].
+    #[arg(long, env = "READTRACK_DATA")]
+    data: Option<PathBuf>,
+    /// A TOML configuration file (see readtrack.example.toml).
+    #[arg(long, env = "READTRACK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Seed a demo organisation on an empty data directory and simulate its readers.
+    #[arg(long, env = "READTRACK_DEMO")]
+    demo: bool,
+    /// Allow moving the server's clock with POST /api/v1/dev/clock (loopback only).
+    #[arg(long, env = "READTRACK_DEV_CLOCK")]
+    dev_clock: bool,
+    /// Log format: `pretty` or `json` [default: pretty].
+    #[arg(long, env = "READTRACK_LOG_FORMAT")]
+    log_format: Option<String>,
+    /// Largest JSON request body in bytes [default: 1048576].
+    #[arg(long, env = "READTRACK_JSON_BODY_LIMIT")]
+    json_body_limit: Option<usize>,
+    /// Largest CSV import body in bytes [default: 33554432].
+    #[arg(long, env = "READTRACK_IMPORT_BODY_LIMIT")]
+    import_body_limit: Option<usize>,
+    /// Print the address actually bound (useful with port 0) as `listening on ADDR`.
+    #[arg(long, hide = true)]
+    print_addr: bool,
+}
+
+/// The optional configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    demo: Option<bool>,
+    dev_clock: Option<bool>,
+    log_format: Option<String>,
+    json_body_limit: Option<usize>,
+    import_body_limit: Option<usize>,
+}
+
+/// The merged configuration.
+#[derive(Debug)]
+struct Settings {
+    listen: SocketAddr,
+    data: PathBuf,
+    demo: bool,
+    dev_clock: bool,
+    log_format: String,
+    json_body_limit: usize,
+    import_body_limit: usize,
+}
+
+fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))
+}
+
+fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
+    let file = match &args.config {
+        Some(p) => load_file(p)?,
+        None => FileConfig::default(),
+    };
+    let defaults = ServerConfig::default();
+    let s = Settings {
+        listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        data: args.data.clone().or(file.data).unwrap_or_else(|| PathBuf::from("readtrack-data")),
+        demo: args.demo || file.demo.unwrap_or(false),
+        dev_clock: args.dev_clock || file.dev_clock.unwrap_or(false),
+        log_format: args.log_format.clone().or(file.log_format).unwrap_or_else(|| "pretty".into()),
+        json_body_limit: args.json_body_limit.or(file.json_body_limit).unwrap_or(defaults.json_body_limit),
+        import_body_limit: args.import_body_limit.or(file.import_body_limit).unwrap_or(defaults.import_body_limit),
+    };
+    if s.dev_clock && !s.listen.ip().is_loopback() {
+        bail!("--dev-clock lets anyone move the server's clock; it is refused unless listening on loopback (127.0.0.1 or ::1), not {}", s.listen);
+    }
+    if !matches!(s.log_format.as_str(), "pretty" | "json") {
+        bail!("log format must be `pretty` or `json`, not {:?}", s.log_format);
+    }
+    Ok(s)
+}
+
+fn init_tracing(format: &str) {
+    let filter = EnvFilter::try_from_env("READTRACK_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests and writes");
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let s = settings(&args)?;
+    init_tracing(&s.log_format);
+    let storage = SqliteStorage::open(&s.data)
+        .await
+        .with_context(|| format!("cannot open the database in {}", s.data.display()))?;
+    let storage: Arc<dyn Storage> = Arc::new(storage);
+    let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
+    let (clock, dev_clock): (Arc<dyn Clock>, Option<Arc<AdjustableClock>>) = if s.dev_clock {
+        let c = Arc::new(AdjustableClock::new());
+        (c.clone(), Some(c))
+    } else {
+        (Arc::new(SystemClock::new()), None)
+    };
+    let (app, background) = App::start(storage.clone(), bus, clock, dev_clock, AppConfig::default())
+        .await
+        .context("cannot start the services")?;
+
+    let listener = tokio::net::TcpListener::bind(s.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", s.listen))?;
+    let addr = listener.local_addr()?;
+    if args.print_addr {
+        println!("listening on {addr}");
+    }
+    tracing::info!(%addr, data = %s.data.display(), "readtrack is listening");
+
+    if s.demo {
+        match app.seed_demo().await {
+            Ok(Some(demo)) => {
+                println!("\nreadtrack demo: Harbour Line, {} people in a Hong Kong retail and logistics company.", demo.members + 1);
+                println!("Sign in at http://{addr}/ with password `{}`:", readtrack_service::demo::DEMO_PASSWORD);
+                for (role, email) in &demo.logins {
+                    println!("  {role:<7} {email}");
+                }
+                println!();
+            }
+            Ok(None) => tracing::info!("demo: the data directory already has an organisation; not seeding"),
+            Err(e) => bail!("cannot seed the demo: {e}"),
+        }
+        tokio::spawn(app.clone().run_demo_crowd());
+        // Give the crowd a moment to subscribe, then post the opening notices.
+        let opener = app.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            if let Err(e) = opener.send_demo_notices().await {
+                tracing::warn!(error = %e, "demo notices were not sent");
+            }
+        });
+    }
+
+    let state = ServerState {
+        app: app.clone(),
+        config: Arc::new(ServerConfig {
+            json_body_limit: s.json_body_limit,
+            import_body_limit: s.import_body_limit,
+            dev_clock: s.dev_clock,
+            ..ServerConfig::default()
+        }),
+        metrics: readtrack_server::metrics_handle(),
+    };
+    readtrack_server::run(listener, state, shutdown_signal()).await.context("server failed")?;
+    background.stop().await;
+    drop(app);
+    tracing::info!("stopped");
+    Ok(())
+}
