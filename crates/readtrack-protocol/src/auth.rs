@@ -110,3 +110,11 @@ pub struct Me {
     /// The member's own time zone, else the organisation's.
     pub time_zone: String,
 }
+
+/// `POST /api/v1/policy/ack`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PolicyAck {
+    /// The policy version read and acknowledged (the current one).
+    pub version: i64,
+}

@@ -76,21 +76,44 @@ impl<T: DeserializeOwned + Send> FromRequestParts<ServerState> for ApiQuery<T> {
     }
 }
 
-/// The bearer token of a request: `Authorization: Bearer`, else the web session cookie.
-pub fn token_of(parts: &Parts) -> Option<String> {
+/// Where a request's credentials came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `Authorization: Bearer`: set deliberately by a client, so no CSRF check is needed.
+    Bearer,
+    /// The web session cookie, which a browser attaches by itself: writes need a CSRF token.
+    Cookie,
+}
+
+/// The header the web pages' scripts send the CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The bearer token of a request and where it came from: `Authorization: Bearer`, else
+/// the web session cookie.
+pub fn token_with_source(parts: &Parts) -> Option<(String, TokenSource)> {
     if let Some(v) = parts.headers.get(axum::http::header::AUTHORIZATION) {
         let v = v.to_str().ok()?;
         let (scheme, token) = v.split_once(' ')?;
         if scheme.eq_ignore_ascii_case("bearer") {
-            return Some(token.trim().to_string());
+            return Some((token.trim().to_string(), TokenSource::Bearer));
         }
         return None;
     }
-    for cookie in parts.headers.get_all(axum::http::header::COOKIE) {
-        let Ok(cookie) = cookie.to_str() else { continue };
-        for pair in cookie.split(';') {
-            if let Some(v) = pair.trim().strip_prefix(crate::SESSION_COOKIE) {
-                if let Some(v) = v.strip_prefix('=') {
+    cookie(parts, crate::SESSION_COOKIE).map(|t| (t, TokenSource::Cookie))
+}
+
+/// The bearer token of a request: `Authorization: Bearer`, else the web session cookie.
+pub fn token_of(parts: &Parts) -> Option<String> {
+    token_with_source(parts).map(|(t, _)| t)
+}
+
+/// The value of the first cookie called `name`.
+pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    for header in parts.headers.get_all(axum::http::header::COOKIE) {
+        let Ok(header) = header.to_str() else { continue };
+        for pair in header.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=') {
+                if k == name {
                     return Some(v.to_string());
                 }
             }
@@ -99,20 +122,54 @@ pub fn token_of(parts: &Parts) -> Option<String> {
     None
 }
 
-/// The authenticated caller; 401 in the API's shape otherwise.
+/// The CSRF token of a session: derived from the session's secret, so it is unguessable
+/// without the cookie, needs no storage, and survives a server restart (a page loaded
+/// before the restart can still send what it queued).
+pub fn csrf_token(session_token: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("readtrack-csrf-v1\0{session_token}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..24])
+}
+
+/// Compares a presented CSRF token with the session's in constant time.
+pub fn csrf_matches(session_token: &str, presented: &str) -> bool {
+    let expected = csrf_token(session_token);
+    expected.len() == presented.len()
+        && expected.bytes().zip(presented.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// Whether a method may change state (and so needs a CSRF token when the cookie is used).
+pub fn is_unsafe_method(method: &axum::http::Method) -> bool {
+    !matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS)
+}
+
+/// The authenticated caller; 401 in the API's shape otherwise. A write authenticated by
+/// the session cookie must carry the session's CSRF token in `X-CSRF-Token` (403
+/// otherwise): another site can make a browser send the cookie, never the header.
 pub struct Auth(pub Caller);
 
 impl FromRequestParts<ServerState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ServerState) -> Result<Self, ApiError> {
-        let token = token_of(parts).ok_or_else(|| {
+        let (token, source) = token_with_source(parts).ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "send `Authorization: Bearer <token>`; get a token from POST /api/v1/auth/login",
             )
         })?;
+        if source == TokenSource::Cookie && is_unsafe_method(&parts.method) {
+            let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !csrf_matches(&token, presented) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf_failed",
+                    "a request authenticated by the session cookie must send the page's CSRF token in `X-CSRF-Token`; reload the page",
+                ));
+            }
+        }
         let caller = state.app.authenticate(&token).await?;
         Ok(Auth(caller))
     }

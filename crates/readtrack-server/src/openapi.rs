@@ -31,6 +31,7 @@ impl Modify for BearerAuth {
         api::setup::create_token,
         api::setup::delete_token,
         api::setup::me,
+        api::setup::ack_policy,
         api::directory::create_department,
         api::directory::list_departments,
         api::directory::create_member,
@@ -59,6 +60,7 @@ impl Modify for BearerAuth {
         (name = "messages", description = "Tracked notices"),
         (name = "receipts", description = "Receipts and read boards"),
         (name = "realtime", description = "The WebSocket stream"),
+        (name = "privacy", description = "Policy, settings, audit and export"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

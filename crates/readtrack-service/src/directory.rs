@@ -223,11 +223,9 @@ impl App {
                 "an admin cannot deactivate or demote themselves; ask another admin".into(),
             ));
         }
-        let signs_out = patch.password_hash.is_some() || patch.active == Some(false);
         let member = self.storage().update_member(caller.org_id(), id, patch).await?;
-        if signs_out {
-            self.inner.tokens.forget_member(id);
-        }
+        // Cached tokens carry the member's role and state: drop them so the change applies now.
+        self.inner.tokens.forget_member(id);
         Ok(member)
     }
 

@@ -4,6 +4,7 @@
 //! the clock; they know nothing of HTTP or JSON. State is an [`App`] value passed in,
 //! never a global, so tests build as many as they like.
 
+pub mod audience;
 pub mod auth;
 pub mod board;
 pub mod clock;

@@ -287,3 +287,23 @@ impl App {
             .unwrap_or_else(|| org.settings.time_zone.clone())
     }
 }
+
+impl App {
+    /// The caller acknowledges a policy version; only the current one may be acknowledged.
+    pub async fn ack_policy(&self, caller: &Caller, version: i64) -> Result<i64> {
+        let org = self.org(caller.org_id()).await?;
+        if version != org.settings.policy_version {
+            return Err(ServiceError::Invalid(readtrack_domain::FieldError::with_code(
+                "version",
+                "stale_policy_version",
+                format!(
+                    "`version` {version} is not the current policy version {}; read the current policy and acknowledge that",
+                    org.settings.policy_version
+                ),
+            )));
+        }
+        self.storage().ack_policy(caller.id(), version, self.clock().now()).await?;
+        self.inner.tokens.forget_member(caller.id());
+        Ok(version)
+    }
+}

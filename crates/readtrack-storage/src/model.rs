@@ -305,7 +305,7 @@ pub struct InboxItem {
 }
 
 /// One recipient's receipt as stored.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ReceiptRecord {
     /// The notice.
     pub message_id: MessageId,
@@ -321,6 +321,8 @@ pub struct ReceiptRecord {
     pub read_quiet: bool,
     /// Reminders sent.
     pub reminders: i64,
+    /// The state as stored; for notices without tracking it is all there is (no times).
+    pub stored_state: ReceiptState,
     /// Last reminder.
     pub last_reminded_at: Option<Timestamp>,
     /// When escalated.
@@ -328,9 +330,9 @@ pub struct ReceiptRecord {
 }
 
 impl ReceiptRecord {
-    /// The state.
+    /// The state: what the times amount to, or the stored state where no times are kept.
     pub fn state(&self) -> ReceiptState {
-        self.times.state()
+        self.times.state().max(self.stored_state)
     }
 }
 

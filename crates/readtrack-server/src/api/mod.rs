@@ -22,6 +22,7 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/tokens", post(setup::create_token))
         .route("/tokens/{id}", delete(setup::delete_token))
         .route("/me", get(setup::me))
+        .route("/policy/ack", post(setup::ack_policy))
         .route("/departments", post(directory::create_department).get(directory::list_departments))
         .route("/members", post(directory::create_member).get(directory::list_members))
         .route(

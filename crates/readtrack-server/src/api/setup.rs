@@ -100,3 +100,12 @@ pub async fn me(State(s): State<ServerState>, Auth(caller): Auth) -> ApiResult<J
         time_zone: zone.name().to_string(),
     }))
 }
+
+/// Acknowledges the organisation's current communication policy. Until a member has
+/// acknowledged the current version, their per-person read data is never shown.
+#[utoipa::path(post, path = "/api/v1/policy/ack", tag = "privacy", request_body = PolicyAck, security(("bearer" = [])),
+    responses((status = 200, body = PolicyAck), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn ack_policy(State(s): State<ServerState>, Auth(caller): Auth, ApiJson(req): ApiJson<PolicyAck>) -> ApiResult<Json<PolicyAck>> {
+    let version = s.app.ack_policy(&caller, req.version).await?;
+    Ok(Json(PolicyAck { version }))
+}

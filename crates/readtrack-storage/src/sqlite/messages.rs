@@ -4,7 +4,7 @@ use readtrack_domain::audience::Audience;
 use readtrack_domain::event::{Event, EventBody};
 use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId, Seq};
 use readtrack_domain::message::Tracking;
-use readtrack_domain::receipt::ReceiptTimes;
+use readtrack_domain::receipt::{ReceiptState, ReceiptTimes};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
@@ -54,10 +54,11 @@ pub(crate) fn message_from_row(row: &SqliteRow) -> Result<MessageRecord> {
     })
 }
 
-pub(crate) const RECEIPT_COLUMNS: &str = "r.message_id, r.member_id, r.department_id, r.state, r.delivered_at, r.read_at, r.read_recorded_at, r.acked_at, r.response, r.read_quiet, r.reminders, r.last_reminded_at, r.escalated_at";
+pub(crate) const RECEIPT_COLUMNS: &str = "r.message_id, r.member_id, r.department_id, r.state, r.delivered_at, r.read_at, r.read_recorded_at, r.acked_at, r.response, r.read_quiet, r.reminders AS reminder_count, r.last_reminded_at, r.escalated_at";
 
 pub(crate) fn receipt_from_row(row: &SqliteRow) -> Result<ReceiptRecord> {
     Ok(ReceiptRecord {
+        stored_state: ReceiptState::from_code(row.try_get("state")?),
         message_id: MessageId(row.try_get("message_id")?),
         member_id: MemberId(row.try_get("member_id")?),
         department_id: DepartmentId(row.try_get("department_id")?),
@@ -69,7 +70,7 @@ pub(crate) fn receipt_from_row(row: &SqliteRow) -> Result<ReceiptRecord> {
         },
         read_recorded_at: ts_opt(row.try_get("read_recorded_at")?),
         read_quiet: row.try_get::<i64, _>("read_quiet")? != 0,
-        reminders: row.try_get("reminders")?,
+        reminders: row.try_get("reminder_count")?,
         last_reminded_at: ts_opt(row.try_get("last_reminded_at")?),
         escalated_at: ts_opt(row.try_get("escalated_at")?),
     })

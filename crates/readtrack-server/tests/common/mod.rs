@@ -1,0 +1,309 @@
+//! The test harness: a real server on a random port with its own temporary data
+//! directory, and a `TestApp` with one helper per endpoint.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use readtrack_bus::InProcessBus;
+use readtrack_server::{ServerConfig, ServerState};
+use readtrack_service::clock::{AdjustableClock, Clock};
+use readtrack_service::{App, AppConfig, Background};
+use readtrack_storage::sqlite::SqliteStorage;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A running server.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<AdjustableClock>,
+    data: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// An organisation made by `setup`.
+pub struct Org {
+    pub admin: String,
+    pub admin_id: String,
+    pub root: String,
+}
+
+pub fn init() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    }
+}
+
+impl TestApp {
+    /// A server on a fresh temporary data directory.
+    pub async fn spawn() -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data = tmp.path().to_path_buf();
+        let mut app = Self::spawn_at(&data, None).await;
+        app._tmp = Some(tmp);
+        app
+    }
+
+    /// A server on an existing data directory (a restart), optionally on a given port.
+    pub async fn spawn_at(data: &Path, port: Option<u16>) -> Self {
+        init();
+        let storage = Arc::new(SqliteStorage::open(data).await.expect("open storage"));
+        let clock = Arc::new(AdjustableClock::new());
+        clock.advance(jiff::SignedDuration::from_millis(clock_offset_ms()));
+        let (app, background): (App, Background) = App::start(
+            storage,
+            Arc::new(InProcessBus::new()),
+            clock.clone() as Arc<dyn Clock>,
+            Some(clock.clone()),
+            AppConfig::default(),
+        )
+        .await
+        .expect("start app");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(0)))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let state = ServerState {
+            app,
+            config: Arc::new(ServerConfig {
+                dev_clock: true,
+                ..ServerConfig::default()
+            }),
+            metrics: readtrack_server::metrics_handle(),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            readtrack_server::run(listener, state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server");
+            background.stop().await;
+        });
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            clock,
+            data: data.to_path_buf(),
+            _tmp: None,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server gracefully and returns its data directory (kept alive).
+    pub async fn stop(mut self) -> (PathBuf, Option<tempfile::TempDir>) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(20), server).await;
+        }
+        (self.data.clone(), self._tmp.take())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send_raw(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Vec<u8>>, content_type: &str) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", content_type).body(b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body");
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, value, headers)
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let (s, v, _) = self
+            .send_raw(reqwest::Method::POST, path, token, Some(body.to_string().into_bytes()), "application/json")
+            .await;
+        (s, v)
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let (s, v, _) = self
+            .send_raw(reqwest::Method::PATCH, path, token, Some(body.to_string().into_bytes()), "application/json")
+            .await;
+        (s, v)
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let (s, v, _) = self.send_raw(reqwest::Method::DELETE, path, token, None, "").await;
+        (s, v)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let (s, v, _) = self.send_raw(reqwest::Method::GET, path, token, None, "").await;
+        (s, v)
+    }
+
+    /// First-run setup in Asia/Hong_Kong.
+    pub async fn setup(&self) -> Org {
+        let (status, body) = self
+            .post(
+                "/api/v1/setup",
+                None,
+                json!({"org_name": "Harbour Line", "time_zone": "Asia/Hong_Kong",
+                       "admin": {"name": "Ivy Lam", "email": "ivy@harbour.example", "password": "correct horse"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let admin = body["token"].as_str().unwrap().to_string();
+        let (_, me) = self.get("/api/v1/me", Some(&admin)).await;
+        Org {
+            admin,
+            admin_id: body["admin_id"].as_str().unwrap().to_string(),
+            root: me["department_id"].as_str().unwrap().to_string(),
+        }
+    }
+
+    pub async fn department(&self, token: &str, name: &str, parent: Option<&str>) -> String {
+        let (status, body) = self
+            .post("/api/v1/departments", Some(token), json!({"name": name, "parent_id": parent}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// A member with a password; returns (id, token). The member acknowledges the policy
+    /// when `acks_policy`, so their per-person data may be shown.
+    pub async fn person(&self, admin: &str, name: &str, email: &str, dept: &str, acks_policy: bool) -> (String, String) {
+        let (status, body) = self
+            .post(
+                "/api/v1/members",
+                Some(admin),
+                json!({"name": name, "email": email, "department_id": dept, "password": "password123"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["id"].as_str().unwrap().to_string();
+        let token = self.login(email, "password123").await;
+        if acks_policy {
+            let (_, me) = self.get("/api/v1/me", Some(&token)).await;
+            let (s, b) = self
+                .post("/api/v1/policy/ack", Some(&token), json!({"version": me["policy_version"]}))
+                .await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+        }
+        (id, token)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let (status, body) = self
+            .post("/api/v1/auth/login", None, json!({"email": email, "password": password}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// Sends a notice; returns its id.
+    pub async fn send(&self, token: &str, body: Value) -> String {
+        let (status, res) = self.post("/api/v1/messages", Some(token), body).await;
+        assert_eq!(status, StatusCode::CREATED, "{res}");
+        res["id"].as_str().unwrap().to_string()
+    }
+
+    /// Posts receipts; returns the results list.
+    pub async fn receipts(&self, token: &str, items: Value) -> Vec<Value> {
+        let (status, res) = self.post("/api/v1/receipts", Some(token), json!({"receipts": items})).await;
+        assert_eq!(status, StatusCode::OK, "{res}");
+        res["results"].as_array().unwrap().clone()
+    }
+
+    pub async fn board(&self, token: &str, id: &str, query: &str) -> (StatusCode, Value) {
+        self.get(&format!("/api/v1/messages/{id}/receipts{query}"), Some(token)).await
+    }
+
+    pub async fn ws(&self, token: &str, since: Option<i64>) -> Ws {
+        let mut url = format!("ws://{}/api/v1/stream?token={token}", self.addr);
+        if let Some(s) = since {
+            url.push_str(&format!("&since={s}"));
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+        Ws { stream }
+    }
+}
+
+/// A receipt item at the current time (by the test's clock).
+pub fn receipt(event_id: &str, message: &str, kind: &str, at: &str) -> Value {
+    json!({"event_id": event_id, "message_id": message, "kind": kind, "at": at})
+}
+
+/// Tests run at a fixed, ordinary moment: Tuesday 1 December 2026, 10:00 in Hong Kong,
+/// inside working hours, so results never depend on when the suite runs. Every server's
+/// clock and [`now`] share one offset from the system clock.
+pub const TEST_EPOCH: &str = "2026-12-01T02:00:00Z";
+
+fn clock_offset_ms() -> i64 {
+    static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        TEST_EPOCH.parse::<jiff::Timestamp>().unwrap().as_millisecond() - jiff::Timestamp::now().as_millisecond()
+    })
+}
+
+/// The test clock's now.
+pub fn now_ts() -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond() + clock_offset_ms()).unwrap()
+}
+
+/// The test clock's now, RFC 3339.
+pub fn now() -> String {
+    now_ts().to_string()
+}
+
+/// A WebSocket client.
+pub struct Ws {
+    pub stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl Ws {
+    /// The next JSON text frame within `timeout`, or None.
+    pub async fn next(&mut self, timeout: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??.ok()?;
+            match msg {
+                Message::Text(t) => return serde_json::from_str(t.as_str()).ok(),
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Frames until one matches `pred` (returned) within `timeout`.
+    pub async fn until(&mut self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let frame = self.next(left).await?;
+            if pred(&frame) {
+                return Some(frame);
+            }
+        }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.stream.send(Message::Text(v.to_string().into())).await.expect("ws send");
+    }
+}

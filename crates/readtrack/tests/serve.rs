@@ -1,0 +1,136 @@
+//! The real binary: `readtrack serve` starts, answers, shuts down cleanly on SIGTERM, and
+//! keeps its data across restarts.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn start(data: &std::path::Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_readtrack"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--data"])
+        .arg(data)
+        .args(extra)
+        .env("READTRACK_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start readtrack");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        assert!(Instant::now() < deadline, "server did not report its address");
+        let line = lines.next().expect("server exited").expect("read stdout");
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            break addr.to_string();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+fn terminate(mut server: Server) -> std::process::ExitStatus {
+    let pid = server.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn client() -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::new()
+}
+
+#[test]
+fn serve_answers_stops_cleanly_on_sigterm_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]);
+    let http = client();
+    assert!(http.get(format!("{}/healthz", server.base)).send().unwrap().status().is_success());
+    let setup: serde_json::Value = http
+        .post(format!("{}/api/v1/setup", server.base))
+        .json(&serde_json::json!({"org_name": "Harbour Line", "time_zone": "Asia/Hong_Kong",
+            "admin": {"name": "Ivy", "email": "ivy@harbour.example", "password": "correct horse"}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(setup["token"].is_string(), "{setup}");
+    assert!(terminate(server).success(), "SIGTERM is a clean exit");
+
+    let server = start(dir.path(), &[]);
+    let res = http
+        .post(format!("{}/api/v1/auth/login", server.base))
+        .json(&serde_json::json!({"email": "ivy@harbour.example", "password": "correct horse"}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200, "the admin survived the restart");
+    assert!(terminate(server).success());
+}
+
+#[test]
+fn the_demo_seeds_an_organisation_whose_board_fills_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--demo"]);
+    let http = client();
+    let login: serde_json::Value = http
+        .post(format!("{}/api/v1/auth/login", server.base))
+        .json(&serde_json::json!({"email": "grace.wong@harbourline.example", "password": "readtrack-demo"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let token = login["token"].as_str().expect("demo sender signs in").to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let sent: serde_json::Value = http
+            .get(format!("{}/api/v1/messages?box=sent", server.base))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if let Some(id) = sent["items"].as_array().and_then(|a| a.last()).and_then(|m| m["id"].as_str()) {
+            let board: serde_json::Value = http
+                .get(format!("{}/api/v1/messages/{id}/receipts", server.base))
+                .bearer_auth(&token)
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            if board["summary"]["delivered"].as_i64().unwrap_or(0) > 0 {
+                assert!(board["summary"]["recipients"].as_i64().unwrap() > 100);
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the simulated crowd never reported a delivery");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(terminate(server).success());
+}
+
+#[test]
+fn dev_clock_is_refused_off_loopback() {
+    let out = Command::new(env!("CARGO_BIN_EXE_readtrack"))
+        .args(["serve", "--dev-clock", "--listen", "0.0.0.0:0", "--data"])
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
