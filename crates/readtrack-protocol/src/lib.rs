@@ -4,13 +4,13 @@
 //! Architecture invariant: this crate depends on nothing of readtrack's. Times are RFC
 //! 3339 strings in UTC and ids are opaque strings, exactly as they travel.
 
-
 pub mod auth;
 pub mod directory;
 pub mod error;
 pub mod frames;
 pub mod messages;
 pub mod receipts;
+pub mod tasks;
 
 pub use error::{ErrorBody, ErrorDetail};
 

@@ -47,12 +47,21 @@ pub fn metrics_handle() -> PrometheusHandle {
         .get_or_init(|| {
             PrometheusBuilder::new()
                 .set_buckets(&[
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0,
                 ])
                 .and_then(|b| b.install_recorder())
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
         })
         .clone()
+}
+
+/// Renders an event as its webhook body: the same JSON as its stream frame, so one
+/// parser serves both.
+pub fn webhook_renderer() -> readtrack_service::webhooks::EventRenderer {
+    readtrack_service::webhooks::EventRenderer(std::sync::Arc::new(|event| {
+        serde_json::to_string(&convert::frame(event)).unwrap_or_default()
+    }))
 }
 
 /// The whole application as a router (tests call it directly with `oneshot`).
@@ -90,7 +99,11 @@ pub fn app(state: ServerState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see /docs")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see /docs",
+    )
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -125,7 +138,12 @@ async fn overloaded(err: tower::BoxError) -> Response {
         .into_response()
     } else {
         tracing::error!(error = %err, "unhandled middleware error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "something went wrong on the server").into_response()
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "something went wrong on the server",
+        )
+        .into_response()
     }
 }
 
@@ -140,7 +158,8 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
     metrics::counter!("readtrack_http_requests_total", "method" => method.clone(), "path" => path.clone(), "status" => status).increment(1);
-    metrics::histogram!("readtrack_http_request_seconds", "method" => method, "path" => path).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("readtrack_http_request_seconds", "method" => method, "path" => path)
+        .record(started.elapsed().as_secs_f64());
     res
 }
 
@@ -152,7 +171,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = app(state);
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -32,7 +32,11 @@ impl App {
     /// Counts the recipients `input` would reach if the caller sent a notice to it now.
     /// An empty audience counts zero rather than failing, so a picker can show "0" while
     /// the sender is still choosing; unknown ids are refused as sending would refuse them.
-    pub async fn preview_audience(&self, caller: &Caller, input: &AudienceInput) -> Result<AudiencePreview> {
+    pub async fn preview_audience(
+        &self,
+        caller: &Caller,
+        input: &AudienceInput,
+    ) -> Result<AudiencePreview> {
         if input.members.is_empty() && input.departments.is_empty() {
             return Ok(AudiencePreview::default());
         }
@@ -58,7 +62,10 @@ impl App {
                     department_id: Some(*department),
                     query: None,
                 };
-                let page = self.storage().members(caller.org_id(), &filter, Page { limit: PAGE, after }).await?;
+                let page = self
+                    .storage()
+                    .members(caller.org_id(), &filter, Page { limit: PAGE, after })
+                    .await?;
                 let n = page.len();
                 after = page.last().map(|m| m.id.0);
                 reached.extend(page.into_iter().filter(|m| m.active).map(|m| m.id));
@@ -69,8 +76,16 @@ impl App {
         }
         if !audience.members.is_empty() {
             // Only active members of the organisation count, exactly as at sending.
-            let found = self.storage().existing_members(caller.org_id(), &audience.members).await?;
-            if let Some((i, m)) = audience.members.iter().enumerate().find(|(_, m)| !found.contains(m)) {
+            let found = self
+                .storage()
+                .existing_members(caller.org_id(), &audience.members)
+                .await?;
+            if let Some((i, m)) = audience
+                .members
+                .iter()
+                .enumerate()
+                .find(|(_, m)| !found.contains(m))
+            {
                 let field = format!("audience.members[{i}]");
                 return Err(FieldError::with_code(
                     &field,

@@ -182,7 +182,10 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with(TOKEN_PREFIX));
         assert_eq!(hash_token(&a), ha);
-        assert!(!ha.windows(8).any(|w| a.as_bytes().windows(8).any(|x| x == w)));
+        assert!(
+            !ha.windows(8)
+                .any(|w| a.as_bytes().windows(8).any(|x| x == w))
+        );
     }
 
     #[tokio::test]

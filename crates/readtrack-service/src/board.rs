@@ -7,9 +7,9 @@ use readtrack_domain::settings::QuietReads;
 use readtrack_domain::summary::{DepartmentCounts, Summary};
 use readtrack_storage::{BoardCursor, BoardRow, MessageRecord, StateFilter};
 
+use crate::App;
 use crate::auth::Caller;
 use crate::error::{Result, ServiceError};
-use crate::App;
 
 /// One page of a board.
 #[derive(Debug, Clone)]
@@ -37,7 +37,12 @@ pub fn encode_cursor(c: BoardCursor) -> String {
 
 /// Decodes a board cursor; garbage is a 400 on `cursor`.
 pub fn decode_cursor(raw: &str) -> Result<BoardCursor> {
-    let bad = || ServiceError::invalid("cursor", "`cursor` is not one this server handed out; start from the first page");
+    let bad = || {
+        ServiceError::invalid(
+            "cursor",
+            "`cursor` is not one this server handed out; start from the first page",
+        )
+    };
     let (state, member) = raw.split_once('.').ok_or_else(bad)?;
     Ok(BoardCursor {
         state: state.parse().map_err(|_| bad())?,
@@ -62,16 +67,25 @@ impl App {
             .message(caller.org_id(), id)
             .await?
             .ok_or(ServiceError::NotFound("message"))?;
-        let access = privacy::board_access(caller.id(), caller.member.role, message.sender_id).ok_or_else(|| {
-            ServiceError::Forbidden("only the sender of this notice (or an admin, audited) may see who read it".into())
-        })?;
+        let access = privacy::board_access(caller.id(), caller.member.role, message.sender_id)
+            .ok_or_else(|| {
+                ServiceError::Forbidden(
+                    "only the sender of this notice (or an admin, audited) may see who read it"
+                        .into(),
+                )
+            })?;
         if message.tracking == Tracking::Off {
-            return Err(ServiceError::NotFound("read board (this notice is not tracked)"));
+            return Err(ServiceError::NotFound(
+                "read board (this notice is not tracked)",
+            ));
         }
         let org = self.org(caller.org_id()).await?;
         let summary = self.storage().summary(&message).await?;
         let departments = self.storage().department_counts(message.id).await?;
-        let page = self.storage().board_rows(&message, filter, cursor, limit).await?;
+        let page = self
+            .storage()
+            .board_rows(&message, filter, cursor, limit)
+            .await?;
         if access == BoardAccess::AuditedAdmin {
             tracing::info!(actor = %caller.id(), message = %message.id, "audited view of a read board");
         }

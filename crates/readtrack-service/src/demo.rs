@@ -5,10 +5,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use readtrack_bus::BusMessage;
+use readtrack_domain::audience::AudienceInput;
 use readtrack_domain::event::EventBody;
 use readtrack_domain::ids::{MemberId, MessageId, OrgId};
 use readtrack_domain::message::NewMessageInput;
-use readtrack_domain::audience::AudienceInput;
 use readtrack_domain::receipt::{EventId, ParsedReceipt, ReceiptKind};
 use readtrack_domain::working_time::WorkCalendar;
 use readtrack_storage::ReceiptWrite;
@@ -36,16 +36,35 @@ pub struct DemoLogins {
 }
 
 const SURNAMES: &[&str] = &[
-    "Chan", "Wong", "Lee", "Cheung", "Lau", "Ho", "Ng", "Leung", "Yip", "Tam", "Lam", "Cheng", "Kwok", "Tsang", "Mak",
-    "Fung", "Lo", "Choi", "Yeung", "Siu", "Chow", "Tang", "Law", "Poon",
+    "Chan", "Wong", "Lee", "Cheung", "Lau", "Ho", "Ng", "Leung", "Yip", "Tam", "Lam", "Cheng",
+    "Kwok", "Tsang", "Mak", "Fung", "Lo", "Choi", "Yeung", "Siu", "Chow", "Tang", "Law", "Poon",
 ];
 const GIVEN: &[&str] = &[
-    "Ka Yan", "Wing Sze", "Chi Ho", "Man Kit", "Hoi Ting", "Tsz Ching", "Ka Ho", "Wai Man", "Siu Fung", "Pui Yee",
-    "Chun Kit", "Hiu Tung", "Yan Ting", "Kwok Wai", "Mei Ling", "Sze Wan", "Ho Yin", "Lok Yi", "Ming Hei", "Wing Yan",
+    "Ka Yan",
+    "Wing Sze",
+    "Chi Ho",
+    "Man Kit",
+    "Hoi Ting",
+    "Tsz Ching",
+    "Ka Ho",
+    "Wai Man",
+    "Siu Fung",
+    "Pui Yee",
+    "Chun Kit",
+    "Hiu Tung",
+    "Yan Ting",
+    "Kwok Wai",
+    "Mei Ling",
+    "Sze Wan",
+    "Ho Yin",
+    "Lok Yi",
+    "Ming Hei",
+    "Wing Yan",
 ];
 const ENGLISH: &[&str] = &[
-    "Karen", "Jason", "Winnie", "Eric", "Cindy", "Kenneth", "Joyce", "Alan", "Vivian", "Dickson", "Phoebe", "Raymond",
-    "Iris", "Terence", "Queenie", "Marco", "Fiona", "Samuel", "Bonnie", "Oscar",
+    "Karen", "Jason", "Winnie", "Eric", "Cindy", "Kenneth", "Joyce", "Alan", "Vivian", "Dickson",
+    "Phoebe", "Raymond", "Iris", "Terence", "Queenie", "Marco", "Fiona", "Samuel", "Bonnie",
+    "Oscar",
 ];
 
 /// (department path, staff count).
@@ -70,29 +89,67 @@ fn demo_csv() -> String {
     let mut out = String::from("name,email,department,manager_email,backup_email,role\n");
     let mut used = HashSet::new();
     let mut n = 0usize;
-    let mut person = |dept: &str, manager: &str, backup: &str, fixed: Option<(&str, &str)>| -> String {
-        let (name, email) = match fixed {
-            Some((name, email)) => (name.to_string(), email.to_string()),
-            None => loop {
-                n += 1;
-                let surname = SURNAMES[(n * 7) % SURNAMES.len()];
-                let given = GIVEN[(n * 3) % GIVEN.len()];
-                let english = ENGLISH[(n * 11) % ENGLISH.len()];
-                let email = format!("{}.{}@harbourline.example", english.to_lowercase(), surname.to_lowercase());
-                let email = if used.contains(&email) { format!("{}.{}{n}@harbourline.example", english.to_lowercase(), surname.to_lowercase()) } else { email };
-                if used.insert(email.clone()) {
-                    break (format!("{english} {surname} {given}"), email);
-                }
-            },
+    let mut person =
+        |dept: &str, manager: &str, backup: &str, fixed: Option<(&str, &str)>| -> String {
+            let (name, email) = match fixed {
+                Some((name, email)) => (name.to_string(), email.to_string()),
+                None => loop {
+                    n += 1;
+                    let surname = SURNAMES[(n * 7) % SURNAMES.len()];
+                    let given = GIVEN[(n * 3) % GIVEN.len()];
+                    let english = ENGLISH[(n * 11) % ENGLISH.len()];
+                    let email = format!(
+                        "{}.{}@harbourline.example",
+                        english.to_lowercase(),
+                        surname.to_lowercase()
+                    );
+                    let email = if used.contains(&email) {
+                        format!(
+                            "{}.{}{n}@harbourline.example",
+                            english.to_lowercase(),
+                            surname.to_lowercase()
+                        )
+                    } else {
+                        email
+                    };
+                    if used.insert(email.clone()) {
+                        break (format!("{english} {surname} {given}"), email);
+                    }
+                },
+            };
+            used.insert(email.clone());
+            out.push_str(&format!(
+                "{name},{email},Harbour Line/{dept},{manager},{backup},member\n"
+            ));
+            email
         };
-        used.insert(email.clone());
-        out.push_str(&format!("{name},{email},Harbour Line/{dept},{manager},{backup},member\n"));
-        email
-    };
-    let ceo = person("Head Office", "", "", Some(("Catherine Leung Wai Kwan", "catherine.leung@harbourline.example")));
-    let ops = person("Head Office", &ceo, "", Some(("Grace Wong Mei Ling", DEMO_SENDER)));
-    let retail_head = person("Retail", &ops, "", Some(("Patrick Ho Chi Wai", "patrick.ho@harbourline.example")));
-    let logistics_head = person("Logistics", &ops, &retail_head, Some(("Daniel Tam Ka Ming", "daniel.tam@harbourline.example")));
+    let ceo = person(
+        "Head Office",
+        "",
+        "",
+        Some((
+            "Catherine Leung Wai Kwan",
+            "catherine.leung@harbourline.example",
+        )),
+    );
+    let ops = person(
+        "Head Office",
+        &ceo,
+        "",
+        Some(("Grace Wong Mei Ling", DEMO_SENDER)),
+    );
+    let retail_head = person(
+        "Retail",
+        &ops,
+        "",
+        Some(("Patrick Ho Chi Wai", "patrick.ho@harbourline.example")),
+    );
+    let logistics_head = person(
+        "Logistics",
+        &ops,
+        &retail_head,
+        Some(("Daniel Tam Ka Ming", "daniel.tam@harbourline.example")),
+    );
     for (dept, staff) in DEPARTMENTS {
         let head_of = if dept.starts_with("Retail") {
             &retail_head
@@ -104,7 +161,8 @@ fn demo_csv() -> String {
         let manager = person(dept, head_of, "", None);
         let deputy = person(dept, &manager, &manager, None);
         for i in 0..staff.saturating_sub(2) {
-            let fixed = (*dept == "Retail/Kowloon/Mong Kok" && i == 0).then_some(("Kelvin Chan Chun Kit", DEMO_READER));
+            let fixed = (*dept == "Retail/Kowloon/Mong Kok" && i == 0)
+                .then_some(("Kelvin Chan Chun Kit", DEMO_READER));
             person(dept, &manager, &deputy, fixed);
         }
     }
@@ -130,11 +188,20 @@ impl App {
         let created = match self.import_members(&admin, &demo_csv(), false).await? {
             ImportOutcome::Done(c) => c.created,
             ImportOutcome::Refused(errors) => {
-                return Err(ServiceError::Internal(format!("demo directory refused: {errors:?}")));
+                return Err(ServiceError::Internal(format!(
+                    "demo directory refused: {errors:?}"
+                )));
             }
         };
         let everyone = self
-            .members(&admin, Default::default(), readtrack_storage::Page { limit: 10_000, after: None })
+            .members(
+                &admin,
+                Default::default(),
+                readtrack_storage::Page {
+                    limit: 10_000,
+                    after: None,
+                },
+            )
             .await?;
         let org = self.org(admin.org_id()).await?;
         for (i, m) in everyone.iter().enumerate() {
@@ -152,11 +219,17 @@ impl App {
             // Most people have acknowledged the policy; the rest show how the board keeps
             // them private (counted, never listed).
             if i % 11 != 5 || m.email == DEMO_SENDER || m.email == DEMO_READER {
-                self.storage().ack_policy(m.id, org.settings.policy_version, self.clock().now()).await?;
+                self.storage()
+                    .ack_policy(m.id, org.settings.policy_version, self.clock().now())
+                    .await?;
             }
         }
         Ok(Some(DemoLogins {
-            logins: vec![("admin", DEMO_ADMIN), ("sender", DEMO_SENDER), ("reader", DEMO_READER)],
+            logins: vec![
+                ("admin", DEMO_ADMIN),
+                ("sender", DEMO_SENDER),
+                ("reader", DEMO_READER),
+            ],
             members: created,
         }))
     }
@@ -168,8 +241,16 @@ impl App {
         };
         let sender = self.caller_for(login.org_id, login.member_id).await?;
         let departments = self.departments(&sender).await?;
-        let id_of = |name: &str| departments.iter().find(|d| d.name == name).map(|d| d.id.to_string());
-        let everyone: Vec<String> = ["Retail", "Logistics", "Customer Service"].iter().filter_map(|n| id_of(n)).collect();
+        let id_of = |name: &str| {
+            departments
+                .iter()
+                .find(|d| d.name == name)
+                .map(|d| d.id.to_string())
+        };
+        let everyone: Vec<String> = ["Retail", "Logistics", "Customer Service"]
+            .iter()
+            .filter_map(|n| id_of(n))
+            .collect();
         self.send_message(
             &sender,
             NewMessageInput {
@@ -200,7 +281,11 @@ impl App {
     }
 
     async fn caller_for(&self, org: OrgId, id: MemberId) -> Result<Caller> {
-        let member = self.storage().member(org, id).await?.ok_or(ServiceError::NotFound("member"))?;
+        let member = self
+            .storage()
+            .member(org, id)
+            .await?
+            .ok_or(ServiceError::NotFound("member"))?;
         Ok(Caller {
             member,
             token_id: readtrack_domain::ids::TokenId(0),
@@ -220,27 +305,61 @@ impl App {
             }
         };
         let mut shutdown = self.shutdown_signal();
-        let reader = self.storage().login_record(DEMO_READER).await.ok().flatten().map(|r| r.member_id);
+        let reader = self
+            .storage()
+            .login_record(DEMO_READER)
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.member_id);
         loop {
             let msg = tokio::select! {
                 m = bus.recv() => m,
                 _ = shutdown.changed() => None,
             };
             let Some(msg) = msg else { return };
-            let BusMessage::Events(batch) = msg else { continue };
+            let BusMessage::Events(batch) = msg else {
+                continue;
+            };
             for event in batch.iter() {
-                if let EventBody::MessageCreated { message_id, require_ack, .. } = &event.body {
-                    tokio::spawn(self.clone().crowd_reads(event.org_id, *message_id, *require_ack, reader));
+                if let EventBody::MessageCreated {
+                    message_id,
+                    require_ack,
+                    ..
+                } = &event.body
+                {
+                    tokio::spawn(self.clone().crowd_reads(
+                        event.org_id,
+                        *message_id,
+                        *require_ack,
+                        reader,
+                    ));
                 }
             }
         }
     }
 
-    async fn crowd_reads(self, org: OrgId, message: MessageId, require_ack: bool, skip: Option<MemberId>) {
-        let Ok(recipients) = self.storage().recipient_ids(message).await else { return };
-        let Ok(Some(record)) = self.storage().message(org, message).await else { return };
-        let Ok(settings) = self.org(org).await else { return };
-        let calendar = WorkCalendar::new(&settings.settings.time_zone, &settings.settings.working_hours, &settings.settings.quiet_hours);
+    async fn crowd_reads(
+        self,
+        org: OrgId,
+        message: MessageId,
+        require_ack: bool,
+        skip: Option<MemberId>,
+    ) {
+        let Ok(recipients) = self.storage().recipient_ids(message).await else {
+            return;
+        };
+        let Ok(Some(record)) = self.storage().message(org, message).await else {
+            return;
+        };
+        let Ok(settings) = self.org(org).await else {
+            return;
+        };
+        let calendar = WorkCalendar::new(
+            &settings.settings.time_zone,
+            &settings.settings.working_hours,
+            &settings.settings.quiet_hours,
+        );
         // (seconds after sending, member, kind)
         let mut plan: Vec<(f64, MemberId, ReceiptKind)> = Vec::new();
         for member in recipients.into_iter().filter(|m| Some(*m) != skip) {
@@ -257,7 +376,11 @@ impl App {
             let read = delivered + (20.0 * (normal * 0.9).exp()).min(240.0);
             plan.push((read, member, ReceiptKind::Read));
             if require_ack && rand::random_bool(0.85) {
-                plan.push((read + rand::random_range(3.0..40.0), member, ReceiptKind::Ack));
+                plan.push((
+                    read + rand::random_range(3.0..40.0),
+                    member,
+                    ReceiptKind::Ack,
+                ));
             }
         }
         plan.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -277,16 +400,30 @@ impl App {
             while i < plan.len() && plan[i].0 <= horizon {
                 let (_, member, kind) = plan[i];
                 i += 1;
-                let response = (kind == ReceiptKind::Ack && !record.response_options.is_empty()).then(|| {
-                    let pick = if rand::random_bool(0.7) { 0 } else { 1 + rand::random_range(0..record.response_options.len().max(2) - 1) };
-                    record.response_options[pick.min(record.response_options.len() - 1)].clone()
-                });
-                let Ok(event_id) = EventId::parse("event_id", &uuid::Uuid::new_v4().to_string()) else { continue };
+                let response = (kind == ReceiptKind::Ack && !record.response_options.is_empty())
+                    .then(|| {
+                        let pick = if rand::random_bool(0.7) {
+                            0
+                        } else {
+                            1 + rand::random_range(0..record.response_options.len().max(2) - 1)
+                        };
+                        record.response_options[pick.min(record.response_options.len() - 1)].clone()
+                    });
+                let Ok(event_id) = EventId::parse("event_id", &uuid::Uuid::new_v4().to_string())
+                else {
+                    continue;
+                };
                 writes.push(ReceiptWrite {
                     org_id: org,
                     member_id: member,
                     at_in_quiet_hours: kind >= ReceiptKind::Read && calendar.is_quiet(now),
-                    receipt: ParsedReceipt { event_id, message_id: message, kind, at: now, response },
+                    receipt: ParsedReceipt {
+                        event_id,
+                        message_id: message,
+                        kind,
+                        at: now,
+                        response,
+                    },
                 });
             }
             if let Err(e) = self.writer().write(writes).await {

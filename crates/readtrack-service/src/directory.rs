@@ -9,11 +9,13 @@ use readtrack_domain::import::{IMPORT_HEADER, ImportRowInput, LineError, check_r
 use readtrack_domain::member::{Member, Role, check_password};
 use readtrack_domain::text;
 use readtrack_domain::time_zone::Zone;
-use readtrack_storage::{ImportCounts, ImportWrite, MemberFilter, MemberPatch, NewDepartment, NewMember, Page};
+use readtrack_storage::{
+    ImportCounts, ImportWrite, MemberFilter, MemberPatch, NewDepartment, NewMember, Page,
+};
 
+use crate::App;
 use crate::auth::{self, Caller};
 use crate::error::{Result, ServiceError};
-use crate::App;
 
 /// A new member, raw.
 #[derive(Debug, Clone, Default)]
@@ -68,7 +70,11 @@ pub enum ImportOutcome {
     Refused(Vec<LineError>),
 }
 
-fn optional_id<T>(field: &str, raw: Option<&str>, parse: fn(&str, &str) -> Result<T, readtrack_domain::FieldError>) -> Result<Option<T>> {
+fn optional_id<T>(
+    field: &str,
+    raw: Option<&str>,
+    parse: fn(&str, &str) -> Result<T, readtrack_domain::FieldError>,
+) -> Result<Option<T>> {
     match raw {
         None => Ok(None),
         Some(s) if s.is_empty() => Ok(None),
@@ -78,7 +84,12 @@ fn optional_id<T>(field: &str, raw: Option<&str>, parse: fn(&str, &str) -> Resul
 
 impl App {
     /// Creates a department (admin).
-    pub async fn create_department(&self, caller: &Caller, name: &str, parent_id: Option<&str>) -> Result<Department> {
+    pub async fn create_department(
+        &self,
+        caller: &Caller,
+        name: &str,
+        parent_id: Option<&str>,
+    ) -> Result<Department> {
         caller.require_admin()?;
         let name = text::name("name", name)?;
         let parent = optional_id("parent_id", parent_id, DepartmentId::parse)?;
@@ -107,7 +118,12 @@ impl App {
                     p.departments = expanded;
                 }
                 self.storage()
-                    .update_org_settings(caller.org_id(), &settings, Some(caller.id()), self.clock().now())
+                    .update_org_settings(
+                        caller.org_id(),
+                        &settings,
+                        Some(caller.id()),
+                        self.clock().now(),
+                    )
                     .await?;
                 self.forget_org(caller.org_id());
             }
@@ -170,31 +186,56 @@ impl App {
     }
 
     /// Members of the caller's organisation, one page.
-    pub async fn members(&self, caller: &Caller, filter: MemberFilter, page: Page) -> Result<Vec<Member>> {
-        Ok(self.storage().members(caller.org_id(), &filter, page).await?)
+    pub async fn members(
+        &self,
+        caller: &Caller,
+        filter: MemberFilter,
+        page: Page,
+    ) -> Result<Vec<Member>> {
+        Ok(self
+            .storage()
+            .members(caller.org_id(), &filter, page)
+            .await?)
     }
 
     /// Changes a member (admin).
-    pub async fn update_member(&self, caller: &Caller, id: &str, input: MemberPatchInput) -> Result<Member> {
+    pub async fn update_member(
+        &self,
+        caller: &Caller,
+        id: &str,
+        input: MemberPatchInput,
+    ) -> Result<Member> {
         caller.require_admin()?;
         let id = MemberId::parse("id", id).map_err(|_| ServiceError::NotFound("member"))?;
-        let clear_or = |field: &str, v: &Option<Option<String>>| -> Result<Option<Option<MemberId>>> {
-            Ok(match v {
-                None => None,
-                Some(None) => Some(None),
-                Some(Some(s)) if s.is_empty() => Some(None),
-                Some(Some(s)) => {
-                    let m = MemberId::parse(field, s)?;
-                    if m == id {
-                        return Err(ServiceError::invalid(field, format!("`{field}` cannot be the member themselves")));
+        let clear_or =
+            |field: &str, v: &Option<Option<String>>| -> Result<Option<Option<MemberId>>> {
+                Ok(match v {
+                    None => None,
+                    Some(None) => Some(None),
+                    Some(Some(s)) if s.is_empty() => Some(None),
+                    Some(Some(s)) => {
+                        let m = MemberId::parse(field, s)?;
+                        if m == id {
+                            return Err(ServiceError::invalid(
+                                field,
+                                format!("`{field}` cannot be the member themselves"),
+                            ));
+                        }
+                        Some(Some(m))
                     }
-                    Some(Some(m))
-                }
-            })
-        };
+                })
+            };
         let patch = MemberPatch {
-            name: input.name.as_deref().map(|n| text::name("name", n)).transpose()?,
-            email: input.email.as_deref().map(|e| Email::parse("email", e)).transpose()?,
+            name: input
+                .name
+                .as_deref()
+                .map(|n| text::name("name", n))
+                .transpose()?,
+            email: input
+                .email
+                .as_deref()
+                .map(|e| Email::parse("email", e))
+                .transpose()?,
             department_id: input
                 .department_id
                 .as_deref()
@@ -202,7 +243,11 @@ impl App {
                 .transpose()?,
             manager_id: clear_or("manager_id", &input.manager_id)?,
             backup_id: clear_or("backup_id", &input.backup_id)?,
-            role: input.role.as_deref().map(|r| Role::parse("role", r)).transpose()?,
+            role: input
+                .role
+                .as_deref()
+                .map(|r| Role::parse("role", r))
+                .transpose()?,
             time_zone: match &input.time_zone {
                 None => None,
                 Some(None) => Some(None),
@@ -218,19 +263,29 @@ impl App {
             },
             active: input.active,
         };
-        if id == caller.id() && (patch.active == Some(false) || patch.role.is_some_and(|r| r != Role::Admin)) {
+        if id == caller.id()
+            && (patch.active == Some(false) || patch.role.is_some_and(|r| r != Role::Admin))
+        {
             return Err(ServiceError::Conflict(
                 "an admin cannot deactivate or demote themselves; ask another admin".into(),
             ));
         }
-        let member = self.storage().update_member(caller.org_id(), id, patch).await?;
+        let member = self
+            .storage()
+            .update_member(caller.org_id(), id, patch)
+            .await?;
         // Cached tokens carry the member's role and state: drop them so the change applies now.
         self.inner.tokens.forget_member(id);
         Ok(member)
     }
 
     /// Imports members from CSV (admin). Any bad line refuses the whole file.
-    pub async fn import_members(&self, caller: &Caller, csv_text: &str, dry_run: bool) -> Result<ImportOutcome> {
+    pub async fn import_members(
+        &self,
+        caller: &Caller,
+        csv_text: &str,
+        dry_run: bool,
+    ) -> Result<ImportOutcome> {
         caller.require_admin()?;
         let rows = match parse_csv(csv_text) {
             Ok(rows) => rows,
@@ -247,8 +302,15 @@ impl App {
             Ok(c) => c,
             Err(errors) => return Ok(ImportOutcome::Refused(errors)),
         };
-        if checked.iter().any(|r| r.email.as_str() == caller.member.email && r.role != Role::Admin) {
-            let line = checked.iter().find(|r| r.email.as_str() == caller.member.email).map(|r| r.line).unwrap_or(0);
+        if checked
+            .iter()
+            .any(|r| r.email.as_str() == caller.member.email && r.role != Role::Admin)
+        {
+            let line = checked
+                .iter()
+                .find(|r| r.email.as_str() == caller.member.email)
+                .map(|r| r.line)
+                .unwrap_or(0);
             return Ok(ImportOutcome::Refused(vec![LineError {
                 line,
                 message: "this line would take away your own admin role".into(),
@@ -277,7 +339,10 @@ impl App {
                 Ok(ImportOutcome::Done(counts))
             }
             Err(readtrack_storage::StorageError::Conflict(msg)) => {
-                Ok(ImportOutcome::Refused(vec![LineError { line: 0, message: msg }]))
+                Ok(ImportOutcome::Refused(vec![LineError {
+                    line: 0,
+                    message: msg,
+                }]))
             }
             Err(e) => Err(e.into()),
         }
@@ -297,13 +362,19 @@ fn parse_csv(text: &str) -> std::result::Result<Vec<ImportRowInput>, Vec<LineErr
     let header: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|c| c.to_ascii_lowercase()).collect(),
         Err(e) => {
-            return Err(vec![LineError { line: 1, message: format!("the header row cannot be read: {e}") }]);
+            return Err(vec![LineError {
+                line: 1,
+                message: format!("the header row cannot be read: {e}"),
+            }]);
         }
     };
     if header.iter().map(String::as_str).collect::<Vec<_>>() != IMPORT_HEADER {
         return Err(vec![LineError {
             line: 1,
-            message: format!("the header row must be exactly `{}`", IMPORT_HEADER.join(",")),
+            message: format!(
+                "the header row must be exactly `{}`",
+                IMPORT_HEADER.join(",")
+            ),
         }]);
     }
     let mut rows = Vec::new();
@@ -317,7 +388,14 @@ fn parse_csv(text: &str) -> std::result::Result<Vec<ImportRowInput>, Vec<LineErr
                     continue;
                 }
                 if r.len() > IMPORT_HEADER.len() {
-                    errors.push(LineError { line, message: format!("has {} columns, expected {}", r.len(), IMPORT_HEADER.len()) });
+                    errors.push(LineError {
+                        line,
+                        message: format!(
+                            "has {} columns, expected {}",
+                            r.len(),
+                            IMPORT_HEADER.len()
+                        ),
+                    });
                     continue;
                 }
                 let col = |n: usize| r.get(n).unwrap_or("").to_string();
@@ -344,9 +422,16 @@ fn parse_csv(text: &str) -> std::result::Result<Vec<ImportRowInput>, Vec<LineErr
         }
     }
     if rows.is_empty() && errors.is_empty() {
-        errors.push(LineError { line: 2, message: "the file has no member rows".into() });
+        errors.push(LineError {
+            line: 2,
+            message: "the file has no member rows".into(),
+        });
     }
-    if errors.is_empty() { Ok(rows) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,9 @@ pub mod messages;
 pub mod org;
 pub mod realtime;
 pub mod receipts;
+pub mod scheduler;
+pub mod tasks;
+pub mod webhooks;
 pub mod writer;
 
 use std::sync::Arc;
@@ -39,6 +42,10 @@ pub struct AppConfig {
     pub session_ttl: SignedDuration,
     /// Receipt writer tuning.
     pub writer: WriterConfig,
+    /// Renders webhook bodies; without it no webhooks are delivered.
+    pub webhook_renderer: Option<webhooks::EventRenderer>,
+    /// Run the reminder scheduler on this node.
+    pub scheduler: bool,
 }
 
 impl Default for AppConfig {
@@ -46,6 +53,8 @@ impl Default for AppConfig {
         Self {
             session_ttl: SignedDuration::from_hours(24 * 30),
             writer: WriterConfig::default(),
+            webhook_renderer: None,
+            scheduler: true,
         }
     }
 }
@@ -67,6 +76,7 @@ struct AppInner {
     tokens: auth::TokenCache,
     orgs: org::OrgCache,
     shutdown: watch::Sender<bool>,
+    wake_scheduler: tokio::sync::Notify,
 }
 
 /// The background tasks an [`App`] runs; await [`Background::stop`] on shutdown.
@@ -124,15 +134,17 @@ impl App {
                 tokens: auth::TokenCache::new(),
                 orgs: org::OrgCache::new(),
                 shutdown: shutdown.clone(),
+                wake_scheduler: tokio::sync::Notify::new(),
             }),
         };
-        Ok((
-            app,
-            Background {
-                shutdown,
-                tasks: vec![("receipt writer", writer_task), ("realtime hub", hub_task)],
-            },
-        ))
+        let mut tasks = vec![("receipt writer", writer_task), ("realtime hub", hub_task)];
+        if app.inner.config.scheduler {
+            tasks.push(("scheduler", tokio::spawn(app.clone().run_scheduler())));
+        }
+        if let Some(render) = app.inner.config.webhook_renderer.clone() {
+            tasks.push(("webhooks", tokio::spawn(app.clone().run_webhooks(render))));
+        }
+        Ok((app, Background { shutdown, tasks }))
     }
 
     /// Storage.

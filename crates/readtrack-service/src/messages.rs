@@ -1,15 +1,17 @@
 //! Sending notices and reading them.
 
+use readtrack_domain::FieldError;
 use readtrack_domain::department::DepartmentTree;
 use readtrack_domain::ids::MessageId;
 use readtrack_domain::message::{NewMessage, NewMessageInput};
 use readtrack_domain::working_time::WorkCalendar;
-use readtrack_domain::FieldError;
-use readtrack_storage::{InboxFilter, InboxItem, MessageRecord, NewMessageRecord, Page, ReceiptRecord};
+use readtrack_storage::{
+    InboxFilter, InboxItem, MessageRecord, NewMessageRecord, Page, ReceiptRecord,
+};
 
+use crate::App;
 use crate::auth::Caller;
 use crate::error::{Result, ServiceError};
-use crate::App;
 
 /// A notice as one viewer may see it.
 #[derive(Debug, Clone)]
@@ -22,7 +24,11 @@ pub struct MessageView {
 
 impl App {
     /// Sends a notice from the caller to its audience.
-    pub async fn send_message(&self, caller: &Caller, input: NewMessageInput) -> Result<MessageRecord> {
+    pub async fn send_message(
+        &self,
+        caller: &Caller,
+        input: NewMessageInput,
+    ) -> Result<MessageRecord> {
         let org = self.org(caller.org_id()).await?;
         let now = self.clock().now();
         let message = NewMessage::parse(input, &org.settings, now)?;
@@ -39,8 +45,17 @@ impl App {
             }
         }
         if !message.audience.members.is_empty() {
-            let found = self.storage().existing_members(caller.org_id(), &message.audience.members).await?;
-            if let Some((i, m)) = message.audience.members.iter().enumerate().find(|(_, m)| !found.contains(m)) {
+            let found = self
+                .storage()
+                .existing_members(caller.org_id(), &message.audience.members)
+                .await?;
+            if let Some((i, m)) = message
+                .audience
+                .members
+                .iter()
+                .enumerate()
+                .find(|(_, m)| !found.contains(m))
+            {
                 let field = format!("audience.members[{i}]");
                 return Err(FieldError::with_code(
                     &field,
@@ -51,7 +66,17 @@ impl App {
             }
         }
         let departments_expanded = tree.subtrees(&message.audience.departments);
-        let calendar = WorkCalendar::new(&org.settings.time_zone, &org.settings.working_hours, &org.settings.quiet_hours);
+        let first_steps = match &message.reminders {
+            Some(plan) if message.tracking != readtrack_domain::message::Tracking::Off => {
+                self.first_steps(caller, plan).await?
+            }
+            _ => Vec::new(),
+        };
+        let calendar = WorkCalendar::new(
+            &org.settings.time_zone,
+            &org.settings.working_hours,
+            &org.settings.quiet_hours,
+        );
         let created = self
             .storage()
             .create_message(NewMessageRecord {
@@ -60,10 +85,12 @@ impl App {
                 message,
                 departments_expanded,
                 is_async: !calendar.is_working(now),
+                first_steps,
                 now,
             })
             .await?;
         metrics::counter!("readtrack_messages_sent_total").increment(1);
+        self.wake_scheduler();
         if let Err(e) = self.bus().publish(vec![created.event].into()).await {
             tracing::warn!(error = %e, "could not publish message.created; recipients will see it on resume");
         }
@@ -71,7 +98,12 @@ impl App {
     }
 
     /// The caller's inbox, newest first.
-    pub async fn inbox(&self, caller: &Caller, filter: InboxFilter, page: Page) -> Result<Vec<InboxItem>> {
+    pub async fn inbox(
+        &self,
+        caller: &Caller,
+        filter: InboxFilter,
+        page: Page,
+    ) -> Result<Vec<InboxItem>> {
         Ok(self.storage().inbox(caller.id(), filter, page).await?)
     }
 
@@ -92,6 +124,9 @@ impl App {
         if my_receipt.is_none() && message.sender_id != caller.id() {
             return Err(ServiceError::NotFound("message"));
         }
-        Ok(MessageView { message, my_receipt })
+        Ok(MessageView {
+            message,
+            my_receipt,
+        })
     }
 }

@@ -13,9 +13,9 @@ use readtrack_domain::text;
 use readtrack_domain::time_zone::Zone;
 use readtrack_storage::{CreatedOrg, NewOrg, NewToken, OrgRecord, TokenKind};
 
+use crate::App;
 use crate::auth::{self, Caller};
 use crate::error::{Result, ServiceError};
-use crate::App;
 
 /// Organisation records cached briefly: settings are read on every send and receipt.
 pub struct OrgCache {
@@ -125,7 +125,13 @@ impl App {
         let new = self.parse_new_org(input).await?;
         let created = self.inner.storage.setup(new).await?;
         let (token, _, _) = self
-            .issue_token(created.org_id, created.admin_id, TokenKind::Session, None, None)
+            .issue_token(
+                created.org_id,
+                created.admin_id,
+                TokenKind::Session,
+                None,
+                None,
+            )
             .await?;
         Ok(SetupOutput { created, token })
     }
@@ -135,7 +141,13 @@ impl App {
         let new = self.parse_new_org(input).await?;
         let created = self.inner.storage.create_org(new).await?;
         let (token, _, _) = self
-            .issue_token(created.org_id, created.admin_id, TokenKind::Session, None, None)
+            .issue_token(
+                created.org_id,
+                created.admin_id,
+                TokenKind::Session,
+                None,
+                None,
+            )
             .await?;
         Ok(SetupOutput { created, token })
     }
@@ -185,7 +197,13 @@ impl App {
         let ok = auth::verify_password(password.to_string(), hash).await;
         let record = record.filter(|r| ok && r.active).ok_or_else(denied)?;
         let (token, _, expires_at) = self
-            .issue_token(record.org_id, record.member_id, TokenKind::Session, None, None)
+            .issue_token(
+                record.org_id,
+                record.member_id,
+                TokenKind::Session,
+                None,
+                None,
+            )
             .await?;
         Ok(LoginOutput {
             token,
@@ -293,16 +311,20 @@ impl App {
     pub async fn ack_policy(&self, caller: &Caller, version: i64) -> Result<i64> {
         let org = self.org(caller.org_id()).await?;
         if version != org.settings.policy_version {
-            return Err(ServiceError::Invalid(readtrack_domain::FieldError::with_code(
-                "version",
-                "stale_policy_version",
-                format!(
-                    "`version` {version} is not the current policy version {}; read the current policy and acknowledge that",
-                    org.settings.policy_version
+            return Err(ServiceError::Invalid(
+                readtrack_domain::FieldError::with_code(
+                    "version",
+                    "stale_policy_version",
+                    format!(
+                        "`version` {version} is not the current policy version {}; read the current policy and acknowledge that",
+                        org.settings.policy_version
+                    ),
                 ),
-            )));
+            ));
         }
-        self.storage().ack_policy(caller.id(), version, self.clock().now()).await?;
+        self.storage()
+            .ack_policy(caller.id(), version, self.clock().now())
+            .await?;
         self.inner.tokens.forget_member(caller.id());
         Ok(version)
     }

@@ -96,7 +96,11 @@ impl Hub {
     }
 
     /// Follows the bus until `shutdown` flips.
-    pub async fn run(self: Arc<Self>, mut bus: mpsc::Receiver<BusMessage>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        self: Arc<Self>,
+        mut bus: mpsc::Receiver<BusMessage>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         loop {
             let msg = tokio::select! {
                 m = bus.recv() => m,
@@ -105,7 +109,9 @@ impl Hub {
             match msg {
                 Some(BusMessage::Events(batch)) => self.route(&batch).await,
                 Some(BusMessage::Lagged) => {
-                    tracing::warn!("realtime hub fell behind the bus; asking every client to resume");
+                    tracing::warn!(
+                        "realtime hub fell behind the bus; asking every client to resume"
+                    );
                     self.drop_all();
                 }
                 None => break,

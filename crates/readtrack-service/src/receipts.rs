@@ -1,14 +1,14 @@
 //! Taking receipts from clients: parse each item alone, then hand the good ones to the
 //! group-commit writer.
 
+use readtrack_domain::FieldError;
 use readtrack_domain::receipt::{MAX_BATCH, ParsedReceipt, ReceiptInput, ReceiptKind};
 use readtrack_domain::working_time::WorkCalendar;
-use readtrack_domain::FieldError;
 use readtrack_storage::{ReceiptWrite, WriteOutcome};
 
+use crate::App;
 use crate::auth::Caller;
 use crate::error::{Result, ServiceError};
-use crate::App;
 
 /// What became of one submitted item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,16 +22,27 @@ pub struct ItemResult {
 impl App {
     /// Applies a batch of the caller's receipts. Returns one result per item, in order,
     /// once every applied item is committed. A bad item fails alone.
-    pub async fn submit_receipts(&self, caller: &Caller, items: Vec<std::result::Result<ReceiptInput, FieldError>>) -> Result<Vec<ItemResult>> {
+    pub async fn submit_receipts(
+        &self,
+        caller: &Caller,
+        items: Vec<std::result::Result<ReceiptInput, FieldError>>,
+    ) -> Result<Vec<ItemResult>> {
         if items.len() > MAX_BATCH {
             return Err(ServiceError::invalid(
                 "receipts",
-                format!("`receipts` holds {} items; send at most {MAX_BATCH} per request", items.len()),
+                format!(
+                    "`receipts` holds {} items; send at most {MAX_BATCH} per request",
+                    items.len()
+                ),
             ));
         }
         let org = self.org(caller.org_id()).await?;
         let zone = App::member_zone(&caller.member, &org);
-        let calendar = WorkCalendar::new(&zone, &org.settings.working_hours, &org.settings.quiet_hours);
+        let calendar = WorkCalendar::new(
+            &zone,
+            &org.settings.working_hours,
+            &org.settings.quiet_hours,
+        );
         let now = self.clock().now();
         let mut results: Vec<ItemResult> = Vec::with_capacity(items.len());
         let mut writes = Vec::with_capacity(items.len());

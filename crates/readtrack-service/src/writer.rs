@@ -66,17 +66,19 @@ impl ReceiptWriter {
             return Ok(Vec::new());
         }
         let (reply, answer) = oneshot::channel();
-        self.tx.try_send(Job { items, reply }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                metrics::counter!("readtrack_receipt_queue_full_total").increment(1);
-                ServiceError::Unavailable(
-                    "the server is saving receipts as fast as it can; retry shortly".into(),
-                )
-            }
-            mpsc::error::TrySendError::Closed(_) => {
-                ServiceError::Unavailable("the server is shutting down".into())
-            }
-        })?;
+        self.tx
+            .try_send(Job { items, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    metrics::counter!("readtrack_receipt_queue_full_total").increment(1);
+                    ServiceError::Unavailable(
+                        "the server is saving receipts as fast as it can; retry shortly".into(),
+                    )
+                }
+                mpsc::error::TrySendError::Closed(_) => {
+                    ServiceError::Unavailable("the server is shutting down".into())
+                }
+            })?;
         answer
             .await
             .map_err(|_| ServiceError::Unavailable("the receipt writer stopped".into()))?

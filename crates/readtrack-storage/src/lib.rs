@@ -134,6 +134,61 @@ pub trait Storage: Send + Sync + 'static {
         limit: u32,
     ) -> Result<BoardPage>;
 
+    // --- reminders, tasks, webhooks ---------------------------------------------------
+
+    /// Distinct own time zones of the organisation's members.
+    async fn member_zones(&self, org: OrgId) -> Result<Vec<String>>;
+    /// Fires up to `limit` steps due at `now`: each is claimed, recorded (reminder,
+    /// escalation, task, events, webhook deliveries) and replaced by the recipient's next
+    /// step in one transaction, so it fires exactly once. Steps of recipients who have read
+    /// meanwhile are dropped; steps due inside a recipient's non-working time move to their
+    /// next working instant.
+    async fn fire_due_steps(&self, now: Timestamp, limit: u32) -> Result<FiredSteps>;
+    /// The earliest due step, to sleep until.
+    async fn next_due_at(&self) -> Result<Option<Timestamp>>;
+    /// "Remind the unread now": at most once per `min_interval` per notice.
+    async fn remind_unread(
+        &self,
+        message: &MessageRecord,
+        timing: &[ZoneTiming],
+        min_interval: jiff::SignedDuration,
+        now: Timestamp,
+    ) -> Result<RemindOutcome>;
+    /// A member's tasks, newest first.
+    async fn tasks(&self, member: MemberId, page: Page) -> Result<Vec<TaskRecord>>;
+    /// Marks a member's task done by hand.
+    async fn complete_task(
+        &self,
+        member: MemberId,
+        task: readtrack_domain::ids::TaskId,
+        now: Timestamp,
+    ) -> Result<TaskRecord>;
+    /// Escalations a manager or backup received, newest first, with the recipient's state.
+    async fn escalations_to(&self, member: MemberId, page: Page) -> Result<Vec<EscalationRecord>>;
+    /// Registers a webhook.
+    async fn create_webhook(&self, new: NewWebhook) -> Result<WebhookRecord>;
+    /// The organisation's webhooks.
+    async fn webhooks(&self, org: OrgId) -> Result<Vec<WebhookRecord>>;
+    /// Removes a webhook (pending deliveries stop).
+    async fn delete_webhook(
+        &self,
+        org: OrgId,
+        id: readtrack_domain::ids::WebhookId,
+    ) -> Result<bool>;
+    /// Deliveries due at `now`, oldest first.
+    async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<DeliveryJob>>;
+    /// Records an attempt.
+    async fn record_delivery(&self, id: i64, result: DeliveryResult, now: Timestamp) -> Result<()>;
+    /// The earliest pending delivery attempt.
+    async fn next_delivery_at(&self) -> Result<Option<Timestamp>>;
+    /// A webhook's recent deliveries, newest first.
+    async fn deliveries(
+        &self,
+        org: OrgId,
+        webhook: readtrack_domain::ids::WebhookId,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>>;
+
     // --- events --------------------------------------------------------------------
 
     /// Events a member receives with a sequence number above `since`, oldest first.

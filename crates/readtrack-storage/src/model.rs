@@ -235,8 +235,219 @@ pub struct NewMessageRecord {
     pub departments_expanded: Vec<DepartmentId>,
     /// Sent outside the organisation's working time.
     pub is_async: bool,
+    /// The first reminder-plan step of each recipient, by time zone (empty: no plan).
+    pub first_steps: Vec<FirstStep>,
     /// When.
     pub now: Timestamp,
+}
+
+/// The kinds of scheduled step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// A planned reminder (`step_no` says which).
+    Reminder,
+    /// The planned escalation.
+    Escalation,
+    /// A sender's "remind now", deferred to the recipient's working time.
+    Manual,
+}
+
+impl StepKind {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Reminder => "reminder",
+            StepKind::Escalation => "escalation",
+            StepKind::Manual => "manual",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "reminder" => Some(Self::Reminder),
+            "escalation" => Some(Self::Escalation),
+            "manual" => Some(Self::Manual),
+            _ => None,
+        }
+    }
+}
+
+/// The first step for recipients in one time zone. `zone: None` is the default for
+/// everyone whose zone is not listed (members without their own zone).
+#[derive(Debug, Clone)]
+pub struct FirstStep {
+    /// The members' own IANA zone, or `None` for the default.
+    pub zone: Option<String>,
+    /// Which step.
+    pub step: StepKind,
+    /// Reminder number (0 for escalation).
+    pub step_no: i64,
+    /// When it is due.
+    pub due_at: Timestamp,
+}
+
+/// What one scheduler pass did.
+#[derive(Debug, Clone, Default)]
+pub struct FiredSteps {
+    /// Steps recorded (reminders and escalations sent).
+    pub fired: u64,
+    /// Steps moved to the recipient's next working instant.
+    pub rescheduled: u64,
+    /// Steps dropped because the recipient had read in the meantime.
+    pub dropped: u64,
+    /// Events appended, to publish.
+    pub events: Vec<Event>,
+}
+
+/// When a recipient of a manual reminder can be reminded: now, or later.
+#[derive(Debug, Clone)]
+pub struct ZoneTiming {
+    /// The zone (`None`: the default for members without their own).
+    pub zone: Option<String>,
+    /// `None`: in working time now; else the next working instant.
+    pub defer_to: Option<Timestamp>,
+}
+
+/// The outcome of "remind the unread now".
+#[derive(Debug, Clone)]
+pub enum RemindOutcome {
+    /// Done.
+    Done {
+        /// Reminded at once.
+        reminded: i64,
+        /// Deferred to their working time.
+        deferred: i64,
+        /// Events to publish.
+        events: Vec<Event>,
+    },
+    /// The notice was reminded too recently; retry after this instant.
+    TooSoon(Timestamp),
+}
+
+/// A task on someone's to-do list.
+#[derive(Debug, Clone)]
+pub struct TaskRecord {
+    /// Id.
+    pub id: readtrack_domain::ids::TaskId,
+    /// The notice.
+    pub message_id: MessageId,
+    /// The owner.
+    pub member_id: MemberId,
+    /// Why it exists.
+    pub reason: String,
+    /// When created.
+    pub created_at: Timestamp,
+    /// When done.
+    pub done_at: Option<Timestamp>,
+    /// How it was done: `read`, `acknowledged` or `manual`.
+    pub done_by: Option<String>,
+    /// The notice's title.
+    pub title: String,
+}
+
+/// An escalation a manager or backup received.
+#[derive(Debug, Clone)]
+pub struct EscalationRecord {
+    /// Id.
+    pub id: i64,
+    /// The notice.
+    pub message_id: MessageId,
+    /// Its title.
+    pub title: String,
+    /// The recipient who had not read.
+    pub recipient_id: MemberId,
+    /// Their name.
+    pub recipient_name: String,
+    /// `manager` or `backup`.
+    pub role: String,
+    /// When escalated.
+    pub created_at: Timestamp,
+    /// The recipient's state now.
+    pub state: ReceiptState,
+}
+
+/// A webhook to create.
+#[derive(Debug, Clone)]
+pub struct NewWebhook {
+    /// Organisation.
+    pub org_id: OrgId,
+    /// Where to POST.
+    pub url: String,
+    /// Event kinds (`receipt.updated`, `reminder`, `escalation`, `task.created`, `message.created`).
+    pub events: Vec<String>,
+    /// HMAC key.
+    pub secret: String,
+    /// When.
+    pub now: Timestamp,
+}
+
+/// A stored webhook (the secret is never read back out).
+#[derive(Debug, Clone)]
+pub struct WebhookRecord {
+    /// Id.
+    pub id: readtrack_domain::ids::WebhookId,
+    /// Where.
+    pub url: String,
+    /// Kinds.
+    pub events: Vec<String>,
+    /// When created.
+    pub created_at: Timestamp,
+}
+
+/// A delivery to attempt.
+#[derive(Debug, Clone)]
+pub struct DeliveryJob {
+    /// Delivery id (sent as `X-Readtrack-Delivery`).
+    pub id: i64,
+    /// Target URL.
+    pub url: String,
+    /// HMAC key.
+    pub secret: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The event to deliver.
+    pub event: Event,
+}
+
+/// The result of one delivery attempt.
+#[derive(Debug, Clone)]
+pub enum DeliveryResult {
+    /// The receiver answered 2xx.
+    Delivered {
+        /// HTTP status.
+        status: u16,
+    },
+    /// It failed; try again at `retry_at`.
+    Failed {
+        /// HTTP status, if any.
+        status: Option<u16>,
+        /// What went wrong.
+        error: String,
+        /// Next attempt.
+        retry_at: Timestamp,
+    },
+}
+
+/// A delivery as an admin sees it.
+#[derive(Debug, Clone)]
+pub struct DeliveryRecord {
+    /// Id.
+    pub id: i64,
+    /// Webhook.
+    pub webhook_id: i64,
+    /// Event kind.
+    pub kind: String,
+    /// Event seq.
+    pub event_seq: i64,
+    /// Attempts.
+    pub attempts: i64,
+    /// Delivered when.
+    pub delivered_at: Option<Timestamp>,
+    /// Last HTTP status.
+    pub last_status: Option<i64>,
+    /// Last error.
+    pub last_error: Option<String>,
 }
 
 /// What sending made.

@@ -147,7 +147,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         (Arc::new(SystemClock::new()), None)
     };
-    let (app, background) = App::start(storage.clone(), bus, clock, dev_clock, AppConfig::default())
+    let config = AppConfig {
+        webhook_renderer: Some(readtrack_server::webhook_renderer()),
+        ..AppConfig::default()
+    };
+    let (app, background) = App::start(storage.clone(), bus, clock, dev_clock, config)
         .await
         .context("cannot start the services")?;
 

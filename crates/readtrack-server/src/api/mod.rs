@@ -6,6 +6,7 @@ pub mod ops;
 pub mod receipts;
 pub mod setup;
 pub mod stream;
+pub mod tasks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -23,17 +24,36 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/tokens/{id}", delete(setup::delete_token))
         .route("/me", get(setup::me))
         .route("/policy/ack", post(setup::ack_policy))
-        .route("/departments", post(directory::create_department).get(directory::list_departments))
-        .route("/members", post(directory::create_member).get(directory::list_members))
+        .route(
+            "/departments",
+            post(directory::create_department).get(directory::list_departments),
+        )
+        .route(
+            "/members",
+            post(directory::create_member).get(directory::list_members),
+        )
         .route(
             "/members/import",
             post(directory::import_members).layer(DefaultBodyLimit::max(import_limit)),
         )
-        .route("/members/{id}", get(directory::get_member).patch(directory::update_member))
+        .route(
+            "/members/{id}",
+            get(directory::get_member).patch(directory::update_member),
+        )
         .route("/messages", post(messages::send).get(messages::list))
         .route("/messages/{id}", get(messages::get))
         .route("/messages/{id}/receipts", get(receipts::board))
+        .route("/messages/{id}/remind", post(tasks::remind))
         .route("/receipts", post(receipts::post_receipts))
+        .route("/tasks", get(tasks::list))
+        .route("/tasks/{id}/complete", post(tasks::complete))
+        .route("/team/unread", get(tasks::team_unread))
+        .route(
+            "/webhooks",
+            post(tasks::create_webhook).get(tasks::list_webhooks),
+        )
+        .route("/webhooks/{id}", delete(tasks::delete_webhook))
+        .route("/webhooks/{id}/deliveries", get(tasks::deliveries))
         .route("/stream", get(stream::stream));
     if state.config.dev_clock {
         api = api.route("/dev/clock", post(ops::dev_clock));

@@ -66,7 +66,10 @@ impl TestApp {
             Arc::new(InProcessBus::new()),
             clock.clone() as Arc<dyn Clock>,
             Some(clock.clone()),
-            AppConfig::default(),
+            AppConfig {
+                webhook_renderer: Some(readtrack_server::webhook_renderer()),
+                ..AppConfig::default()
+            },
         )
         .await
         .expect("start app");
@@ -114,11 +117,62 @@ impl TestApp {
         (self.data.clone(), self._tmp.take())
     }
 
+    /// This server's clock, RFC 3339 (differs from [`now`] once the clock was moved).
+    pub fn clock_now(&self) -> String {
+        self.clock.now().to_string()
+    }
+
+    /// Moves this server's clock through the test endpoint.
+    pub async fn advance(&self, minutes: i64) {
+        let (status, body) = self
+            .post(
+                "/api/v1/dev/clock",
+                None,
+                json!({"advance_minutes": minutes}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// Sets this server's clock through the test endpoint.
+    pub async fn set_clock(&self, at: &str) {
+        let (status, body) = self
+            .post("/api/v1/dev/clock", None, json!({"set": at}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// Polls `f` until it returns `Some`, or panics after `timeout`.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, timeout: Duration, mut f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    pub async fn send_raw(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Vec<u8>>, content_type: &str) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    pub async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
         let mut req = self.http.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -130,31 +184,48 @@ impl TestApp {
         let status = res.status();
         let headers = res.headers().clone();
         let bytes = res.bytes().await.expect("body");
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
         (status, value, headers)
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
         let (s, v, _) = self
-            .send_raw(reqwest::Method::POST, path, token, Some(body.to_string().into_bytes()), "application/json")
+            .send_raw(
+                reqwest::Method::POST,
+                path,
+                token,
+                Some(body.to_string().into_bytes()),
+                "application/json",
+            )
             .await;
         (s, v)
     }
 
     pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
         let (s, v, _) = self
-            .send_raw(reqwest::Method::PATCH, path, token, Some(body.to_string().into_bytes()), "application/json")
+            .send_raw(
+                reqwest::Method::PATCH,
+                path,
+                token,
+                Some(body.to_string().into_bytes()),
+                "application/json",
+            )
             .await;
         (s, v)
     }
 
     pub async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let (s, v, _) = self.send_raw(reqwest::Method::DELETE, path, token, None, "").await;
+        let (s, v, _) = self
+            .send_raw(reqwest::Method::DELETE, path, token, None, "")
+            .await;
         (s, v)
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let (s, v, _) = self.send_raw(reqwest::Method::GET, path, token, None, "").await;
+        let (s, v, _) = self
+            .send_raw(reqwest::Method::GET, path, token, None, "")
+            .await;
         (s, v)
     }
 
@@ -180,7 +251,11 @@ impl TestApp {
 
     pub async fn department(&self, token: &str, name: &str, parent: Option<&str>) -> String {
         let (status, body) = self
-            .post("/api/v1/departments", Some(token), json!({"name": name, "parent_id": parent}))
+            .post(
+                "/api/v1/departments",
+                Some(token),
+                json!({"name": name, "parent_id": parent}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_str().unwrap().to_string()
@@ -188,21 +263,43 @@ impl TestApp {
 
     /// A member with a password; returns (id, token). The member acknowledges the policy
     /// when `acks_policy`, so their per-person data may be shown.
-    pub async fn person(&self, admin: &str, name: &str, email: &str, dept: &str, acks_policy: bool) -> (String, String) {
-        let (status, body) = self
-            .post(
-                "/api/v1/members",
-                Some(admin),
-                json!({"name": name, "email": email, "department_id": dept, "password": "password123"}),
-            )
-            .await;
+    pub async fn person(
+        &self,
+        admin: &str,
+        name: &str,
+        email: &str,
+        dept: &str,
+        acks_policy: bool,
+    ) -> (String, String) {
+        self.person_with(
+            admin,
+            json!({"name": name, "email": email, "department_id": dept}),
+            acks_policy,
+        )
+        .await
+    }
+
+    /// A member from a full creation body (password added); returns (id, token).
+    pub async fn person_with(
+        &self,
+        admin: &str,
+        mut body: Value,
+        acks_policy: bool,
+    ) -> (String, String) {
+        body["password"] = json!("password123");
+        let email = body["email"].as_str().unwrap().to_string();
+        let (status, body) = self.post("/api/v1/members", Some(admin), body).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let id = body["id"].as_str().unwrap().to_string();
-        let token = self.login(email, "password123").await;
+        let token = self.login(&email, "password123").await;
         if acks_policy {
             let (_, me) = self.get("/api/v1/me", Some(&token)).await;
             let (s, b) = self
-                .post("/api/v1/policy/ack", Some(&token), json!({"version": me["policy_version"]}))
+                .post(
+                    "/api/v1/policy/ack",
+                    Some(&token),
+                    json!({"version": me["policy_version"]}),
+                )
                 .await;
             assert_eq!(s, StatusCode::OK, "{b}");
         }
@@ -211,7 +308,11 @@ impl TestApp {
 
     pub async fn login(&self, email: &str, password: &str) -> String {
         let (status, body) = self
-            .post("/api/v1/auth/login", None, json!({"email": email, "password": password}))
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["token"].as_str().unwrap().to_string()
@@ -226,13 +327,19 @@ impl TestApp {
 
     /// Posts receipts; returns the results list.
     pub async fn receipts(&self, token: &str, items: Value) -> Vec<Value> {
-        let (status, res) = self.post("/api/v1/receipts", Some(token), json!({"receipts": items})).await;
+        let (status, res) = self
+            .post("/api/v1/receipts", Some(token), json!({"receipts": items}))
+            .await;
         assert_eq!(status, StatusCode::OK, "{res}");
         res["results"].as_array().unwrap().clone()
     }
 
     pub async fn board(&self, token: &str, id: &str, query: &str) -> (StatusCode, Value) {
-        self.get(&format!("/api/v1/messages/{id}/receipts{query}"), Some(token)).await
+        self.get(
+            &format!("/api/v1/messages/{id}/receipts{query}"),
+            Some(token),
+        )
+        .await
     }
 
     pub async fn ws(&self, token: &str, since: Option<i64>) -> Ws {
@@ -240,7 +347,9 @@ impl TestApp {
         if let Some(s) = since {
             url.push_str(&format!("&since={s}"));
         }
-        let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket");
         Ws { stream }
     }
 }
@@ -258,13 +367,18 @@ pub const TEST_EPOCH: &str = "2026-12-01T02:00:00Z";
 fn clock_offset_ms() -> i64 {
     static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
     *OFFSET.get_or_init(|| {
-        TEST_EPOCH.parse::<jiff::Timestamp>().unwrap().as_millisecond() - jiff::Timestamp::now().as_millisecond()
+        TEST_EPOCH
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond()
+            - jiff::Timestamp::now().as_millisecond()
     })
 }
 
 /// The test clock's now.
 pub fn now_ts() -> jiff::Timestamp {
-    jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond() + clock_offset_ms()).unwrap()
+    jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond() + clock_offset_ms())
+        .unwrap()
 }
 
 /// The test clock's now, RFC 3339.
@@ -274,7 +388,9 @@ pub fn now() -> String {
 
 /// A WebSocket client.
 pub struct Ws {
-    pub stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    pub stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
 }
 
 impl Ws {
@@ -282,7 +398,10 @@ impl Ws {
     pub async fn next(&mut self, timeout: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let msg = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??.ok()?;
+            let msg = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??
+                .ok()?;
             match msg {
                 Message::Text(t) => return serde_json::from_str(t.as_str()).ok(),
                 Message::Close(_) => return None,
@@ -292,7 +411,11 @@ impl Ws {
     }
 
     /// Frames until one matches `pred` (returned) within `timeout`.
-    pub async fn until(&mut self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+    pub async fn until(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -304,6 +427,9 @@ impl Ws {
     }
 
     pub async fn send(&mut self, v: Value) {
-        self.stream.send(Message::Text(v.to_string().into())).await.expect("ws send");
+        self.stream
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .expect("ws send");
     }
 }

@@ -16,7 +16,7 @@ use crate::{Result, StorageError};
 
 impl SqliteStorage {
     pub(crate) async fn create_department_impl(&self, new: NewDepartment) -> Result<Department> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         if let Some(parent) = new.parent_id {
             let ok: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM departments WHERE id = ? AND org_id = ?")
@@ -110,7 +110,7 @@ impl SqliteStorage {
     }
 
     pub(crate) async fn create_member_impl(&self, new: NewMember) -> Result<Member> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         self.check_refs(
             &mut tx,
             new.org_id,
@@ -207,7 +207,7 @@ impl SqliteStorage {
         id: MemberId,
         p: MemberPatch,
     ) -> Result<Member> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         let existing = fetch_member(&mut tx, org, id)
             .await?
             .ok_or(StorageError::NotFound("member"))?;
@@ -289,7 +289,7 @@ impl SqliteStorage {
         now: Timestamp,
     ) -> Result<ImportCounts> {
         let now = ms(now);
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut counts = ImportCounts::default();
 
         // Departments: create each missing path, parents first.

@@ -97,6 +97,40 @@ pub(crate) async fn insert_events(
     tx: &mut Transaction<'_, Sqlite>,
     events: &[Event],
 ) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    // Every webhook subscribed to an event's kind gets a delivery queued in this same
+    // transaction: a committed event is never without its deliveries.
+    let mut orgs: Vec<OrgId> = events.iter().map(|e| e.org_id).collect();
+    orgs.sort();
+    orgs.dedup();
+    let mut deliveries: Vec<(i64, i64, i64, i64)> = Vec::new();
+    for org in orgs {
+        let hooks: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, events FROM webhooks WHERE org_id = ? AND active = 1")
+                .bind(org.0)
+                .fetch_all(&mut **tx)
+                .await?;
+        for (hook, kinds) in &hooks {
+            for e in events.iter().filter(|e| e.org_id == org) {
+                if kinds.split(',').any(|k| k == e.body.kind()) {
+                    deliveries.push((*hook, org.0, e.seq.0, ms(e.at)));
+                }
+            }
+        }
+    }
+    for chunk in deliveries.chunks(500) {
+        let sql = format!(
+            "INSERT INTO webhook_deliveries (webhook_id, org_id, event_seq, next_attempt_at, created_at) VALUES {}",
+            placeholders(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (hook, org, seq, at) in chunk {
+            q = q.bind(hook).bind(org).bind(seq).bind(at).bind(at);
+        }
+        q.execute(&mut **tx).await?;
+    }
     for chunk in events.chunks(1000) {
         let sql = format!(
             "INSERT INTO events (org_id, seq, kind, target_member_id, message_id, at, payload) VALUES {}",
@@ -147,6 +181,46 @@ pub(crate) async fn count_visible(
     Ok((visible, epoch))
 }
 
+/// Queues each recipient's first reminder-plan step, by their time zone, in one statement.
+async fn insert_first_steps(
+    tx: &mut Transaction<'_, Sqlite>,
+    message: MessageId,
+    org: OrgId,
+    steps: &[FirstStep],
+) -> Result<()> {
+    let Some(default) = steps.iter().find(|s| s.zone.is_none()) else {
+        return Ok(());
+    };
+    let by_zone: serde_json::Map<String, serde_json::Value> = steps
+        .iter()
+        .filter_map(|s| {
+            s.zone.as_ref().map(|z| {
+                (
+                    z.clone(),
+                    serde_json::json!([s.step.as_str(), s.step_no, ms(s.due_at)]),
+                )
+            })
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO due_steps (org_id, message_id, member_id, step, step_no, due_at)
+         SELECT ?1, r.message_id, r.member_id,
+                COALESCE(json_extract(?2, '$.\"' || m.time_zone || '\"[0]'), ?3),
+                COALESCE(json_extract(?2, '$.\"' || m.time_zone || '\"[1]'), ?4),
+                COALESCE(json_extract(?2, '$.\"' || m.time_zone || '\"[2]'), ?5)
+         FROM receipts r JOIN members m ON m.id = r.member_id WHERE r.message_id = ?6",
+    )
+    .bind(org.0)
+    .bind(serde_json::Value::Object(by_zone).to_string())
+    .bind(default.step.as_str())
+    .bind(default.step_no)
+    .bind(ms(default.due_at))
+    .bind(message.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl SqliteStorage {
     pub(crate) async fn create_message_impl(
         &self,
@@ -154,7 +228,7 @@ impl SqliteStorage {
     ) -> Result<CreatedMessage> {
         let m = &new.message;
         let now = ms(new.now);
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         let options = serde_json::to_string(&m.response_options).unwrap_or_else(|_| "[]".into());
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO messages (org_id, sender_id, title, body, priority, tracking, require_ack, response_options, audience_members, audience_departments, reminders, deadline, is_async, recipient_count, created_at)
@@ -231,6 +305,7 @@ impl SqliteStorage {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        insert_first_steps(&mut tx, MessageId(id), new.org_id, &new.first_steps).await?;
         for (pos, label) in m.response_options.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO message_responses (message_id, position, label) VALUES (?, ?, ?)",

@@ -9,6 +9,8 @@ mod events;
 mod messages;
 mod orgs;
 mod receipts;
+mod schedule;
+mod tasks;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -35,6 +37,7 @@ use crate::{Result, Storage, StorageError};
 #[derive(Debug)]
 pub(crate) struct Facts {
     pub org_id: OrgId,
+    pub require_ack: bool,
     pub sender_id: MemberId,
     pub facts: readtrack_domain::receipt::MessageFacts,
 }
@@ -102,6 +105,13 @@ impl SqliteStorage {
     /// The writer pool, for tests that inspect rows directly.
     pub fn writer_pool(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so another
+    /// process on the same file waits (busy timeout) instead of failing when a read
+    /// transaction would have to upgrade.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     fn cached_facts(&self, id: MessageId) -> Option<Arc<Facts>> {
@@ -291,6 +301,83 @@ impl Storage for SqliteStorage {
         self.board_rows_impl(message, filter, cursor, limit).await
     }
 
+    async fn member_zones(&self, org: OrgId) -> Result<Vec<String>> {
+        self.member_zones_impl(org).await
+    }
+
+    async fn fire_due_steps(&self, now: Timestamp, limit: u32) -> Result<FiredSteps> {
+        self.fire_due_steps_impl(now, limit).await
+    }
+
+    async fn next_due_at(&self) -> Result<Option<Timestamp>> {
+        self.next_due_at_impl().await
+    }
+
+    async fn remind_unread(
+        &self,
+        message: &MessageRecord,
+        timing: &[ZoneTiming],
+        min_interval: jiff::SignedDuration,
+        now: Timestamp,
+    ) -> Result<RemindOutcome> {
+        self.remind_unread_impl(message, timing, min_interval, now)
+            .await
+    }
+
+    async fn tasks(&self, member: MemberId, page: Page) -> Result<Vec<TaskRecord>> {
+        self.tasks_impl(member, page).await
+    }
+
+    async fn complete_task(
+        &self,
+        member: MemberId,
+        task: readtrack_domain::ids::TaskId,
+        now: Timestamp,
+    ) -> Result<TaskRecord> {
+        self.complete_task_impl(member, task, now).await
+    }
+
+    async fn escalations_to(&self, member: MemberId, page: Page) -> Result<Vec<EscalationRecord>> {
+        self.escalations_to_impl(member, page).await
+    }
+
+    async fn create_webhook(&self, new: NewWebhook) -> Result<WebhookRecord> {
+        self.create_webhook_impl(new).await
+    }
+
+    async fn webhooks(&self, org: OrgId) -> Result<Vec<WebhookRecord>> {
+        self.webhooks_impl(org).await
+    }
+
+    async fn delete_webhook(
+        &self,
+        org: OrgId,
+        id: readtrack_domain::ids::WebhookId,
+    ) -> Result<bool> {
+        self.delete_webhook_impl(org, id).await
+    }
+
+    async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<DeliveryJob>> {
+        self.due_deliveries_impl(now, limit).await
+    }
+
+    async fn record_delivery(&self, id: i64, result: DeliveryResult, now: Timestamp) -> Result<()> {
+        self.record_delivery_impl(id, result, now).await
+    }
+
+    async fn next_delivery_at(&self) -> Result<Option<Timestamp>> {
+        self.next_delivery_at_impl().await
+    }
+
+    async fn deliveries(
+        &self,
+        org: OrgId,
+        webhook: readtrack_domain::ids::WebhookId,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>> {
+        self.deliveries_impl(org, webhook, limit).await
+    }
+
     async fn events_for(
         &self,
         org: OrgId,
@@ -306,13 +393,15 @@ impl Storage for SqliteStorage {
     }
 
     async fn recipient_ids(&self, message: MessageId) -> Result<Vec<MemberId>> {
-        Ok(sqlx::query_scalar::<_, i64>("SELECT member_id FROM receipts WHERE message_id = ? ORDER BY member_id")
-            .bind(message.0)
-            .fetch_all(&self.reader)
-            .await?
-            .into_iter()
-            .map(MemberId)
-            .collect())
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT member_id FROM receipts WHERE message_id = ? ORDER BY member_id",
+        )
+        .bind(message.0)
+        .fetch_all(&self.reader)
+        .await?
+        .into_iter()
+        .map(MemberId)
+        .collect())
     }
 
     async fn recipients_among(

@@ -70,7 +70,7 @@ impl SqliteStorage {
 
     pub(crate) async fn create_org_impl(&self, new: NewOrg, first_run: bool) -> Result<CreatedOrg> {
         let now = ms(new.now);
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         if first_run {
             let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM server_setup")
                 .fetch_one(&mut *tx)
@@ -171,7 +171,7 @@ impl SqliteStorage {
         policy_changed_by: Option<MemberId>,
         now: Timestamp,
     ) -> Result<OrgRecord> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         let current: (i64, Option<String>) =
             sqlx::query_as("SELECT policy_version, pilot_expanded FROM orgs WHERE id = ?")
                 .bind(org.0)
@@ -318,7 +318,7 @@ impl SqliteStorage {
         version: i64,
         now: Timestamp,
     ) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
         let org: Option<i64> = sqlx::query_scalar(
             "UPDATE members SET policy_ack_version = ?, policy_acked_at = ? WHERE id = ? AND policy_ack_version <> ? RETURNING org_id",
         )

@@ -14,9 +14,8 @@ use readtrack_domain::settings::QuietReads;
 use readtrack_domain::summary::{DepartmentCounts, Summary};
 use sqlx::Row;
 
-use super::messages::{
-    RECEIPT_COLUMNS, allocate_seqs, count_visible, insert_events, receipt_from_row,
-};
+use super::messages::{RECEIPT_COLUMNS, count_visible, receipt_from_row};
+use super::schedule::assign_and_insert;
 use super::{Facts, SqliteStorage};
 use crate::model::*;
 use crate::sql::*;
@@ -110,7 +109,7 @@ impl SqliteStorage {
         }
         for chunk in missing.chunks(CHUNK) {
             let sql = format!(
-                "SELECT id, org_id, sender_id, created_at, tracking, response_options FROM messages WHERE id IN ({})",
+                "SELECT id, org_id, sender_id, created_at, tracking, response_options, require_ack FROM messages WHERE id IN ({})",
                 vec!["?"; chunk.len()].join(",")
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -123,6 +122,7 @@ impl SqliteStorage {
                 let options: String = row.try_get("response_options")?;
                 let facts = Arc::new(Facts {
                     org_id: OrgId(row.try_get("org_id")?),
+                    require_ack: row.try_get::<i64, _>("require_ack")? != 0,
                     sender_id: MemberId(row.try_get("sender_id")?),
                     facts: MessageFacts {
                         created_at: ts(row.try_get("created_at")?),
@@ -146,7 +146,7 @@ impl SqliteStorage {
     ) -> Result<AppliedBatch> {
         let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; batch.len()];
         let mut responses: Vec<Option<String>> = vec![None; batch.len()];
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.write_tx().await?;
 
         // 1. Check each item against its notice; repeats inside the batch are duplicates.
         let facts = self
@@ -475,22 +475,36 @@ impl SqliteStorage {
             .execute(&mut *tx)
             .await?;
         }
-        let mut per_org: HashMap<OrgId, i64> = HashMap::new();
-        for e in &events {
-            *per_org.entry(e.org_id).or_default() += 1;
+        // Tasks close by themselves once their notice is read (or confirmed, where asked).
+        let finished: Vec<(i64, i64, &'static str)> = rows
+            .values()
+            .filter(|l| l.dirty)
+            .filter_map(|l| {
+                let state = l.rec.state();
+                let needs_ack = facts[&l.rec.message_id].require_ack;
+                if state == ReceiptState::Acknowledged {
+                    Some((l.rec.message_id.0, l.rec.member_id.0, "acknowledged"))
+                } else if state.is_read() && !needs_ack {
+                    Some((l.rec.message_id.0, l.rec.member_id.0, "read"))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for chunk in finished.chunks(CHUNK) {
+            let sql = format!(
+                "WITH v(message_id, member_id, done_by) AS (VALUES {})
+                 UPDATE tasks SET done_at = ?, done_by = v.done_by FROM v
+                 WHERE tasks.message_id = v.message_id AND tasks.member_id = v.member_id AND tasks.done_at IS NULL",
+                placeholders(chunk.len(), 3)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (msg, member, by) in chunk {
+                q = q.bind(msg).bind(member).bind(*by);
+            }
+            q.bind(ms(now)).execute(&mut *tx).await?;
         }
-        let mut next_seq: HashMap<OrgId, i64> = HashMap::new();
-        for (org, n) in per_org {
-            next_seq.insert(org, allocate_seqs(&mut tx, org, n).await?);
-        }
-        for e in &mut events {
-            let s = next_seq
-                .get_mut(&e.org_id)
-                .ok_or(StorageError::NotFound("org"))?;
-            e.seq = Seq(*s);
-            *s += 1;
-        }
-        insert_events(&mut tx, &events).await?;
+        assign_and_insert(&mut tx, &mut events).await?;
         tx.commit().await?;
         Ok(AppliedBatch {
             outcomes: outcomes

@@ -1,0 +1,71 @@
+//! The scheduler: fires due reminder steps from the durable due-queue.
+//!
+//! It sleeps until the earliest due step, a new notice, or a move of the clock, then
+//! asks storage to fire everything due. Storage claims, records and replaces each step
+//! in one transaction, so a step fires once however many passes or nodes race for it,
+//! and a server that was down fires overdue steps when it comes back.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::App;
+
+/// Steps fired per storage transaction.
+const PASS: u32 = 500;
+/// Longest sleep between passes: steps queued by other nodes are found within this.
+const MAX_NAP: Duration = Duration::from_secs(30);
+
+impl App {
+    /// Fires every step due now; returns how many fired.
+    pub async fn fire_due_steps(&self) -> crate::Result<u64> {
+        let mut fired = 0;
+        loop {
+            let now = self.clock().now();
+            let pass = self.storage().fire_due_steps(now, PASS).await?;
+            fired += pass.fired;
+            let busy = pass.fired + pass.rescheduled + pass.dropped >= u64::from(PASS);
+            if !pass.events.is_empty() {
+                metrics::counter!("readtrack_reminder_steps_fired_total").increment(pass.fired);
+                if let Err(e) = self.bus().publish(pass.events.into()).await {
+                    tracing::warn!(error = %e, "could not publish reminder events; clients catch up on resume");
+                }
+            }
+            if !busy {
+                return Ok(fired);
+            }
+        }
+    }
+
+    /// Runs the scheduler until shutdown.
+    pub async fn run_scheduler(self) {
+        let mut shutdown = self.shutdown_signal();
+        let mut clock_moves = self.clock().changes();
+        loop {
+            if let Err(e) = self.fire_due_steps().await {
+                tracing::error!(error = %e, "scheduler pass failed; retrying shortly");
+            }
+            let nap = match self.storage().next_due_at().await {
+                Ok(Some(t)) => until(t, self.clock().now()),
+                Ok(None) => MAX_NAP,
+                Err(_) => Duration::from_secs(1),
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(nap.min(MAX_NAP)) => {}
+                _ = self.inner.wake_scheduler.notified() => {}
+                _ = clock_moves.changed() => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Wakes the scheduler (new steps were queued).
+    pub(crate) fn wake_scheduler(&self) {
+        self.inner.wake_scheduler.notify_one();
+    }
+}
+
+fn until(t: Timestamp, now: Timestamp) -> Duration {
+    let ms = t.as_millisecond() - now.as_millisecond();
+    Duration::from_millis(ms.clamp(0, MAX_NAP.as_millis() as i64) as u64)
+}
