@@ -92,11 +92,19 @@ pub struct UpdateMember {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub department_id: Option<String>,
     /// New manager, or `null` to clear.
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub manager_id: Option<Option<String>>,
     /// New backup, or `null` to clear.
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub backup_id: Option<Option<String>>,
     /// New role.
@@ -106,7 +114,11 @@ pub struct UpdateMember {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// New time zone, or `null` to use the organisation's.
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub time_zone: Option<Option<String>>,
     /// Deactivate (`false`) or reactivate.

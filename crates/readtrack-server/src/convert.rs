@@ -56,7 +56,12 @@ pub fn plan(p: &ReminderPlan) -> ReminderPlanBody {
         remind_every_minutes: Some(i64::from(p.remind_every_minutes)),
         max_reminders: Some(i64::from(p.max_reminders)),
         escalate_after_minutes: p.escalate_after_minutes.map(i64::from),
-        escalate_to: Some(p.escalate_to.iter().map(|t| t.as_str().to_string()).collect()),
+        escalate_to: Some(
+            p.escalate_to
+                .iter()
+                .map(|t| t.as_str().to_string())
+                .collect(),
+        ),
         create_task: Some(p.create_task),
     }
 }
@@ -95,14 +100,22 @@ pub fn message_detail(v: &MessageView) -> MessageDetail {
         response_options: m.response_options.clone(),
         audience: AudienceBody {
             members: m.audience.members.iter().map(|x| x.to_string()).collect(),
-            departments: m.audience.departments.iter().map(|x| x.to_string()).collect(),
+            departments: m
+                .audience
+                .departments
+                .iter()
+                .map(|x| x.to_string())
+                .collect(),
         },
         reminders: m.reminders.as_ref().map(plan),
         deadline: time_opt(m.deadline),
         is_async: m.is_async,
         recipient_count: m.recipient_count,
         created_at: time(m.created_at),
-        my_state: v.my_receipt.as_ref().map(|r| r.state().as_str().to_string()),
+        my_state: v
+            .my_receipt
+            .as_ref()
+            .map(|r| r.state().as_str().to_string()),
         my_response: v.my_receipt.as_ref().and_then(|r| r.times.response.clone()),
     }
 }
@@ -183,9 +196,13 @@ pub fn frame(e: &Event) -> ServerFrame {
             member_id: person.as_ref().map(|p| p.member_id.to_string()),
             state: person.as_ref().map(|p| p.state.as_str().to_string()),
             at: person.as_ref().and_then(|p| time_opt(p.at)),
-            outside_working_hours: person.as_ref().is_some_and(|p| p.at.is_none() && p.state.is_read()),
+            outside_working_hours: person
+                .as_ref()
+                .is_some_and(|p| p.at.is_none() && p.state.is_read()),
         },
-        EventBody::Reminder { message_id, count, .. } => ServerFrame::Reminder {
+        EventBody::Reminder {
+            message_id, count, ..
+        } => ServerFrame::Reminder {
             seq,
             message_id: message_id.to_string(),
             count: *count,
@@ -204,7 +221,9 @@ pub fn frame(e: &Event) -> ServerFrame {
             at: time(e.at),
         },
         EventBody::TaskCreated {
-            task_id, message_id, ..
+            task_id,
+            message_id,
+            ..
         } => ServerFrame::TaskCreated {
             seq,
             task_id: task_id.to_string(),

@@ -23,7 +23,10 @@ pub async fn body_bytes(req: Request, state: &ServerState) -> Result<Bytes, ApiE
                 "the request body is over the size limit; send less per request",
             )
         } else {
-            ApiError::bad_request("unreadable_body", format!("the request body could not be read: {e}"))
+            ApiError::bad_request(
+                "unreadable_body",
+                format!("the request body could not be read: {e}"),
+            )
         }
     })
 }
@@ -43,10 +46,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let what = inner.to_string();
         // serde's messages end with " at line L column C": keep them, they help.
         let (code, message) = match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                ("invalid_json", format!("the body is not valid JSON: {what}"))
-            }
-            _ if path == "." || path.is_empty() => ("invalid_field", format!("the body does not have the expected shape: {what}")),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => (
+                "invalid_json",
+                format!("the body is not valid JSON: {what}"),
+            ),
+            _ if path == "." || path.is_empty() => (
+                "invalid_field",
+                format!("the body does not have the expected shape: {what}"),
+            ),
             _ => ("invalid_field", format!("`{path}`: {what}")),
         };
         ApiError::bad_request(code, message)
@@ -72,7 +79,12 @@ impl<T: DeserializeOwned + Send> FromRequestParts<ServerState> for ApiQuery<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| ApiQuery(v))
-            .map_err(|e| ApiError::bad_request("invalid_query", format!("the query string is invalid: {}", e.body_text())))
+            .map_err(|e| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("the query string is invalid: {}", e.body_text()),
+                )
+            })
     }
 }
 
@@ -110,7 +122,9 @@ pub fn token_of(parts: &Parts) -> Option<String> {
 /// The value of the first cookie called `name`.
 pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
     for header in parts.headers.get_all(axum::http::header::COOKIE) {
-        let Ok(header) = header.to_str() else { continue };
+        let Ok(header) = header.to_str() else {
+            continue;
+        };
         for pair in header.split(';') {
             if let Some((k, v)) = pair.trim().split_once('=') {
                 if k == name {
@@ -136,12 +150,19 @@ pub fn csrf_token(session_token: &str) -> String {
 pub fn csrf_matches(session_token: &str, presented: &str) -> bool {
     let expected = csrf_token(session_token);
     expected.len() == presented.len()
-        && expected.bytes().zip(presented.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        && expected
+            .bytes()
+            .zip(presented.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 /// Whether a method may change state (and so needs a CSRF token when the cookie is used).
 pub fn is_unsafe_method(method: &axum::http::Method) -> bool {
-    !matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS)
+    !matches!(
+        *method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    )
 }
 
 /// The authenticated caller; 401 in the API's shape otherwise. A write authenticated by
@@ -161,7 +182,11 @@ impl FromRequestParts<ServerState> for Auth {
             )
         })?;
         if source == TokenSource::Cookie && is_unsafe_method(&parts.method) {
-            let presented = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let presented = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             if !csrf_matches(&token, presented) {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
@@ -191,7 +216,10 @@ impl PageParams {
         match self.limit {
             None => Ok(50),
             Some(n) if (1..=500).contains(&n) => Ok(n as u32),
-            Some(_) => Err(ApiError::bad_request("invalid_field", "`limit` must be between 1 and 500")),
+            Some(_) => Err(ApiError::bad_request(
+                "invalid_field",
+                "`limit` must be between 1 and 500",
+            )),
         }
     }
 
@@ -205,7 +233,12 @@ impl PageParams {
                 .ok()
                 .filter(|n| *n > 0)
                 .map(Some)
-                .ok_or_else(|| ApiError::bad_request("invalid_field", "`cursor` is not one this server handed out")),
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_field",
+                        "`cursor` is not one this server handed out",
+                    )
+                }),
         }
     }
 }

@@ -27,9 +27,27 @@ async fn world() -> World {
     let org = app.setup().await;
     let retail = app.department(&org.admin, "Retail", Some(&org.root)).await;
     let kowloon = app.department(&org.admin, "Kowloon", Some(&retail)).await;
-    let (sender_id, sender) = app.person(&org.admin, "Grace Wong", "grace@harbour.example", &retail, true).await;
-    let ada = app.person(&org.admin, "Ada Chan", "ada@harbour.example", &kowloon, true).await;
-    let ben = app.person(&org.admin, "Ben Lee", "ben@harbour.example", &kowloon, true).await;
+    let (sender_id, sender) = app
+        .person(
+            &org.admin,
+            "Grace Wong",
+            "grace@harbour.example",
+            &retail,
+            true,
+        )
+        .await;
+    let ada = app
+        .person(
+            &org.admin,
+            "Ada Chan",
+            "ada@harbour.example",
+            &kowloon,
+            true,
+        )
+        .await;
+    let ben = app
+        .person(&org.admin, "Ben Lee", "ben@harbour.example", &kowloon, true)
+        .await;
     World {
         app,
         admin: org.admin,
@@ -58,17 +76,29 @@ fn error_message(body: &Value) -> &str {
 #[tokio::test]
 async fn the_walkthrough_fills_the_board_person_by_person() {
     let w = world().await;
-    let (status, sent) = w.app.post("/api/v1/messages", Some(&w.sender), urgent_to(&[&w.retail])).await;
+    let (status, sent) = w
+        .app
+        .post("/api/v1/messages", Some(&w.sender), urgent_to(&[&w.retail]))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{sent}");
-    assert_eq!(sent["recipient_count"], 2, "the sender is not a recipient; Kowloon is inside Retail");
+    assert_eq!(
+        sent["recipient_count"], 2,
+        "the sender is not a recipient; Kowloon is inside Retail"
+    );
     let id = sent["id"].as_str().unwrap();
 
-    let (_, inbox) = w.app.get("/api/v1/messages?box=inbox", Some(&w.ada.1)).await;
+    let (_, inbox) = w
+        .app
+        .get("/api/v1/messages?box=inbox", Some(&w.ada.1))
+        .await;
     assert_eq!(inbox["items"][0]["id"], id);
     assert_eq!(inbox["items"][0]["my_state"], "sent");
 
     let read_at = now();
-    let results = w.app.receipts(&w.ada.1, json!([receipt("e1", id, "read", &read_at)])).await;
+    let results = w
+        .app
+        .receipts(&w.ada.1, json!([receipt("e1", id, "read", &read_at)]))
+        .await;
     assert_eq!(results[0]["status"], "applied");
 
     let (status, board) = w.app.board(&w.sender, id, "").await;
@@ -80,13 +110,23 @@ async fn the_walkthrough_fills_the_board_person_by_person() {
     assert_eq!(board["summary"]["hidden"], 0);
     let items = board["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
-    let ada = items.iter().find(|i| i["member_id"] == w.ada.0.as_str()).unwrap();
+    let ada = items
+        .iter()
+        .find(|i| i["member_id"] == w.ada.0.as_str())
+        .unwrap();
     assert_eq!(ada["state"], "read");
     assert_eq!(
-        ada["read_at"].as_str().map(|t| t.parse::<jiff::Timestamp>().unwrap().as_millisecond()),
+        ada["read_at"]
+            .as_str()
+            .map(|t| t.parse::<jiff::Timestamp>().unwrap().as_millisecond()),
         Some(read_at.parse::<jiff::Timestamp>().unwrap().as_millisecond())
     );
-    let kowloon_line = board["by_department"].as_array().unwrap().iter().find(|d| d["department_id"] == w.kowloon.as_str()).unwrap();
+    let kowloon_line = board["by_department"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["department_id"] == w.kowloon.as_str())
+        .unwrap();
     assert_eq!(kowloon_line["recipients"], 2);
     assert_eq!(kowloon_line["read"], 1);
 
@@ -95,7 +135,10 @@ async fn the_walkthrough_fills_the_board_person_by_person() {
     assert_eq!(unread.len(), 1);
     assert_eq!(unread[0]["member_id"], w.ben.0.as_str());
 
-    let (_, detail) = w.app.get(&format!("/api/v1/messages/{id}"), Some(&w.ada.1)).await;
+    let (_, detail) = w
+        .app
+        .get(&format!("/api/v1/messages/{id}"), Some(&w.ada.1))
+        .await;
     assert_eq!(detail["my_state"], "read");
     assert_eq!(detail["body"], "Stores close at 15:00.");
 }
@@ -109,25 +152,63 @@ async fn receipts_are_idempotent_forward_only_and_keep_the_earliest_time() {
     let late = (t0 + jiff::SignedDuration::from_secs(30)).to_string();
     let r = w
         .app
-        .receipts(&w.ada.1, json!([receipt("a", &id, "ack", &late), receipt("a", &id, "ack", &late), receipt("b", &id, "delivered", &late)]))
+        .receipts(
+            &w.ada.1,
+            json!([
+                receipt("a", &id, "ack", &late),
+                receipt("a", &id, "ack", &late),
+                receipt("b", &id, "delivered", &late)
+            ]),
+        )
         .await;
     assert_eq!(r[0]["status"], "applied");
-    assert_eq!(r[1]["status"], "duplicate", "the same event id twice in one batch");
-    assert_eq!(r[2]["status"], "applied", "a later delivered is accepted but moves nothing back");
-    let r = w.app.receipts(&w.ada.1, json!([receipt("a", &id, "ack", &late)])).await;
+    assert_eq!(
+        r[1]["status"], "duplicate",
+        "the same event id twice in one batch"
+    );
+    assert_eq!(
+        r[2]["status"], "applied",
+        "a later delivered is accepted but moves nothing back"
+    );
+    let r = w
+        .app
+        .receipts(&w.ada.1, json!([receipt("a", &id, "ack", &late)]))
+        .await;
     assert_eq!(r[0]["status"], "duplicate", "a replay in a later batch");
-    let r = w.app.receipts(&w.ada.1, json!([receipt("c", &id, "read", &early)])).await;
+    let r = w
+        .app
+        .receipts(&w.ada.1, json!([receipt("c", &id, "read", &early)]))
+        .await;
     assert_eq!(r[0]["status"], "applied");
 
     let (_, board) = w.app.board(&w.sender, &id, "").await;
     assert_eq!(board["summary"]["acknowledged"], 1);
     assert_eq!(board["summary"]["read"], 1, "counted once");
-    let ada = board["items"].as_array().unwrap().iter().find(|i| i["member_id"] == w.ada.0.as_str()).unwrap().clone();
+    let ada = board["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["member_id"] == w.ada.0.as_str())
+        .unwrap()
+        .clone();
     assert_eq!(ada["state"], "acknowledged");
-    let ms = |v: &Value| v.as_str().unwrap().parse::<jiff::Timestamp>().unwrap().as_millisecond();
-    assert_eq!(ms(&ada["read_at"]), early.parse::<jiff::Timestamp>().unwrap().as_millisecond(), "the earliest read wins");
+    let ms = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond()
+    };
+    assert_eq!(
+        ms(&ada["read_at"]),
+        early.parse::<jiff::Timestamp>().unwrap().as_millisecond(),
+        "the earliest read wins"
+    );
     assert_eq!(ms(&ada["delivered_at"]), ms(&ada["read_at"]));
-    assert_eq!(ms(&ada["acked_at"]), late.parse::<jiff::Timestamp>().unwrap().as_millisecond());
+    assert_eq!(
+        ms(&ada["acked_at"]),
+        late.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+    );
 }
 
 #[tokio::test]
@@ -141,7 +222,10 @@ async fn a_meeting_invitation_tallies_the_chosen_responses() {
                    "audience": {"departments": [w.kowloon]}}),
         )
         .await;
-    let r = w.app.receipts(&w.ada.1, json!([receipt("x", &id, "ack", &now())])).await;
+    let r = w
+        .app
+        .receipts(&w.ada.1, json!([receipt("x", &id, "ack", &now())]))
+        .await;
     assert_eq!(r[0]["status"], "rejected");
     assert_eq!(r[0]["error"]["code"], "response_required");
     let r = w
@@ -156,10 +240,25 @@ async fn a_meeting_invitation_tallies_the_chosen_responses() {
         .receipts(&w.ben.1, json!([{"event_id": "z", "message_id": id, "kind": "ack", "at": now(), "response": "not attending"}]))
         .await;
     let (_, board) = w.app.board(&w.sender, &id, "").await;
-    assert_eq!(board["summary"]["responses"], json!({"Attending": 1, "Not attending": 1}));
-    let ben = board["items"].as_array().unwrap().iter().find(|i| i["member_id"] == w.ben.0.as_str()).unwrap().clone();
-    assert_eq!(ben["response"], "Not attending", "stored as the sender spelled it");
-    let (_, detail) = w.app.get(&format!("/api/v1/messages/{id}"), Some(&w.ada.1)).await;
+    assert_eq!(
+        board["summary"]["responses"],
+        json!({"Attending": 1, "Not attending": 1})
+    );
+    let ben = board["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["member_id"] == w.ben.0.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        ben["response"], "Not attending",
+        "stored as the sender spelled it"
+    );
+    let (_, detail) = w
+        .app
+        .get(&format!("/api/v1/messages/{id}"), Some(&w.ada.1))
+        .await;
     assert_eq!(detail["my_response"], "Attending");
 }
 
@@ -178,12 +277,27 @@ async fn a_person_reached_twice_is_one_recipient_and_only_their_sender_sees_the_
     assert_eq!(sent["recipient_count"], 2);
     let id = sent["id"].as_str().unwrap();
     let (status, body) = w.app.board(&w.ada.1, id, "").await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "a recipient may not see who else read it");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a recipient may not see who else read it"
+    );
     assert_eq!(error_code(&body), "forbidden");
     let (status, _) = w.app.board(&w.admin, id, "").await;
-    assert_eq!(status, StatusCode::OK, "admins reach it through the audited view");
-    let (status, _) = w.app.get(&format!("/api/v1/messages/{id}"), Some(&w.admin)).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "the body is for its sender and recipients");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "admins reach it through the audited view"
+    );
+    let (status, _) = w
+        .app
+        .get(&format!("/api/v1/messages/{id}"), Some(&w.admin))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the body is for its sender and recipients"
+    );
 }
 
 #[tokio::test]
@@ -193,7 +307,9 @@ async fn aggregate_and_untracked_notices_show_no_person() {
         .app
         .send(&w.sender, json!({"title": "Canteen menu", "priority": "normal", "audience": {"departments": [w.kowloon]}}))
         .await;
-    w.app.receipts(&w.ada.1, json!([receipt("r", &agg, "read", &now())])).await;
+    w.app
+        .receipts(&w.ada.1, json!([receipt("r", &agg, "read", &now())]))
+        .await;
     let (status, board) = w.app.board(&w.sender, &agg, "").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(board["summary"]["read"], 1);
@@ -202,26 +318,55 @@ async fn aggregate_and_untracked_notices_show_no_person() {
 
     let off = w
         .app
-        .send(&w.sender, json!({"title": "FYI", "tracking": "off", "audience": {"departments": [w.kowloon]}}))
+        .send(
+            &w.sender,
+            json!({"title": "FYI", "tracking": "off", "audience": {"departments": [w.kowloon]}}),
+        )
         .await;
-    let r = w.app.receipts(&w.ada.1, json!([receipt("r2", &off, "read", &now())])).await;
+    let r = w
+        .app
+        .receipts(&w.ada.1, json!([receipt("r2", &off, "read", &now())]))
+        .await;
     assert_eq!(r[0]["status"], "applied");
     let (status, _) = w.app.board(&w.sender, &off, "").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, detail) = w.app.get(&format!("/api/v1/messages/{off}"), Some(&w.ada.1)).await;
-    assert_eq!(detail["my_state"], "read", "the reader's own unread marker still works");
+    let (_, detail) = w
+        .app
+        .get(&format!("/api/v1/messages/{off}"), Some(&w.ada.1))
+        .await;
+    assert_eq!(
+        detail["my_state"], "read",
+        "the reader's own unread marker still works"
+    );
 }
 
 #[tokio::test]
 async fn a_member_who_has_not_acknowledged_the_policy_is_counted_but_never_listed() {
     let w = world().await;
-    let (carl_id, carl) = w.app.person(&w.admin, "Carl Ho", "carl@harbour.example", &w.kowloon, false).await;
+    let (carl_id, carl) = w
+        .app
+        .person(
+            &w.admin,
+            "Carl Ho",
+            "carl@harbour.example",
+            &w.kowloon,
+            false,
+        )
+        .await;
     let id = w.app.send(&w.sender, urgent_to(&[&w.kowloon])).await;
-    w.app.receipts(&carl, json!([receipt("c", &id, "read", &now())])).await;
+    w.app
+        .receipts(&carl, json!([receipt("c", &id, "read", &now())]))
+        .await;
     let (_, board) = w.app.board(&w.sender, &id, "").await;
     assert_eq!(board["summary"]["read"], 1);
     assert_eq!(board["summary"]["hidden"], 1);
-    assert!(board["items"].as_array().unwrap().iter().all(|i| i["member_id"] != carl_id.as_str()));
+    assert!(
+        board["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["member_id"] != carl_id.as_str())
+    );
 }
 
 #[tokio::test]
@@ -230,27 +375,76 @@ async fn bad_input_gets_a_clear_error_naming_the_field_and_changes_nothing() {
     let id = w.app.send(&w.sender, urgent_to(&[&w.kowloon])).await;
     let t = Some(w.sender.as_str());
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"body": "no title", "audience": {"departments": [w.kowloon]}}), "title"),
-        (json!({"title": 5, "audience": {"departments": [w.kowloon]}}), "title"),
-        (json!({"title": "x", "priority": "critical", "audience": {"departments": [w.kowloon]}}), "priority"),
-        (json!({"title": "x", "tracking": "everything", "audience": {"departments": [w.kowloon]}}), "tracking"),
+        (
+            json!({"body": "no title", "audience": {"departments": [w.kowloon]}}),
+            "title",
+        ),
+        (
+            json!({"title": 5, "audience": {"departments": [w.kowloon]}}),
+            "title",
+        ),
+        (
+            json!({"title": "x", "priority": "critical", "audience": {"departments": [w.kowloon]}}),
+            "priority",
+        ),
+        (
+            json!({"title": "x", "tracking": "everything", "audience": {"departments": [w.kowloon]}}),
+            "tracking",
+        ),
         (json!({"title": "x", "audience": {}}), "audience"),
         (json!({"title": "x"}), "audience"),
-        (json!({"title": "x", "audience": {"departments": ["999"]}}), "audience.departments[0]"),
-        (json!({"title": "x", "audience": {"members": ["abc"]}}), "audience.members[0]"),
-        (json!({"title": "x", "require_ack": "yes", "audience": {"departments": [w.kowloon]}}), "require_ack"),
-        (json!({"title": "x", "priority": "normal", "tracking": "per_person", "audience": {"departments": [w.kowloon]}}), "tracking"),
-        (json!({"title": "x", "deadline": "soon", "audience": {"departments": [w.kowloon]}}), "deadline"),
-        (json!({"title": "x", "reminders": {"remind_after_minutes": -5}, "audience": {"departments": [w.kowloon]}}), "reminders.remind_after_minutes"),
+        (
+            json!({"title": "x", "audience": {"departments": ["999"]}}),
+            "audience.departments[0]",
+        ),
+        (
+            json!({"title": "x", "audience": {"members": ["abc"]}}),
+            "audience.members[0]",
+        ),
+        (
+            json!({"title": "x", "require_ack": "yes", "audience": {"departments": [w.kowloon]}}),
+            "require_ack",
+        ),
+        (
+            json!({"title": "x", "priority": "normal", "tracking": "per_person", "audience": {"departments": [w.kowloon]}}),
+            "tracking",
+        ),
+        (
+            json!({"title": "x", "deadline": "soon", "audience": {"departments": [w.kowloon]}}),
+            "deadline",
+        ),
+        (
+            json!({"title": "x", "reminders": {"remind_after_minutes": -5}, "audience": {"departments": [w.kowloon]}}),
+            "reminders.remind_after_minutes",
+        ),
     ];
     for (body, field) in cases {
         let (status, res) = w.app.post("/api/v1/messages", t, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {res}");
-        assert!(error_message(&res).contains(field), "{body}: message {:?} should name {field}", error_message(&res));
+        assert!(
+            error_message(&res).contains(field),
+            "{body}: message {:?} should name {field}",
+            error_message(&res)
+        );
     }
     // Malformed JSON and non-objects.
-    for raw in [&b"{not json"[..], b"[]", b"", b"\"text\"", b"{\"title\": \"x\", \"audience\": {\"departments\": [1]}}"] {
-        let (status, res, _) = w.app.send_raw(reqwest::Method::POST, "/api/v1/messages", t, Some(raw.to_vec()), "application/json").await;
+    for raw in [
+        &b"{not json"[..],
+        b"[]",
+        b"",
+        b"\"text\"",
+        b"{\"title\": \"x\", \"audience\": {\"departments\": [1]}}",
+    ] {
+        let (status, res, _) = w
+            .app
+            .send_raw(
+                reqwest::Method::POST,
+                "/api/v1/messages",
+                t,
+                Some(raw.to_vec()),
+                "application/json",
+            )
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{raw:?} -> {res}");
         assert!(res["error"]["code"].is_string());
     }
@@ -262,8 +456,17 @@ async fn bad_input_gets_a_clear_error_naming_the_field_and_changes_nothing() {
     assert_eq!(status, StatusCode::CONFLICT);
 
     // Receipts: 1001 items, future times, before the notice, someone else's notice.
-    let many: Vec<Value> = (0..1001).map(|i| receipt(&format!("m{i}"), &id, "read", &now())).collect();
-    let (status, res) = w.app.post("/api/v1/receipts", Some(&w.ada.1), json!({"receipts": many})).await;
+    let many: Vec<Value> = (0..1001)
+        .map(|i| receipt(&format!("m{i}"), &id, "read", &now()))
+        .collect();
+    let (status, res) = w
+        .app
+        .post(
+            "/api/v1/receipts",
+            Some(&w.ada.1),
+            json!({"receipts": many}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_message(&res).contains("receipts"));
     let future = (now_ts() + jiff::SignedDuration::from_mins(10)).to_string();
@@ -287,34 +490,89 @@ async fn bad_input_gets_a_clear_error_naming_the_field_and_changes_nothing() {
             ]),
         )
         .await;
-    let codes: Vec<&str> = results.iter().map(|r| r["error"]["code"].as_str().unwrap_or("-")).collect();
-    assert_eq!(codes, vec!["time_in_future", "before_message", "not_recipient", "invalid_kind", "invalid_field", "invalid_field", "not_recipient", "-"]);
+    let codes: Vec<&str> = results
+        .iter()
+        .map(|r| r["error"]["code"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            "time_in_future",
+            "before_message",
+            "not_recipient",
+            "invalid_kind",
+            "invalid_field",
+            "invalid_field",
+            "not_recipient",
+            "-"
+        ]
+    );
     assert_eq!(results[7]["status"], "applied", "a bad item fails alone");
     let (_, board) = w.app.board(&w.sender, &id, "").await;
-    assert_eq!(board["summary"]["read"], 0, "no rejected item changed anything");
+    assert_eq!(
+        board["summary"]["read"], 0,
+        "no rejected item changed anything"
+    );
     assert_eq!(board["summary"]["delivered"], 1);
     let (_, other_board) = w.app.board(&w.ada.1, &other_id, "").await;
     assert_eq!(other_board["summary"]["read"], 0);
 
     // Bodies over the limit.
-    let huge = format!("{{\"title\": \"x\", \"body\": \"{}\"}}", "a".repeat(1024 * 1024 + 10));
-    let (status, res, _) = w.app.send_raw(reqwest::Method::POST, "/api/v1/messages", t, Some(huge.into_bytes()), "application/json").await;
+    let huge = format!(
+        "{{\"title\": \"x\", \"body\": \"{}\"}}",
+        "a".repeat(1024 * 1024 + 10)
+    );
+    let (status, res, _) = w
+        .app
+        .send_raw(
+            reqwest::Method::POST,
+            "/api/v1/messages",
+            t,
+            Some(huge.into_bytes()),
+            "application/json",
+        )
+        .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error_code(&res), "body_too_large");
 
     // Directory: unknown department, duplicate email, bad time zone.
-    let (status, res) = w.app.post("/api/v1/members", Some(&w.admin), json!({"name": "Z", "email": "z@x.hk", "department_id": "9999"})).await;
+    let (status, res) = w
+        .app
+        .post(
+            "/api/v1/members",
+            Some(&w.admin),
+            json!({"name": "Z", "email": "z@x.hk", "department_id": "9999"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_message(&res).contains("department_id"));
-    let (status, _) = w.app.post("/api/v1/members", Some(&w.admin), json!({"name": "Dup", "email": "ADA@harbour.example", "department_id": w.kowloon})).await;
+    let (status, _) = w
+        .app
+        .post(
+            "/api/v1/members",
+            Some(&w.admin),
+            json!({"name": "Dup", "email": "ADA@harbour.example", "department_id": w.kowloon}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     let (status, res) = w.app.post("/api/v1/members", Some(&w.admin), json!({"name": "Tz", "email": "tz@x.hk", "department_id": w.kowloon, "time_zone": "Mars/Base"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error_code(&res), "unknown_time_zone");
-    let (status, _) = w.app.post("/api/v1/members", Some(&w.ada.1), json!({"name": "X", "email": "x@x.hk", "department_id": w.kowloon})).await;
+    let (status, _) = w
+        .app
+        .post(
+            "/api/v1/members",
+            Some(&w.ada.1),
+            json!({"name": "X", "email": "x@x.hk", "department_id": w.kowloon}),
+        )
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, list) = w.app.get("/api/v1/members?limit=500", Some(&w.admin)).await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 4, "nothing was created by the bad requests");
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        4,
+        "nothing was created by the bad requests"
+    );
 }
 
 #[tokio::test]
@@ -330,9 +588,17 @@ async fn setup_refuses_an_unknown_time_zone_and_a_short_password() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_message(&res).contains("admin.password"));
-    let (status, res) = app.post("/api/v1/setup", None, json!({"org_name": "X"})).await;
+    let (status, res) = app
+        .post("/api/v1/setup", None, json!({"org_name": "X"}))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
-    let (status, _) = app.post("/api/v1/auth/login", None, json!({"email": "a@x.hk", "password": "longenough"})).await;
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "a@x.hk", "password": "longenough"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "nothing was created");
 }
 
@@ -344,18 +610,42 @@ async fn requests_without_a_valid_token_are_refused() {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(error_code(&res), "unauthenticated");
     }
-    let (status, _) = w.app.post("/api/v1/auth/login", None, json!({"email": "ada@harbour.example", "password": "wrong password"})).await;
+    let (status, _) = w
+        .app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "ada@harbour.example", "password": "wrong password"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, token) = w.app.post("/api/v1/tokens", Some(&w.admin), json!({"name": "hr-system", "member_id": w.sender_id})).await;
+    let (status, token) = w
+        .app
+        .post(
+            "/api/v1/tokens",
+            Some(&w.admin),
+            json!({"name": "hr-system", "member_id": w.sender_id}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{token}");
     let api = token["token"].as_str().unwrap();
     let (status, me) = w.app.get("/api/v1/me", Some(api)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["id"], w.sender_id.as_str());
-    let (status, _) = w.app.delete(&format!("/api/v1/tokens/{}", token["id"].as_str().unwrap()), Some(&w.admin)).await;
+    let (status, _) = w
+        .app
+        .delete(
+            &format!("/api/v1/tokens/{}", token["id"].as_str().unwrap()),
+            Some(&w.admin),
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = w.app.get("/api/v1/me", Some(api)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "a revoked token stops working at once");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a revoked token stops working at once"
+    );
     let (status, res) = w.app.get("/api/v1/nowhere", Some(&w.admin)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&res), "not_found");
@@ -372,16 +662,32 @@ async fn the_csv_import_creates_departments_and_reports_every_bad_line_writing_n
         let path = format!("/api/v1/members/import{query}");
         let app = &w.app;
         let admin = w.admin.clone();
-        async move { app.send_raw(reqwest::Method::POST, &path, Some(&admin), Some(body), "text/csv").await }
+        async move {
+            app.send_raw(
+                reqwest::Method::POST,
+                &path,
+                Some(&admin),
+                Some(body),
+                "text/csv",
+            )
+            .await
+        }
     };
     let (status, res, _) = post_csv(good, "?dry_run=true").await;
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(res["created"], 2);
     let (_, depts) = w.app.get("/api/v1/departments", Some(&w.admin)).await;
-    assert_eq!(depts["items"].as_array().unwrap().len(), 3, "a dry run writes nothing");
+    assert_eq!(
+        depts["items"].as_array().unwrap().len(),
+        3,
+        "a dry run writes nothing"
+    );
     let (status, res, _) = post_csv(good, "").await;
     assert_eq!(status, StatusCode::OK, "{res}");
-    assert_eq!((res["created"].as_u64(), res["updated"].as_u64()), (Some(2), Some(0)));
+    assert_eq!(
+        (res["created"].as_u64(), res["updated"].as_u64()),
+        (Some(2), Some(0))
+    );
     let (_, depts) = w.app.get("/api/v1/departments", Some(&w.admin)).await;
     assert_eq!(depts["items"].as_array().unwrap().len(), 5);
     let bad = "name,email,department,manager_email,backup_email,role\n\
@@ -391,12 +697,28 @@ async fn the_csv_import_creates_departments_and_reports_every_bad_line_writing_n
         Hal Tam,hal@harbour.example,Logistics,,,boss\n";
     let (status, res, _) = post_csv(bad, "").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let lines: Vec<u64> = res["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
+    let lines: Vec<u64> = res["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_u64().unwrap())
+        .collect();
     assert_eq!(lines, vec![3, 4, 5]);
-    let (status, _) = w.app.post("/api/v1/auth/login", None, json!({"email": "fay@harbour.example", "password": "x"})).await;
+    let (status, _) = w
+        .app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "fay@harbour.example", "password": "x"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (_, list) = w.app.get("/api/v1/members?q=fay", Some(&w.admin)).await;
-    assert_eq!(list["items"], json!([]), "a refused file writes nothing, not even its good lines");
+    assert_eq!(
+        list["items"],
+        json!([]),
+        "a refused file writes nothing, not even its good lines"
+    );
     let (status, res, _) = post_csv("name,mail\nX,x@x.hk\n", "").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(res["errors"][0]["line"], 1);
@@ -407,13 +729,17 @@ async fn a_restart_keeps_every_org_notice_and_receipt() {
     let w = world().await;
     let id = w.app.send(&w.sender, urgent_to(&[&w.kowloon])).await;
     let read_at = now();
-    w.app.receipts(&w.ada.1, json!([receipt("keep", &id, "read", &read_at)])).await;
+    w.app
+        .receipts(&w.ada.1, json!([receipt("keep", &id, "read", &read_at)]))
+        .await;
     let (data, tmp) = w.app.stop().await;
     let app = TestApp::spawn_at(&data, None).await;
     let (status, board) = app.board(&w.sender, &id, "").await;
     assert_eq!(status, StatusCode::OK, "tokens survive a restart: {board}");
     assert_eq!(board["summary"]["read"], 1);
-    let r = app.receipts(&w.ada.1, json!([receipt("keep", &id, "read", &read_at)])).await;
+    let r = app
+        .receipts(&w.ada.1, json!([receipt("keep", &id, "read", &read_at)]))
+        .await;
     assert_eq!(r[0]["status"], "duplicate", "idempotency keys survive too");
     let (status, _) = app.post("/api/v1/setup", None, json!({"org_name": "X", "time_zone": "UTC", "admin": {"name": "A", "email": "a@x.hk", "password": "longenough"}})).await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -426,10 +752,15 @@ async fn the_sender_sees_a_read_on_the_websocket_within_a_second() {
     let w = world().await;
     let id = w.app.send(&w.sender, urgent_to(&[&w.kowloon])).await;
     let mut ws = w.app.ws(&w.sender, None).await;
-    let hello = ws.until(Duration::from_secs(5), |f| f["type"] == "hello").await.expect("hello");
+    let hello = ws
+        .until(Duration::from_secs(5), |f| f["type"] == "hello")
+        .await
+        .expect("hello");
     assert!(hello["last_seq"].as_i64().unwrap() > 0);
     let started = std::time::Instant::now();
-    w.app.receipts(&w.ada.1, json!([receipt("ws1", &id, "read", &now())])).await;
+    w.app
+        .receipts(&w.ada.1, json!([receipt("ws1", &id, "read", &now())]))
+        .await;
     let frame = ws
         .until(Duration::from_secs(1), |f| f["type"] == "receipt.updated")
         .await
@@ -446,16 +777,33 @@ async fn the_sender_sees_a_read_on_the_websocket_within_a_second() {
 async fn a_reconnecting_client_gets_exactly_the_frames_it_missed() {
     let w = world().await;
     let mut ws = w.app.ws(&w.sender, None).await;
-    ws.until(Duration::from_secs(5), |f| f["type"] == "hello").await.expect("hello");
+    ws.until(Duration::from_secs(5), |f| f["type"] == "hello")
+        .await
+        .expect("hello");
     let id = w.app.send(&w.sender, urgent_to(&[&w.kowloon])).await;
-    w.app.receipts(&w.ada.1, json!([receipt("s1", &id, "delivered", &now())])).await;
-    let first = ws.until(Duration::from_secs(5), |f| f["type"] == "receipt.updated").await.unwrap();
+    w.app
+        .receipts(&w.ada.1, json!([receipt("s1", &id, "delivered", &now())]))
+        .await;
+    let first = ws
+        .until(Duration::from_secs(5), |f| f["type"] == "receipt.updated")
+        .await
+        .unwrap();
     let seen = first["seq"].as_i64().unwrap();
     drop(ws);
 
     // While disconnected: three more changes to the sender's notice.
-    w.app.receipts(&w.ada.1, json!([receipt("s2", &id, "read", &now())])).await;
-    w.app.receipts(&w.ben.1, json!([receipt("s3", &id, "read", &now()), receipt("s4", &id, "ack", &now())])).await;
+    w.app
+        .receipts(&w.ada.1, json!([receipt("s2", &id, "read", &now())]))
+        .await;
+    w.app
+        .receipts(
+            &w.ben.1,
+            json!([
+                receipt("s3", &id, "read", &now()),
+                receipt("s4", &id, "ack", &now())
+            ]),
+        )
+        .await;
 
     let mut ws = w.app.ws(&w.sender, Some(seen)).await;
     let mut missed = Vec::new();
@@ -470,13 +818,21 @@ async fn a_reconnecting_client_gets_exactly_the_frames_it_missed() {
     assert!(seqs.windows(2).all(|p| p[0] < p[1]) && seqs[0] > seen);
     assert_eq!(missed[2]["summary"]["acknowledged"], 1);
     // And live frames continue after the replay, with nothing repeated.
-    w.app.receipts(&w.ada.1, json!([receipt("s5", &id, "ack", &now())])).await;
-    let live = ws.until(Duration::from_secs(5), |f| f["type"] == "receipt.updated").await.unwrap();
+    w.app
+        .receipts(&w.ada.1, json!([receipt("s5", &id, "ack", &now())]))
+        .await;
+    let live = ws
+        .until(Duration::from_secs(5), |f| f["type"] == "receipt.updated")
+        .await
+        .unwrap();
     assert_eq!(live["seq"].as_i64().unwrap(), seqs[2] + 1);
 
     // A recipient who reconnects from 0 gets the notice it missed.
     let mut reader = w.app.ws(&w.ada.1, Some(0)).await;
-    let created = reader.until(Duration::from_secs(5), |f| f["type"] == "message.created").await.unwrap();
+    let created = reader
+        .until(Duration::from_secs(5), |f| f["type"] == "message.created")
+        .await
+        .unwrap();
     assert_eq!(created["message_id"], id.as_str());
 }
 
@@ -485,16 +841,32 @@ async fn receipts_sent_over_the_websocket_get_per_item_results() {
     let w = world().await;
     let id = w.app.send(&w.sender, urgent_to(&[&w.kowloon])).await;
     let mut ws = w.app.ws(&w.ada.1, None).await;
-    ws.until(Duration::from_secs(5), |f| f["type"] == "hello").await.unwrap();
+    ws.until(Duration::from_secs(5), |f| f["type"] == "hello")
+        .await
+        .unwrap();
     ws.send(json!({"type": "receipts", "receipts": [receipt("w1", &id, "read", &now()), receipt("w2", &id, "nope", &now())]})).await;
-    let res = ws.until(Duration::from_secs(5), |f| f["type"] == "receipts.result").await.unwrap();
+    let res = ws
+        .until(Duration::from_secs(5), |f| f["type"] == "receipts.result")
+        .await
+        .unwrap();
     assert_eq!(res["results"][0]["status"], "applied");
     assert_eq!(res["results"][1]["status"], "rejected");
     ws.send(json!({"type": "mystery"})).await;
-    let err = ws.until(Duration::from_secs(5), |f| f["type"] == "error").await.unwrap();
+    let err = ws
+        .until(Duration::from_secs(5), |f| f["type"] == "error")
+        .await
+        .unwrap();
     assert_eq!(err["code"], "unknown_frame");
-    ws.stream.send(tokio_tungstenite::tungstenite::Message::Binary(vec![0u8, 1, 2].into())).await.unwrap();
-    let err = ws.until(Duration::from_secs(5), |f| f["type"] == "error").await.unwrap();
+    ws.stream
+        .send(tokio_tungstenite::tungstenite::Message::Binary(
+            vec![0u8, 1, 2].into(),
+        ))
+        .await
+        .unwrap();
+    let err = ws
+        .until(Duration::from_secs(5), |f| f["type"] == "error")
+        .await
+        .unwrap();
     assert_eq!(err["code"], "binary_not_supported");
     let (_, board) = w.app.board(&w.sender, &id, "").await;
     assert_eq!(board["summary"]["read"], 1);
@@ -510,7 +882,12 @@ async fn operations_endpoints_answer() {
     assert!(doc["paths"]["/api/v1/receipts"]["post"].is_object());
     let (status, metrics) = app.get("/metrics", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(metrics.as_str().unwrap().contains("readtrack_http_requests_total"));
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("readtrack_http_requests_total")
+    );
     let res = app.http.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }

@@ -24,7 +24,10 @@ pub async fn create_department(
     Auth(caller): Auth,
     ApiJson(req): ApiJson<CreateDepartment>,
 ) -> ApiResult<(StatusCode, Json<Department>)> {
-    let d = s.app.create_department(&caller, &req.name, req.parent_id.as_deref()).await?;
+    let d = s
+        .app
+        .create_department(&caller, &req.name, req.parent_id.as_deref())
+        .await?;
     Ok((StatusCode::CREATED, Json(convert::department(&d))))
 }
 
@@ -39,7 +42,12 @@ pub async fn list_departments(
     let limit = page.limit()?.max(1) as usize;
     let after = page.id_cursor()?.unwrap_or(0);
     let all = s.app.departments(&caller).await?;
-    let mut items: Vec<Department> = all.iter().filter(|d| d.id.0 > after).take(limit + 1).map(convert::department).collect();
+    let mut items: Vec<Department> = all
+        .iter()
+        .filter(|d| d.id.0 > after)
+        .take(limit + 1)
+        .map(convert::department)
+        .collect();
     let next_cursor = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|d| d.id.clone())
@@ -110,12 +118,17 @@ pub async fn list_members(
         .map(|d| DepartmentId::parse("department_id", d))
         .transpose()
         .map_err(readtrack_service::ServiceError::from)?;
-    let query = q.q.filter(|t| !t.trim().is_empty()).map(|t| t.trim().chars().take(100).collect());
+    let query =
+        q.q.filter(|t| !t.trim().is_empty())
+            .map(|t| t.trim().chars().take(100).collect());
     let members = s
         .app
         .members(
             &caller,
-            MemberFilter { department_id, query },
+            MemberFilter {
+                department_id,
+                query,
+            },
             StoragePage {
                 limit: limit + 1,
                 after: page.id_cursor()?,
@@ -136,7 +149,11 @@ pub async fn list_members(
 #[utoipa::path(get, path = "/api/v1/members/{id}", tag = "directory", security(("bearer" = [])),
     params(("id" = String, Path, description = "Member id")),
     responses((status = 200, body = Member), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_member(State(s): State<ServerState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<Json<Member>> {
+pub async fn get_member(
+    State(s): State<ServerState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Member>> {
     Ok(Json(convert::member(&s.app.member(&caller, &id).await?)))
 }
 

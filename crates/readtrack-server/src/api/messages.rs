@@ -72,20 +72,31 @@ pub async fn list(
     let page = PageParams {
         limit: match q.get("limit") {
             None => None,
-            Some(l) => Some(l.parse().map_err(|_| ApiError::bad_request("invalid_field", "`limit` must be a number between 1 and 500"))?),
+            Some(l) => Some(l.parse().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_field",
+                    "`limit` must be a number between 1 and 500",
+                )
+            })?),
         },
         cursor: q.get("cursor").cloned(),
     };
     let limit = page.limit()?;
     let after = page.id_cursor()?;
-    let storage_page = StoragePage { limit: limit + 1, after };
+    let storage_page = StoragePage {
+        limit: limit + 1,
+        after,
+    };
     let mut items: Vec<MessageSummary> = match q.get("box").map(String::as_str).unwrap_or("inbox") {
         "inbox" => {
             let filter = match q.get("state").map(String::as_str) {
                 None | Some("") | Some("all") => InboxFilter::All,
                 Some("unread") => InboxFilter::Unread,
                 Some(other) => {
-                    return Err(ApiError::bad_request("invalid_field", format!("`state` must be \"unread\" or \"all\", got {other:?}")));
+                    return Err(ApiError::bad_request(
+                        "invalid_field",
+                        format!("`state` must be \"unread\" or \"all\", got {other:?}"),
+                    ));
                 }
             };
             s.app
@@ -103,7 +114,10 @@ pub async fn list(
             .map(|m| convert::message_summary(m, None))
             .collect(),
         other => {
-            return Err(ApiError::bad_request("invalid_field", format!("`box` must be \"inbox\" or \"sent\", got {other:?}")));
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                format!("`box` must be \"inbox\" or \"sent\", got {other:?}"),
+            ));
         }
     };
     let next_cursor = if items.len() > limit as usize {
@@ -119,7 +133,11 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", security(("bearer" = [])),
     params(("id" = String, Path, description = "Message id")),
     responses((status = 200, body = MessageDetail), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get(State(s): State<ServerState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<Json<MessageDetail>> {
+pub async fn get(
+    State(s): State<ServerState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MessageDetail>> {
     let view = s.app.message(&caller, &id).await?;
     Ok(Json(convert::message_detail(&view)))
 }

@@ -22,7 +22,9 @@ pub struct Health {
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into() })
+    Json(Health {
+        status: "ok".into(),
+    })
 }
 
 /// Readiness: the database answers.
@@ -30,9 +32,15 @@ pub async fn healthz() -> Json<Health> {
 pub async fn readyz(State(s): State<ServerState>) -> ApiResult<Json<Health>> {
     s.app.storage().ping().await.map_err(|e| {
         tracing::warn!(error = ?e, "readiness check failed");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the database does not answer")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the database does not answer",
+        )
     })?;
-    Ok(Json(Health { status: "ok".into() }))
+    Ok(Json(Health {
+        status: "ok".into(),
+    }))
 }
 
 /// Prometheus metrics.
@@ -66,7 +74,10 @@ pub struct DevClockResponse {
 /// Moves the server's clock for scheduling and validation; due reminders then fire.
 #[utoipa::path(post, path = "/api/v1/dev/clock", tag = "operations", request_body = DevClockRequest,
     responses((status = 200, body = DevClockResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn dev_clock(State(s): State<ServerState>, ApiJson(req): ApiJson<DevClockRequest>) -> ApiResult<Json<DevClockResponse>> {
+pub async fn dev_clock(
+    State(s): State<ServerState>,
+    ApiJson(req): ApiJson<DevClockRequest>,
+) -> ApiResult<Json<DevClockResponse>> {
     let clock = s
         .app
         .dev_clock()
@@ -74,11 +85,16 @@ pub async fn dev_clock(State(s): State<ServerState>, ApiJson(req): ApiJson<DevCl
     match (req.advance_minutes, req.set.as_deref()) {
         (Some(m), None) => {
             if m.abs() > 60 * 24 * 366 {
-                return Err(ApiError::bad_request("invalid_field", "`advance_minutes` must be within a year"));
+                return Err(ApiError::bad_request(
+                    "invalid_field",
+                    "`advance_minutes` must be within a year",
+                ));
             }
             clock.advance(jiff::SignedDuration::from_mins(m));
         }
-        (None, Some(at)) => clock.set(parse_timestamp("set", at).map_err(readtrack_service::ServiceError::from)?),
+        (None, Some(at)) => {
+            clock.set(parse_timestamp("set", at).map_err(readtrack_service::ServiceError::from)?)
+        }
         _ => {
             return Err(ApiError::bad_request(
                 "invalid_field",

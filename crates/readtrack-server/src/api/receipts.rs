@@ -29,7 +29,10 @@ pub fn item_input(i: usize, v: &Value) -> Result<ReceiptInput, FieldError> {
         match obj.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(FieldError::invalid(name, format!("`{name}` must be a string"))),
+            Some(_) => Err(FieldError::invalid(
+                name,
+                format!("`{name}` must be a string"),
+            )),
         }
     };
     Ok(ReceiptInput {
@@ -70,25 +73,43 @@ pub fn results(items: Vec<ItemResult>) -> Vec<ReceiptResult> {
 pub fn batch_inputs(body: &Value) -> Result<Vec<Result<ReceiptInput, FieldError>>, ApiError> {
     let list = body
         .get("receipts")
-        .ok_or_else(|| ApiError::bad_request("invalid_field", "`receipts` is required: a list of at most 1000 receipts"))?
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_field",
+                "`receipts` is required: a list of at most 1000 receipts",
+            )
+        })?
         .as_array()
         .ok_or_else(|| ApiError::bad_request("invalid_field", "`receipts` must be a list"))?;
-    Ok(list.iter().enumerate().map(|(i, v)| item_input(i, v)).collect())
+    Ok(list
+        .iter()
+        .enumerate()
+        .map(|(i, v)| item_input(i, v))
+        .collect())
 }
 
 /// Reports delivered / read / ack receipts (at most 1000). Each item gets its own
 /// result; `applied` means durably committed.
 #[utoipa::path(post, path = "/api/v1/receipts", tag = "receipts", request_body = ReceiptBatch, security(("bearer" = [])),
     responses((status = 200, body = ReceiptResults), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn post_receipts(State(s): State<ServerState>, Auth(caller): Auth, req: Request) -> ApiResult<Json<ReceiptResults>> {
+pub async fn post_receipts(
+    State(s): State<ServerState>,
+    Auth(caller): Auth,
+    req: Request,
+) -> ApiResult<Json<ReceiptResults>> {
     let bytes = body_bytes(req, &s).await?;
     let body: Value = parse_json(&bytes)?;
     if !body.is_object() {
-        return Err(ApiError::bad_request("invalid_field", "the body must be an object: {\"receipts\": [...]}"));
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "the body must be an object: {\"receipts\": [...]}",
+        ));
     }
     let inputs = batch_inputs(&body)?;
     let items = s.app.submit_receipts(&caller, inputs).await?;
-    Ok(Json(ReceiptResults { results: results(items) }))
+    Ok(Json(ReceiptResults {
+        results: results(items),
+    }))
 }
 
 /// Board filters.
@@ -126,13 +147,30 @@ pub async fn board(
             ));
         }
     };
-    let limit = crate::extract::PageParams { limit: q.limit, cursor: None }.limit()?;
-    let cursor = q.cursor.as_deref().filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
+    let limit = crate::extract::PageParams {
+        limit: q.limit,
+        cursor: None,
+    }
+    .limit()?;
+    let cursor = q
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(decode_cursor)
+        .transpose()?;
     let view = s.app.board(&caller, &id, filter, cursor, limit).await?;
     Ok(Json(Board {
         summary: convert::summary(&view.summary),
-        by_department: view.departments.iter().map(convert::department_line).collect(),
-        items: view.rows.iter().map(|r| convert::board_item(r, view.quiet_reads)).collect(),
+        by_department: view
+            .departments
+            .iter()
+            .map(convert::department_line)
+            .collect(),
+        items: view
+            .rows
+            .iter()
+            .map(|r| convert::board_item(r, view.quiet_reads))
+            .collect(),
         next_cursor: view.next.map(encode_cursor),
     }))
 }

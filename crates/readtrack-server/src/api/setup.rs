@@ -16,7 +16,10 @@ use crate::state::ServerState;
 /// no organisation; afterwards 409.
 #[utoipa::path(post, path = "/api/v1/setup", tag = "setup", request_body = SetupRequest,
     responses((status = 201, body = SetupResponse), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
-pub async fn setup(State(s): State<ServerState>, ApiJson(req): ApiJson<SetupRequest>) -> ApiResult<(StatusCode, Json<SetupResponse>)> {
+pub async fn setup(
+    State(s): State<ServerState>,
+    ApiJson(req): ApiJson<SetupRequest>,
+) -> ApiResult<(StatusCode, Json<SetupResponse>)> {
     let out = s
         .app
         .setup(SetupInput {
@@ -40,7 +43,10 @@ pub async fn setup(State(s): State<ServerState>, ApiJson(req): ApiJson<SetupRequ
 /// Signs in with email and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "setup", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn login(State(s): State<ServerState>, ApiJson(req): ApiJson<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
+pub async fn login(
+    State(s): State<ServerState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
     let out = s.app.login(&req.email, &req.password).await?;
     Ok(Json(LoginResponse {
         token: out.token,
@@ -75,7 +81,11 @@ pub async fn create_token(
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "setup", security(("bearer" = [])),
     params(("id" = String, Path, description = "Token id")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete_token(State(s): State<ServerState>, Auth(caller): Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_token(
+    State(s): State<ServerState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     s.app.delete_token(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -105,7 +115,11 @@ pub async fn me(State(s): State<ServerState>, Auth(caller): Auth) -> ApiResult<J
 /// acknowledged the current version, their per-person read data is never shown.
 #[utoipa::path(post, path = "/api/v1/policy/ack", tag = "privacy", request_body = PolicyAck, security(("bearer" = [])),
     responses((status = 200, body = PolicyAck), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-pub async fn ack_policy(State(s): State<ServerState>, Auth(caller): Auth, ApiJson(req): ApiJson<PolicyAck>) -> ApiResult<Json<PolicyAck>> {
+pub async fn ack_policy(
+    State(s): State<ServerState>,
+    Auth(caller): Auth,
+    ApiJson(req): ApiJson<PolicyAck>,
+) -> ApiResult<Json<PolicyAck>> {
     let version = s.app.ack_policy(&caller, req.version).await?;
     Ok(Json(PolicyAck { version }))
 }

@@ -59,11 +59,19 @@ pub async fn stream(
     })?;
     let caller = s.app.authenticate(&token).await?;
     if q.since.is_some_and(|n| n < 0) {
-        return Err(ApiError::bad_request("invalid_field", "`since` must be 0 or a sequence number the server sent"));
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "`since` must be 0 or a sequence number the server sent",
+        ));
     }
-    let ws = WebSocketUpgrade::from_request_parts(&mut parts, &s).await.map_err(|e| {
-        ApiError::bad_request("websocket_required", format!("this endpoint speaks WebSocket only: {e}"))
-    })?;
+    let ws = WebSocketUpgrade::from_request_parts(&mut parts, &s)
+        .await
+        .map_err(|e| {
+            ApiError::bad_request(
+                "websocket_required",
+                format!("this endpoint speaks WebSocket only: {e}"),
+            )
+        })?;
     let app = s.app.clone();
     Ok(ws
         // Small buffers keep an idle connection cheap; frames are small.
@@ -75,7 +83,9 @@ pub async fn stream(
 }
 
 fn text(frame: &ServerFrame) -> Message {
-    Message::Text(Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default()))
+    Message::Text(Utf8Bytes::from(
+        serde_json::to_string(frame).unwrap_or_default(),
+    ))
 }
 
 fn close(code: u16, reason: String) -> Message {
@@ -96,11 +106,17 @@ async fn run(socket: WebSocket, app: App, caller: Caller, since: Option<i64>) {
     if let Some(since) = since {
         let mut cursor = Seq(since);
         loop {
-            let page = match app.storage().events_for(org, caller.id(), cursor, BACKLOG_PAGE).await {
+            let page = match app
+                .storage()
+                .events_for(org, caller.id(), cursor, BACKLOG_PAGE)
+                .await
+            {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(error = ?e, "stream backlog failed");
-                    let _ = sink.send(close(1011, "could not read the backlog; reconnect".into())).await;
+                    let _ = sink
+                        .send(close(1011, "could not read the backlog; reconnect".into()))
+                        .await;
                     return;
                 }
             };
@@ -120,7 +136,12 @@ async fn run(socket: WebSocket, app: App, caller: Caller, since: Option<i64>) {
             }
         }
     }
-    let last_seq = app.storage().last_seq(org).await.map(|s| s.0).unwrap_or(last_sent);
+    let last_seq = app
+        .storage()
+        .last_seq(org)
+        .await
+        .map(|s| s.0)
+        .unwrap_or(last_sent);
     if since.is_none() {
         // Live only: anything committed before now is the client's to fetch if it cares.
         last_sent = last_seq;
@@ -195,7 +216,12 @@ async fn run(socket: WebSocket, app: App, caller: Caller, since: Option<i64>) {
 }
 
 async fn handle_client_frame(app: &App, caller: &Caller, text: &str) -> Option<ServerFrame> {
-    let error = |code: &str, message: String| Some(ServerFrame::Error { code: code.into(), message });
+    let error = |code: &str, message: String| {
+        Some(ServerFrame::Error {
+            code: code.into(),
+            message,
+        })
+    };
     let Ok(value) = serde_json::from_str::<Value>(text) else {
         return error("invalid_json", "the frame is not valid JSON".into());
     };
@@ -207,14 +233,19 @@ async fn handle_client_frame(app: &App, caller: &Caller, text: &str) -> Option<S
                 Err(e) => return error(&e.code, e.message),
             };
             match app.submit_receipts(caller, inputs).await {
-                Ok(items) => Some(ServerFrame::ReceiptsResult { results: results(items) }),
+                Ok(items) => Some(ServerFrame::ReceiptsResult {
+                    results: results(items),
+                }),
                 Err(e) => {
                     let e = ApiError::from(e);
                     error(&e.code, e.message)
                 }
             }
         }
-        Some(other) => error("unknown_frame", format!("unknown frame type {other:?}; send \"receipts\" or \"ping\"")),
+        Some(other) => error(
+            "unknown_frame",
+            format!("unknown frame type {other:?}; send \"receipts\" or \"ping\""),
+        ),
         None => error("unknown_frame", "a frame needs a \"type\"".into()),
     }
 }
