@@ -5,6 +5,7 @@
 //! a newtype here (`Email`, `EventId`, `Audience`, ...) and only parsed values travel on.
 //! Time is always passed in, never read from the system.
 
+pub mod analytics;
 pub mod audience;
 pub mod department;
 pub mod email;

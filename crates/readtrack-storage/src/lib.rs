@@ -189,6 +189,63 @@ pub trait Storage: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>>;
 
+    // --- privacy and governance ------------------------------------------------------
+
+    /// Appends an audit entry (and whose data it showed).
+    async fn record_audit(&self, entry: NewAudit) -> Result<()>;
+    /// The organisation's audit log, newest first.
+    async fn audit_log(&self, org: OrgId, page: Page) -> Result<Vec<AuditRecord>>;
+    /// Everything recorded about a member.
+    async fn export_member(&self, org: OrgId, member: MemberId) -> Result<MemberExport>;
+    /// Purges per-person details of notices sent before `cutoff`, keeping per-department
+    /// aggregates; also drops events older than `cutoff` that no webhook still needs.
+    async fn purge_before(
+        &self,
+        org: OrgId,
+        cutoff: Timestamp,
+        now: Timestamp,
+    ) -> Result<PurgeCounts>;
+    /// Per notice and department figures of notices sent in `[from, to)` (tracked ones),
+    /// whether their per-person rows still exist or were purged.
+    async fn department_stats(
+        &self,
+        org: OrgId,
+        from: Timestamp,
+        to: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<MessageDepartmentStats>>;
+    /// Opens a pulse survey.
+    async fn create_survey(&self, new: NewSurvey) -> Result<SurveyRecord>;
+    /// The organisation's surveys, newest first.
+    async fn surveys(&self, org: OrgId) -> Result<Vec<SurveyRecord>>;
+    /// A survey of the organisation.
+    async fn survey(
+        &self,
+        org: OrgId,
+        id: readtrack_domain::ids::SurveyId,
+    ) -> Result<Option<SurveyRecord>>;
+    /// Whether a member has answered a survey.
+    async fn has_answered(
+        &self,
+        survey: readtrack_domain::ids::SurveyId,
+        member: MemberId,
+    ) -> Result<bool>;
+    /// Records a member's answer: their participation and, unlinked, what they said.
+    /// [`StorageError::Conflict`] when they answered before.
+    async fn answer_survey(
+        &self,
+        survey: readtrack_domain::ids::SurveyId,
+        member: MemberId,
+        answer: SurveyAnswer,
+    ) -> Result<()>;
+    /// A survey's answers (anonymous).
+    async fn survey_answers(
+        &self,
+        survey: readtrack_domain::ids::SurveyId,
+    ) -> Result<Vec<SurveyAnswer>>;
+    /// The text of a policy version.
+    async fn policy_text(&self, org: OrgId, version: i64) -> Result<Option<String>>;
+
     // --- events --------------------------------------------------------------------
 
     /// Events a member receives with a sequence number above `since`, oldest first.

@@ -620,3 +620,155 @@ pub struct BoardPage {
     /// Where the next page starts.
     pub next: Option<BoardCursor>,
 }
+
+/// An audit entry to append.
+#[derive(Debug, Clone)]
+pub struct NewAudit {
+    /// Organisation.
+    pub org_id: OrgId,
+    /// Who acted (`None`: the system, e.g. retention).
+    pub actor_id: Option<MemberId>,
+    /// What happened (`board.viewed`, `settings.updated`, `policy.updated`, `export`, …).
+    pub action: String,
+    /// What it concerned (`message:42`, `org`, `member:7`).
+    pub subject: String,
+    /// Members whose per-person data the action showed.
+    pub members: Vec<MemberId>,
+    /// When.
+    pub now: Timestamp,
+}
+
+/// An audit entry.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    /// Id.
+    pub id: i64,
+    /// When.
+    pub at: Timestamp,
+    /// Who acted.
+    pub actor_id: Option<MemberId>,
+    /// Their name.
+    pub actor_name: Option<String>,
+    /// What happened.
+    pub action: String,
+    /// What it concerned.
+    pub subject: String,
+}
+
+/// One of a member's receipts, for their export.
+#[derive(Debug, Clone)]
+pub struct ExportedReceipt {
+    /// The notice's title.
+    pub title: String,
+    /// Its sender's name.
+    pub sender_name: String,
+    /// Its tracking level.
+    pub tracking: Tracking,
+    /// When it was sent.
+    pub sent_at: Timestamp,
+    /// The receipt.
+    pub receipt: ReceiptRecord,
+}
+
+/// An escalation about a member, for their export.
+#[derive(Debug, Clone)]
+pub struct ExportedEscalation {
+    /// The notice.
+    pub message_id: MessageId,
+    /// Its title.
+    pub title: String,
+    /// Who was told.
+    pub to_member_id: MemberId,
+    /// Their name.
+    pub to_name: String,
+    /// `manager` or `backup`.
+    pub role: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Everything recorded about one member.
+#[derive(Debug, Clone)]
+pub struct MemberExport {
+    /// The directory entry.
+    pub member: Member,
+    /// When they acknowledged the policy version they acknowledged.
+    pub policy_acked_at: Option<Timestamp>,
+    /// Their receipts.
+    pub receipts: Vec<ExportedReceipt>,
+    /// Escalations about them.
+    pub escalations: Vec<ExportedEscalation>,
+    /// Their tasks.
+    pub tasks: Vec<TaskRecord>,
+    /// Who viewed their per-person data (audited views).
+    pub views: Vec<AuditRecord>,
+}
+
+/// What a retention pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    /// Notices whose per-person rows were purged.
+    pub messages: u64,
+    /// Receipt rows deleted.
+    pub receipts: u64,
+    /// Events deleted.
+    pub events: u64,
+}
+
+/// One notice's figures for one department (live or kept by retention).
+#[derive(Debug, Clone)]
+pub struct MessageDepartmentStats {
+    /// The notice.
+    pub message_id: MessageId,
+    /// When it was sent.
+    pub created_at: Timestamp,
+    /// The department (of the recipients at send time).
+    pub department_id: DepartmentId,
+    /// The figures.
+    pub stats: readtrack_domain::analytics::DepartmentStats,
+}
+
+/// A pulse survey to open.
+#[derive(Debug, Clone)]
+pub struct NewSurvey {
+    /// Organisation.
+    pub org_id: OrgId,
+    /// Title shown to people.
+    pub title: String,
+    /// Departments in scope, sub-departments included (empty: everyone).
+    pub scope: Vec<DepartmentId>,
+    /// The admin who opened it.
+    pub created_by: MemberId,
+    /// When it closes.
+    pub closes_at: Option<Timestamp>,
+    /// When.
+    pub now: Timestamp,
+}
+
+/// A pulse survey.
+#[derive(Debug, Clone)]
+pub struct SurveyRecord {
+    /// Id.
+    pub id: readtrack_domain::ids::SurveyId,
+    /// Title.
+    pub title: String,
+    /// Scope (empty: everyone).
+    pub scope: Vec<DepartmentId>,
+    /// Opened.
+    pub created_at: Timestamp,
+    /// Closes.
+    pub closes_at: Option<Timestamp>,
+}
+
+/// One anonymous answer.
+#[derive(Debug, Clone)]
+pub struct SurveyAnswer {
+    /// The answerer's department (for grouping only).
+    pub department_id: DepartmentId,
+    /// "Do you feel monitored?" 1–5.
+    pub monitored: i64,
+    /// "Has read tracking helped you?" 1–5.
+    pub helped: i64,
+    /// Free text.
+    pub comment: Option<String>,
+}
