@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod state;
+pub mod web;
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -74,6 +75,7 @@ pub fn app(state: ServerState) -> Router {
         .route("/healthz", get(api::ops::healthz))
         .route("/readyz", get(api::ops::readyz))
         .route("/metrics", get(api::ops::metrics))
+        .merge(web::routes(&state))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, one module per resource.
 
+pub mod board_csv;
 pub mod directory;
 pub mod messages;
 pub mod ops;
@@ -43,6 +44,7 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/messages", post(messages::send).get(messages::list))
         .route("/messages/{id}", get(messages::get))
         .route("/messages/{id}/receipts", get(receipts::board))
+        .route("/messages/{id}/receipts.csv", get(board_csv::board_csv))
         .route("/messages/{id}/remind", post(tasks::remind))
         .route("/receipts", post(receipts::post_receipts))
         .route("/tasks", get(tasks::list))

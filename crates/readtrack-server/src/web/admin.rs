@@ -1,0 +1,447 @@
+//! Admin: the directory (departments, members, adding one) and the CSV import with its
+//! per-line error report.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Multipart, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use readtrack_domain::ids::DepartmentId;
+use readtrack_service::directory::{ImportOutcome, NewMemberInput};
+use readtrack_storage::{MemberFilter, Page};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::state::ServerState;
+use crate::web::chrome::{Chrome, error_page, render};
+use crate::web::compose::tree_order;
+use crate::web::i18n::Tr;
+use crate::web::session::{Viewer, percent_encode};
+
+/// Members per directory page.
+const PAGE: u32 = 50;
+
+/// A department line of the tree.
+#[derive(Debug, Clone)]
+pub struct DeptLine {
+    /// Id.
+    pub id: String,
+    /// Own name.
+    pub name: String,
+    /// Depth, capped for styling.
+    pub depth: usize,
+    /// The one being filtered on.
+    pub current: bool,
+}
+
+/// A member line.
+#[derive(Debug, Clone)]
+pub struct MemberLine {
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+    /// Department name.
+    pub department: String,
+    /// Role as words.
+    pub role: &'static str,
+    /// Still active.
+    pub active: bool,
+}
+
+/// What the import did, for the report.
+#[derive(Debug, Clone)]
+pub struct ImportReport {
+    /// Nothing written because of errors.
+    pub refused: bool,
+    /// Only checked.
+    pub dry_run: bool,
+    /// Members created.
+    pub created: u64,
+    /// Members updated.
+    pub updated: u64,
+    /// Departments created.
+    pub departments_created: u64,
+    /// Per-line problems.
+    pub errors: Vec<(u64, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "directory.html")]
+struct DirectoryPage {
+    ctx: Chrome,
+    t: &'static Tr,
+    departments: Vec<DeptLine>,
+    members: Vec<MemberLine>,
+    q: String,
+    department_id: String,
+    next_href: Option<String>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    import: Option<ImportReport>,
+}
+
+/// Directory filters.
+#[derive(Debug, Deserialize, Default)]
+pub struct DirectoryQuery {
+    /// Name or email containing.
+    pub q: Option<String>,
+    /// Only this department.
+    pub department_id: Option<String>,
+    /// Members after this id.
+    pub after: Option<String>,
+    /// What just succeeded (`member`, `department`).
+    pub done: Option<String>,
+}
+
+async fn directory_page(
+    s: &ServerState,
+    v: &Viewer,
+    q: DirectoryQuery,
+    error: Option<String>,
+    import: Option<ImportReport>,
+    status: StatusCode,
+) -> Response {
+    if let Err(e) = v.caller.require_admin() {
+        return error_page(v.lang, e.into());
+    }
+    let t = v.t();
+    let departments = match s.app.departments(&v.caller).await {
+        Ok(d) => d,
+        Err(e) => return error_page(v.lang, e.into()),
+    };
+    let department_id = q.department_id.clone().unwrap_or_default();
+    let dept_filter = department_id.parse::<DepartmentId>().ok();
+    let query = q.q.clone().unwrap_or_default();
+    let after = q
+        .after
+        .as_deref()
+        .and_then(|a| a.parse::<i64>().ok())
+        .filter(|a| *a > 0);
+    let filter = MemberFilter {
+        department_id: dept_filter,
+        query: Some(query.trim().chars().take(100).collect::<String>()).filter(|q| !q.is_empty()),
+    };
+    let mut members = match s
+        .app
+        .members(
+            &v.caller,
+            filter,
+            Page {
+                limit: PAGE + 1,
+                after,
+            },
+        )
+        .await
+    {
+        Ok(m) => m,
+        Err(e) => return error_page(v.lang, e.into()),
+    };
+    let next_href = if members.len() > PAGE as usize {
+        members.truncate(PAGE as usize);
+        members.last().map(|m| {
+            format!(
+                "/admin/directory?q={}&department_id={}&after={}",
+                percent_encode(&query),
+                percent_encode(&department_id),
+                m.id
+            )
+        })
+    } else {
+        None
+    };
+    let name_of = |id: DepartmentId| {
+        departments
+            .iter()
+            .find(|d| d.id == id)
+            .map(|d| d.name.clone())
+            .unwrap_or_default()
+    };
+    let page = DirectoryPage {
+        ctx: Chrome::for_viewer(v, "/admin/directory"),
+        t,
+        members: members
+            .iter()
+            .map(|m| MemberLine {
+                name: m.name.clone(),
+                email: m.email.clone(),
+                department: name_of(m.department_id),
+                role: t.role_label(m.role.as_str()),
+                active: m.active,
+            })
+            .collect(),
+        departments: tree_order(&departments)
+            .into_iter()
+            .map(|(d, depth)| DeptLine {
+                current: Some(d.id) == dept_filter,
+                id: d.id.to_string(),
+                name: d.name,
+                depth: depth.min(6),
+            })
+            .collect(),
+        q: query,
+        department_id,
+        next_href,
+        notice: match q.done.as_deref() {
+            Some("member") => Some(t.member_added),
+            Some("department") => Some(t.department_added),
+            _ => None,
+        },
+        error,
+        import,
+    };
+    render(status, &page)
+}
+
+/// `GET /admin/directory`.
+pub async fn directory(
+    State(s): State<ServerState>,
+    v: Viewer,
+    Query(q): Query<DirectoryQuery>,
+) -> Response {
+    directory_page(&s, &v, q, None, None, StatusCode::OK).await
+}
+
+/// The add-department form.
+#[derive(Debug, Deserialize)]
+pub struct DepartmentForm {
+    name: String,
+    #[serde(default)]
+    parent_id: String,
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+fn refused(v: &Viewer) -> Option<String> {
+    Some(v.t().form_expired.to_string())
+}
+
+/// `POST /admin/departments`.
+pub async fn add_department(
+    State(s): State<ServerState>,
+    v: Viewer,
+    Form(f): Form<DepartmentForm>,
+) -> Response {
+    if !v.csrf_ok(&f.csrf) {
+        return directory_page(
+            &s,
+            &v,
+            DirectoryQuery::default(),
+            refused(&v),
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    let parent = Some(f.parent_id.as_str()).filter(|p| !p.is_empty());
+    match s.app.create_department(&v.caller, &f.name, parent).await {
+        Ok(_) => Redirect::to("/admin/directory?done=department").into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status.is_client_error() {
+                directory_page(
+                    &s,
+                    &v,
+                    DirectoryQuery::default(),
+                    Some(e.message),
+                    None,
+                    e.status,
+                )
+                .await
+            } else {
+                error_page(v.lang, e)
+            }
+        }
+    }
+}
+
+/// The add-member form.
+#[derive(Debug, Deserialize)]
+pub struct MemberForm {
+    name: String,
+    email: String,
+    department_id: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    time_zone: String,
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+/// `POST /admin/members`.
+pub async fn add_member(
+    State(s): State<ServerState>,
+    v: Viewer,
+    Form(f): Form<MemberForm>,
+) -> Response {
+    if !v.csrf_ok(&f.csrf) {
+        return directory_page(
+            &s,
+            &v,
+            DirectoryQuery::default(),
+            refused(&v),
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    let input = NewMemberInput {
+        name: f.name,
+        email: f.email,
+        department_id: f.department_id,
+        manager_id: None,
+        backup_id: None,
+        role: Some(f.role).filter(|r| !r.is_empty()),
+        password: Some(f.password).filter(|p| !p.is_empty()),
+        time_zone: Some(f.time_zone).filter(|z| !z.trim().is_empty()),
+    };
+    match s.app.create_member(&v.caller, input).await {
+        Ok(_) => Redirect::to("/admin/directory?done=member").into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status.is_client_error() {
+                directory_page(
+                    &s,
+                    &v,
+                    DirectoryQuery::default(),
+                    Some(e.message),
+                    None,
+                    e.status,
+                )
+                .await
+            } else {
+                error_page(v.lang, e)
+            }
+        }
+    }
+}
+
+/// `POST /admin/import` (multipart: `file`, `dry_run`, `_csrf`).
+pub async fn import(State(s): State<ServerState>, v: Viewer, mut form: Multipart) -> Response {
+    let mut csrf = String::new();
+    let mut dry_run = false;
+    let mut file: Option<Vec<u8>> = None;
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or("").to_string();
+                match field.bytes().await {
+                    Ok(bytes) => match name.as_str() {
+                        "_csrf" => csrf = String::from_utf8_lossy(&bytes).into_owned(),
+                        "dry_run" => dry_run = true,
+                        "file" => file = Some(bytes.to_vec()),
+                        _ => {}
+                    },
+                    Err(e) => {
+                        let msg = e.body_text();
+                        return directory_page(
+                            &s,
+                            &v,
+                            DirectoryQuery::default(),
+                            Some(msg),
+                            None,
+                            e.status(),
+                        )
+                        .await;
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let msg = e.body_text();
+                return directory_page(
+                    &s,
+                    &v,
+                    DirectoryQuery::default(),
+                    Some(msg),
+                    None,
+                    e.status(),
+                )
+                .await;
+            }
+        }
+    }
+    if !v.csrf_ok(&csrf) {
+        return directory_page(
+            &s,
+            &v,
+            DirectoryQuery::default(),
+            refused(&v),
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    let report = |errors: Vec<(u64, String)>| ImportReport {
+        refused: true,
+        dry_run,
+        created: 0,
+        updated: 0,
+        departments_created: 0,
+        errors,
+    };
+    let Some(text) = file.as_deref().map(std::str::from_utf8) else {
+        let r = report(vec![(1, "choose a CSV file to import".into())]);
+        return directory_page(
+            &s,
+            &v,
+            DirectoryQuery::default(),
+            None,
+            Some(r),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    };
+    let Ok(text) = text else {
+        let r = report(vec![(
+            1,
+            "the file is not UTF-8 text; save it as CSV UTF-8".into(),
+        )]);
+        return directory_page(
+            &s,
+            &v,
+            DirectoryQuery::default(),
+            None,
+            Some(r),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    };
+    match s.app.import_members(&v.caller, text, dry_run).await {
+        Ok(ImportOutcome::Done(c)) => {
+            let r = ImportReport {
+                refused: false,
+                dry_run,
+                created: c.created,
+                updated: c.updated,
+                departments_created: c.departments_created,
+                errors: vec![],
+            };
+            directory_page(
+                &s,
+                &v,
+                DirectoryQuery::default(),
+                None,
+                Some(r),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Ok(ImportOutcome::Refused(errors)) => {
+            let r = report(errors.into_iter().map(|e| (e.line, e.message)).collect());
+            directory_page(
+                &s,
+                &v,
+                DirectoryQuery::default(),
+                None,
+                Some(r),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(e) => error_page(v.lang, e.into()),
+    }
+}

@@ -1,0 +1,45 @@
+//! The pages' stylesheet and scripts, embedded in the binary: `readtrack serve` alone
+//! serves the web app, with no build step and nothing fetched from elsewhere.
+
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rust_embed::RustEmbed;
+
+/// Files under `crates/readtrack-server/assets/`.
+#[derive(RustEmbed)]
+#[folder = "assets/"]
+pub struct Assets;
+
+/// `GET /assets/{file}`.
+pub async fn asset(Path(file): Path<String>) -> Response {
+    let Some(found) = Assets::get(&file) else {
+        return (StatusCode::NOT_FOUND, "no such asset").into_response();
+    };
+    let mime = found.metadata.mimetype();
+    let mut res = found.data.into_owned().into_response();
+    let headers = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(mime) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    // Short and revalidated: assets change with the binary, and there is no build step
+    // to fingerprint their names.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    let etag = format!(
+        "\"{}\"",
+        found
+            .metadata
+            .sha256_hash()
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, v);
+    }
+    res
+}

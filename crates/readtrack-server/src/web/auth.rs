@@ -1,0 +1,291 @@
+//! Sign-in, first-run setup, sign-out and the language switch.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use readtrack_service::org::SetupInput;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::state::ServerState;
+use crate::web::chrome::{Chrome, error_page, render};
+use crate::web::i18n::{LANG_COOKIE, Lang};
+use crate::web::session::{
+    self, LOGIN_CSRF_COOKIE, Visitor, new_login_csrf, safe_next, set_cookie, sign_in_headers,
+};
+
+/// `GET /`: the inbox, or the way to it.
+pub async fn root(State(s): State<ServerState>, visitor: Visitor) -> Response {
+    match s.app.is_set_up().await {
+        Ok(false) => Redirect::to("/setup").into_response(),
+        Ok(true) if visitor.session.is_some() => Redirect::to("/inbox").into_response(),
+        Ok(true) => Redirect::to("/login").into_response(),
+        Err(e) => error_page(visitor.lang, e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    ctx: Chrome,
+    csrf: String,
+    next: String,
+    email: String,
+    error: Option<String>,
+}
+
+/// Query of the sign-in page.
+#[derive(Debug, Deserialize)]
+pub struct NextQuery {
+    /// Where to go after signing in (a path on this site).
+    pub next: Option<String>,
+}
+
+/// A fresh sign-in CSRF value, reusing the visitor's cookie when it has one so that two
+/// open tabs do not invalidate each other.
+fn login_csrf(visitor: &Visitor) -> (String, Option<HeaderValue>) {
+    match &visitor.login_csrf {
+        Some(c) => (c.clone(), None),
+        None => {
+            let c = new_login_csrf();
+            let cookie = set_cookie(LOGIN_CSRF_COOKIE, &c, 3600, visitor.https);
+            (c, Some(cookie))
+        }
+    }
+}
+
+fn with_cookie(mut res: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(c) = cookie {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    res
+}
+
+fn login_form(
+    visitor: &Visitor,
+    status: StatusCode,
+    next: String,
+    email: String,
+    error: Option<String>,
+) -> Response {
+    let (csrf, cookie) = login_csrf(visitor);
+    let page = LoginPage {
+        ctx: Chrome::anonymous(visitor.lang, "/login"),
+        csrf,
+        next,
+        email,
+        error,
+    };
+    with_cookie(render(status, &page), cookie)
+}
+
+/// `GET /login`.
+pub async fn login_page(
+    State(s): State<ServerState>,
+    visitor: Visitor,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    match s.app.is_set_up().await {
+        Ok(false) => return Redirect::to("/setup").into_response(),
+        Ok(true) => {}
+        Err(e) => return error_page(visitor.lang, e.into()),
+    }
+    login_form(
+        &visitor,
+        StatusCode::OK,
+        safe_next(q.next.as_deref()),
+        String::new(),
+        None,
+    )
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+/// `POST /login`: signs in and sets the session cookie.
+pub async fn login_submit(
+    State(s): State<ServerState>,
+    visitor: Visitor,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(f.next.as_deref());
+    if !visitor.login_csrf_ok(&f.csrf) {
+        let t = visitor.lang.tr();
+        return login_form(
+            &visitor,
+            StatusCode::FORBIDDEN,
+            next,
+            f.email,
+            Some(t.form_expired.into()),
+        );
+    }
+    match s.app.login(&f.email, &f.password).await {
+        Ok(out) => (
+            sign_in_headers(&out.token, visitor.https),
+            Redirect::to(&next),
+        )
+            .into_response(),
+        Err(readtrack_service::ServiceError::Unauthenticated(_)) => {
+            let t = visitor.lang.tr();
+            login_form(
+                &visitor,
+                StatusCode::UNAUTHORIZED,
+                next,
+                f.email,
+                Some(t.wrong_login.into()),
+            )
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status == StatusCode::TOO_MANY_REQUESTS {
+                login_form(&visitor, e.status, next, f.email, Some(e.message))
+            } else {
+                error_page(visitor.lang, e)
+            }
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    ctx: Chrome,
+    csrf: String,
+    org_name: String,
+    time_zone: String,
+    name: String,
+    email: String,
+    error: Option<String>,
+}
+
+/// The first-run form.
+#[derive(Debug, Deserialize, Default)]
+pub struct SetupForm {
+    org_name: String,
+    time_zone: String,
+    name: String,
+    email: String,
+    password: String,
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+fn setup_form(
+    visitor: &Visitor,
+    status: StatusCode,
+    f: SetupForm,
+    error: Option<String>,
+) -> Response {
+    let (csrf, cookie) = login_csrf(visitor);
+    let page = SetupPage {
+        ctx: Chrome::anonymous(visitor.lang, "/setup"),
+        csrf,
+        org_name: f.org_name,
+        time_zone: if f.time_zone.is_empty() {
+            "Asia/Hong_Kong".into()
+        } else {
+            f.time_zone
+        },
+        name: f.name,
+        email: f.email,
+        error,
+    };
+    with_cookie(render(status, &page), cookie)
+}
+
+/// `GET /setup`: only while the server has no organisation.
+pub async fn setup_page(State(s): State<ServerState>, visitor: Visitor) -> Response {
+    match s.app.is_set_up().await {
+        Ok(true) => Redirect::to("/login").into_response(),
+        Ok(false) => setup_form(&visitor, StatusCode::OK, SetupForm::default(), None),
+        Err(e) => error_page(visitor.lang, e.into()),
+    }
+}
+
+/// `POST /setup`: creates the organisation and signs its admin in.
+pub async fn setup_submit(
+    State(s): State<ServerState>,
+    visitor: Visitor,
+    Form(f): Form<SetupForm>,
+) -> Response {
+    if !visitor.login_csrf_ok(&f.csrf) {
+        let msg = visitor.lang.tr().form_expired.to_string();
+        return setup_form(&visitor, StatusCode::FORBIDDEN, f, Some(msg));
+    }
+    let input = SetupInput {
+        org_name: f.org_name.clone(),
+        time_zone: f.time_zone.clone(),
+        admin_name: f.name.clone(),
+        admin_email: f.email.clone(),
+        admin_password: f.password.clone(),
+    };
+    match s.app.setup(input).await {
+        Ok(out) => (
+            sign_in_headers(&out.token, visitor.https),
+            Redirect::to("/admin/directory"),
+        )
+            .into_response(),
+        Err(readtrack_service::ServiceError::Conflict(_)) => Redirect::to("/login").into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status.is_client_error() {
+                setup_form(&visitor, e.status, f, Some(e.message))
+            } else {
+                error_page(visitor.lang, e)
+            }
+        }
+    }
+}
+
+/// The sign-out form.
+#[derive(Debug, Deserialize)]
+pub struct CsrfOnly {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+/// `POST /logout`: forgets the session cookie.
+pub async fn logout(visitor: Visitor, Form(f): Form<CsrfOnly>) -> Response {
+    let Some(token) = &visitor.session else {
+        return Redirect::to("/login").into_response();
+    };
+    if !session::session_csrf_ok(token, &f.csrf) {
+        // A cross-site form cannot sign people out; a stale tab just goes home.
+        return Redirect::to("/inbox").into_response();
+    }
+    let mut h = HeaderMap::new();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(crate::SESSION_COOKIE, "", 0, visitor.https),
+    );
+    (h, Redirect::to("/login")).into_response()
+}
+
+/// `GET /lang/{tag}?next=`: remembers the language and goes back.
+pub async fn switch_language(
+    visitor: Visitor,
+    Path(tag): Path<String>,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let next = safe_next(q.next.as_deref());
+    let Some(lang) = Lang::from_tag(&tag) else {
+        return Redirect::to(&next).into_response();
+    };
+    let mut h = HeaderMap::new();
+    // A preference, not a credential: a year, and readable by nothing but the server.
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(LANG_COOKIE, lang.tag(), 365 * 24 * 3600, visitor.https),
+    );
+    (h, Redirect::to(&next)).into_response()
+}

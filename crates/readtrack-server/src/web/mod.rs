@@ -1,0 +1,90 @@
+//! The web app: server-rendered pages (askama), a little plain JavaScript, and assets
+//! embedded in the binary.
+//!
+//! Architecture invariant: pages call the same service operations as the JSON API and
+//! convert errors through [`crate::error::ApiError`]; the scripts talk to the JSON API
+//! itself (with the session cookie and the CSRF header), so there is one set of rules.
+//! Every page gets a strict Content-Security-Policy: no inline script, no framing.
+
+pub mod admin;
+pub mod assets;
+pub mod audience;
+pub mod auth;
+pub mod board;
+pub mod chrome;
+pub mod compose;
+pub mod format;
+pub mod i18n;
+pub mod inbox;
+pub mod markdown;
+pub mod notice;
+pub mod session;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use crate::state::ServerState;
+
+/// The policy every page is served with. Scripts and styles come only from this server;
+/// `connect-src 'self'` covers the API and the WebSocket of the same origin.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The pages, their form handlers and their assets.
+pub fn routes(state: &ServerState) -> Router<ServerState> {
+    let import_limit = state.config.import_body_limit;
+    Router::new()
+        .route("/", get(auth::root))
+        .route("/login", get(auth::login_page).post(auth::login_submit))
+        .route("/setup", get(auth::setup_page).post(auth::setup_submit))
+        .route("/logout", post(auth::logout))
+        .route("/lang/{tag}", get(auth::switch_language))
+        .route("/inbox", get(inbox::inbox))
+        .route("/inbox/list", get(inbox::inbox_list))
+        .route("/sent", get(inbox::sent))
+        .route("/notices/{id}", get(notice::notice))
+        .route("/notices/{id}/ack", post(notice::ack_without_script))
+        .route("/notices/{id}/board", get(board::board))
+        .route(
+            "/compose",
+            get(compose::compose_page).post(compose::compose_submit),
+        )
+        .route("/web/audience/preview", post(audience::preview))
+        .route("/web/markdown/preview", post(compose::markdown_preview))
+        .route("/admin/directory", get(admin::directory))
+        .route("/admin/departments", post(admin::add_department))
+        .route("/admin/members", post(admin::add_member))
+        .route(
+            "/admin/import",
+            post(admin::import).layer(DefaultBodyLimit::max(import_limit)),
+        )
+        .layer(middleware::from_fn(page_headers))
+        .route("/assets/{file}", get(assets::asset))
+}
+
+/// Security headers on every page and form answer (assets set their own caching).
+async fn page_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Pages hold personal data (who read what): never keep them in a shared cache.
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    res
+}
