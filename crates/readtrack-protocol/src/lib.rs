@@ -9,6 +9,7 @@ pub mod directory;
 pub mod error;
 pub mod frames;
 pub mod messages;
+pub mod privacy;
 pub mod receipts;
 pub mod tasks;
 

@@ -87,7 +87,16 @@ impl App {
             .board_rows(&message, filter, cursor, limit)
             .await?;
         if access == BoardAccess::AuditedAdmin {
-            tracing::info!(actor = %caller.id(), message = %message.id, "audited view of a read board");
+            // Purpose limitation: an admin sees per-person data only through this view, and
+            // every look is recorded with whose rows it showed.
+            let shown = page.rows.iter().map(|r| r.receipt.member_id).collect();
+            self.audit_view(
+                caller,
+                "board.viewed",
+                format!("message:{}", message.id),
+                shown,
+            )
+            .await?;
         }
         Ok(BoardView {
             message,

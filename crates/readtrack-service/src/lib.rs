@@ -13,6 +13,7 @@ pub mod directory;
 pub mod error;
 pub mod messages;
 pub mod org;
+pub mod privacy;
 pub mod realtime;
 pub mod receipts;
 pub mod scheduler;
@@ -141,6 +142,7 @@ impl App {
         if app.inner.config.scheduler {
             tasks.push(("scheduler", tokio::spawn(app.clone().run_scheduler())));
         }
+        tasks.push(("retention", tokio::spawn(app.clone().run_retention_loop())));
         if let Some(render) = app.inner.config.webhook_renderer.clone() {
             tasks.push(("webhooks", tokio::spawn(app.clone().run_webhooks(render))));
         }

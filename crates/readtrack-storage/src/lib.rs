@@ -31,6 +31,9 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 /// Everything readtrack keeps. Implementations must be safe to share between tasks;
 /// every write is durable when the call returns.
+// Methods added while a second backend catches up have a default that says so; the
+// allowance covers their unused parameters.
+#[allow(unused_variables)]
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     /// Checks the database answers (for `/readyz`).
@@ -45,6 +48,10 @@ pub trait Storage: Send + Sync + 'static {
     async fn setup(&self, new: NewOrg) -> Result<CreatedOrg>;
     /// Creates a further organisation (operators hosting several).
     async fn create_org(&self, new: NewOrg) -> Result<CreatedOrg>;
+    /// Every organisation on the server (for background jobs).
+    async fn org_ids(&self) -> Result<Vec<OrgId>> {
+        Err(StorageError::Unsupported("org_ids"))
+    }
     /// An organisation's name and settings.
     async fn org(&self, org: OrgId) -> Result<OrgRecord>;
     /// Replaces an organisation's settings; a changed policy text gets a new version.
@@ -83,6 +90,10 @@ pub trait Storage: Send + Sync + 'static {
     async fn members(&self, org: OrgId, filter: &MemberFilter, page: Page) -> Result<Vec<Member>>;
     /// Applies a change to a member; [`StorageError::Conflict`] on a taken email.
     async fn update_member(&self, org: OrgId, id: MemberId, patch: MemberPatch) -> Result<Member>;
+    /// Whether anyone active has this member as their line manager.
+    async fn manages_anyone(&self, member: MemberId) -> Result<bool> {
+        Err(StorageError::Unsupported("manages_anyone"))
+    }
     /// Email addresses of the organisation's members (for checking an import).
     async fn member_emails(&self, org: OrgId) -> Result<Vec<String>>;
     /// Writes a checked import in one transaction (or only counts, on a dry run).
@@ -192,11 +203,17 @@ pub trait Storage: Send + Sync + 'static {
     // --- privacy and governance ------------------------------------------------------
 
     /// Appends an audit entry (and whose data it showed).
-    async fn record_audit(&self, entry: NewAudit) -> Result<()>;
+    async fn record_audit(&self, entry: NewAudit) -> Result<()> {
+        Err(StorageError::Unsupported("record_audit"))
+    }
     /// The organisation's audit log, newest first.
-    async fn audit_log(&self, org: OrgId, page: Page) -> Result<Vec<AuditRecord>>;
+    async fn audit_log(&self, org: OrgId, page: Page) -> Result<Vec<AuditRecord>> {
+        Err(StorageError::Unsupported("audit_log"))
+    }
     /// Everything recorded about a member.
-    async fn export_member(&self, org: OrgId, member: MemberId) -> Result<MemberExport>;
+    async fn export_member(&self, org: OrgId, member: MemberId) -> Result<MemberExport> {
+        Err(StorageError::Unsupported("export_member"))
+    }
     /// Purges per-person details of notices sent before `cutoff`, keeping per-department
     /// aggregates; also drops events older than `cutoff` that no webhook still needs.
     async fn purge_before(
@@ -204,7 +221,9 @@ pub trait Storage: Send + Sync + 'static {
         org: OrgId,
         cutoff: Timestamp,
         now: Timestamp,
-    ) -> Result<PurgeCounts>;
+    ) -> Result<PurgeCounts> {
+        Err(StorageError::Unsupported("purge_before"))
+    }
     /// Per notice and department figures of notices sent in `[from, to)` (tracked ones),
     /// whether their per-person rows still exist or were purged.
     async fn department_stats(
@@ -213,23 +232,33 @@ pub trait Storage: Send + Sync + 'static {
         from: Timestamp,
         to: Timestamp,
         now: Timestamp,
-    ) -> Result<Vec<MessageDepartmentStats>>;
+    ) -> Result<Vec<MessageDepartmentStats>> {
+        Err(StorageError::Unsupported("department_stats"))
+    }
     /// Opens a pulse survey.
-    async fn create_survey(&self, new: NewSurvey) -> Result<SurveyRecord>;
+    async fn create_survey(&self, new: NewSurvey) -> Result<SurveyRecord> {
+        Err(StorageError::Unsupported("create_survey"))
+    }
     /// The organisation's surveys, newest first.
-    async fn surveys(&self, org: OrgId) -> Result<Vec<SurveyRecord>>;
+    async fn surveys(&self, org: OrgId) -> Result<Vec<SurveyRecord>> {
+        Err(StorageError::Unsupported("surveys"))
+    }
     /// A survey of the organisation.
     async fn survey(
         &self,
         org: OrgId,
         id: readtrack_domain::ids::SurveyId,
-    ) -> Result<Option<SurveyRecord>>;
+    ) -> Result<Option<SurveyRecord>> {
+        Err(StorageError::Unsupported("survey"))
+    }
     /// Whether a member has answered a survey.
     async fn has_answered(
         &self,
         survey: readtrack_domain::ids::SurveyId,
         member: MemberId,
-    ) -> Result<bool>;
+    ) -> Result<bool> {
+        Err(StorageError::Unsupported("has_answered"))
+    }
     /// Records a member's answer: their participation and, unlinked, what they said.
     /// [`StorageError::Conflict`] when they answered before.
     async fn answer_survey(
@@ -237,14 +266,20 @@ pub trait Storage: Send + Sync + 'static {
         survey: readtrack_domain::ids::SurveyId,
         member: MemberId,
         answer: SurveyAnswer,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        Err(StorageError::Unsupported("answer_survey"))
+    }
     /// A survey's answers (anonymous).
     async fn survey_answers(
         &self,
         survey: readtrack_domain::ids::SurveyId,
-    ) -> Result<Vec<SurveyAnswer>>;
+    ) -> Result<Vec<SurveyAnswer>> {
+        Err(StorageError::Unsupported("survey_answers"))
+    }
     /// The text of a policy version.
-    async fn policy_text(&self, org: OrgId, version: i64) -> Result<Option<String>>;
+    async fn policy_text(&self, org: OrgId, version: i64) -> Result<Option<String>> {
+        Err(StorageError::Unsupported("policy_text"))
+    }
 
     // --- events --------------------------------------------------------------------
 

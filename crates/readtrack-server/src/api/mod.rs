@@ -4,6 +4,7 @@ pub mod board_csv;
 pub mod directory;
 pub mod messages;
 pub mod ops;
+pub mod privacy;
 pub mod receipts;
 pub mod setup;
 pub mod stream;
@@ -25,6 +26,21 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/tokens/{id}", delete(setup::delete_token))
         .route("/me", get(setup::me))
         .route("/policy/ack", post(setup::ack_policy))
+        .route("/policy", get(privacy::get_policy))
+        .route(
+            "/org/settings",
+            get(privacy::get_settings).patch(privacy::patch_settings),
+        )
+        .route("/me/export", get(privacy::export_me))
+        .route("/audit", get(privacy::audit_log))
+        .route("/analytics/departments", get(privacy::departments))
+        .route("/analytics/compare", get(privacy::compare))
+        .route(
+            "/surveys",
+            post(privacy::create_survey).get(privacy::my_surveys),
+        )
+        .route("/surveys/{id}/answers", post(privacy::answer_survey))
+        .route("/surveys/{id}/results", get(privacy::survey_results))
         .route(
             "/departments",
             post(directory::create_department).get(directory::list_departments),

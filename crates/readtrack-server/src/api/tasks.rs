@@ -13,7 +13,8 @@ use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiQuery, Auth, PageParams};
 use crate::state::ServerState;
 
-fn task(t: &TaskRecord) -> Task {
+/// The wire form of a task.
+pub fn task(t: &TaskRecord) -> Task {
     Task {
         id: t.id.to_string(),
         message_id: t.message_id.to_string(),

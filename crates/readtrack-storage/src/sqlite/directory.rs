@@ -272,6 +272,15 @@ impl SqliteStorage {
         member.ok_or(StorageError::NotFound("member"))
     }
 
+    pub(crate) async fn manages_anyone_impl(&self, member: MemberId) -> Result<bool> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE manager_id = ? AND active = 1")
+                .bind(member.0)
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(n > 0)
+    }
+
     pub(crate) async fn member_emails_impl(&self, org: OrgId) -> Result<Vec<String>> {
         Ok(
             sqlx::query_scalar("SELECT email FROM members WHERE org_id = ?")

@@ -178,6 +178,17 @@ impl Storage for SqliteStorage {
         self.create_org_impl(new, false).await
     }
 
+    async fn org_ids(&self) -> Result<Vec<OrgId>> {
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT id FROM orgs ORDER BY id")
+                .fetch_all(&self.reader)
+                .await?
+                .into_iter()
+                .map(OrgId)
+                .collect(),
+        )
+    }
+
     async fn org(&self, org: OrgId) -> Result<OrgRecord> {
         self.org_impl(org).await
     }
@@ -235,6 +246,10 @@ impl Storage for SqliteStorage {
 
     async fn update_member(&self, org: OrgId, id: MemberId, patch: MemberPatch) -> Result<Member> {
         self.update_member_impl(org, id, patch).await
+    }
+
+    async fn manages_anyone(&self, member: MemberId) -> Result<bool> {
+        self.manages_anyone_impl(member).await
     }
 
     async fn member_emails(&self, org: OrgId) -> Result<Vec<String>> {

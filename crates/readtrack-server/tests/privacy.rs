@@ -1,0 +1,753 @@
+//! The privacy guardrails, surface by surface: board, stream, webhook, CSV and export.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{TestApp, receipt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+struct Org {
+    app: TestApp,
+    admin: String,
+    dept: String,
+    sender: (String, String),
+    manager: (String, String),
+    auditor: (String, String),
+    other: (String, String),
+    ada: (String, String),
+    carl: (String, String),
+}
+
+/// Ada has acknowledged the policy, Carl has not; both report to the manager.
+async fn org() -> Org {
+    let app = TestApp::spawn().await;
+    let o = app.setup().await;
+    let dept = app.department(&o.admin, "Tsing Yi", None).await;
+    let sender = app
+        .person(&o.admin, "Grace", "grace@hl.example", &dept, true)
+        .await;
+    let manager = app
+        .person(&o.admin, "Patrick", "patrick@hl.example", &dept, true)
+        .await;
+    let auditor = app
+        .person_with(&o.admin, json!({"name": "Audrey", "email": "audrey@hl.example", "department_id": dept, "role": "auditor"}), true)
+        .await;
+    let other = app
+        .person(&o.admin, "Oscar", "oscar@hl.example", &dept, true)
+        .await;
+    let ada = app
+        .person_with(&o.admin, json!({"name": "Ada", "email": "ada@hl.example", "department_id": dept, "manager_id": manager.0}), true)
+        .await;
+    let carl = app
+        .person_with(&o.admin, json!({"name": "Carl", "email": "carl@hl.example", "department_id": dept, "manager_id": manager.0}), false)
+        .await;
+    Org {
+        app,
+        admin: o.admin,
+        dept,
+        sender,
+        manager,
+        auditor,
+        other,
+        ada,
+        carl,
+    }
+}
+
+async fn csv(app: &TestApp, token: &str, id: &str) -> (StatusCode, String) {
+    let res = app
+        .http
+        .get(app.url(&format!("/api/v1/messages/{id}/receipts.csv")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn every_surface_shows_each_viewer_exactly_what_the_rules_allow() {
+    let o = org().await;
+    let app = &o.app;
+    // A webhook receiver collecting receipt.updated payloads.
+    let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = bodies.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let sink = sink.clone();
+            async move {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap());
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    let (status, _) = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&o.admin),
+            json!({"url": url, "events": ["receipt.updated"], "secret": "0123456789abcdef0123"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let viewers = [
+        ("sender", o.sender.1.clone()),
+        ("other member", o.other.1.clone()),
+        ("manager", o.manager.1.clone()),
+        ("admin", o.admin.clone()),
+        ("auditor", o.auditor.1.clone()),
+    ];
+    let mut sender_ws = app.ws(&o.sender.1, None).await;
+    sender_ws
+        .until(WAIT, |f| f["type"] == "hello")
+        .await
+        .unwrap();
+
+    for tracking in ["off", "aggregate", "per_person"] {
+        for quiet in [false, true] {
+            let case = format!("tracking={tracking} quiet={quiet}");
+            // 10:00 or 21:00 in Hong Kong on the test day; reads five minutes later.
+            app.set_clock(if quiet {
+                "2026-12-01T13:00:00Z"
+            } else {
+                "2026-12-01T02:00:00Z"
+            })
+            .await;
+            let id = app
+                .send(
+                    &o.sender.1,
+                    json!({"title": case, "priority": "urgent", "tracking": tracking,
+                                          "audience": {"members": [o.ada.0, o.carl.0]}}),
+                )
+                .await;
+            app.advance(5).await;
+            let at = app.clock_now();
+            for (who, token) in [("ada", &o.ada.1), ("carl", &o.carl.1)] {
+                let r = app
+                    .receipts(
+                        token,
+                        json!([receipt(
+                            &format!("{tracking}-{quiet}-{who}"),
+                            &id,
+                            "read",
+                            &at
+                        )]),
+                    )
+                    .await;
+                assert_eq!(r[0]["status"], "applied", "{case}: {r:?}");
+            }
+
+            // Board and CSV, viewer by viewer.
+            for (viewer, token) in &viewers {
+                let (status, board) = app.board(token, &id, "").await;
+                let (csv_status, csv_text) = csv(app, token, &id).await;
+                let may_open = matches!(*viewer, "sender" | "admin");
+                match (may_open, tracking) {
+                    (false, _) => {
+                        assert_eq!(status, StatusCode::FORBIDDEN, "{case} {viewer}: {board}");
+                        assert_eq!(csv_status, StatusCode::FORBIDDEN, "{case} {viewer} csv");
+                    }
+                    (true, "off") => {
+                        assert_eq!(status, StatusCode::NOT_FOUND, "{case} {viewer}");
+                        assert_eq!(csv_status, StatusCode::NOT_FOUND, "{case} {viewer} csv");
+                    }
+                    (true, _) => {
+                        assert_eq!(status, StatusCode::OK, "{case} {viewer}");
+                        assert_eq!(
+                            board["summary"]["read"], 2,
+                            "{case}: counts always include everyone"
+                        );
+                        let items = board["items"].as_array().unwrap();
+                        assert!(
+                            !csv_text.contains("Carl"),
+                            "{case} {viewer}: Carl never acknowledged the policy"
+                        );
+                        if tracking == "aggregate" {
+                            assert!(
+                                items.is_empty(),
+                                "{case} {viewer}: aggregate shows no person"
+                            );
+                            assert_eq!(board["summary"]["hidden"], 2);
+                            assert!(!csv_text.contains("Ada"), "{case} {viewer} csv");
+                        } else {
+                            assert_eq!(items.len(), 1, "{case} {viewer}: only Ada may be shown");
+                            assert_eq!(board["summary"]["hidden"], 1);
+                            let ada = &items[0];
+                            assert_eq!(ada["member_id"], o.ada.0.as_str());
+                            assert_eq!(ada["state"], "read");
+                            assert!(csv_text.contains("Ada"), "{case} {viewer} csv");
+                            if quiet {
+                                assert_eq!(
+                                    ada["read_at"],
+                                    Value::Null,
+                                    "{case}: read outside working hours shows no time"
+                                );
+                                assert_eq!(ada["outside_working_hours"], true);
+                                assert!(
+                                    !csv_text.contains(&at[..16]),
+                                    "{case}: the CSV has no time either"
+                                );
+                            } else {
+                                assert!(ada["read_at"].is_string(), "{case}");
+                                assert_eq!(ada["outside_working_hours"], false);
+                            }
+                        }
+                    }
+                }
+            }
+
+            // The stream: the sender's frames for this notice.
+            if tracking == "off" {
+                let f = sender_ws
+                    .until(Duration::from_millis(300), |f| {
+                        f["type"] == "receipt.updated" && f["message_id"] == id.as_str()
+                    })
+                    .await;
+                assert!(
+                    f.is_none(),
+                    "{case}: untracked notices push nothing to the sender"
+                );
+            } else {
+                let mut frames = Vec::new();
+                while frames.len() < 2 {
+                    let f = sender_ws
+                        .until(WAIT, |f| {
+                            f["type"] == "receipt.updated" && f["message_id"] == id.as_str()
+                        })
+                        .await
+                        .unwrap_or_else(|| panic!("{case}: a frame per read"));
+                    frames.push(f);
+                }
+                let named: Vec<&Value> = frames
+                    .iter()
+                    .filter(|f| f.get("member_id").is_some())
+                    .collect();
+                assert!(
+                    frames.iter().all(|f| f["member_id"] != o.carl.0.as_str()),
+                    "{case}: Carl never named"
+                );
+                if tracking == "aggregate" {
+                    assert!(named.is_empty(), "{case}: {frames:?}");
+                } else {
+                    assert_eq!(named.len(), 1, "{case}");
+                    assert_eq!(
+                        named[0].get("at").is_none(),
+                        quiet,
+                        "{case}: the time only outside quiet hours"
+                    );
+                }
+            }
+
+            // The reader's own export always has their own record.
+            let (_, export) = app.get("/api/v1/me/export", Some(&o.ada.1)).await;
+            let mine = export["receipts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["message_id"] == id.as_str())
+                .unwrap()
+                .clone();
+            assert_eq!(mine["state"], "read", "{case}");
+            assert_eq!(
+                mine["read_in_quiet_hours"],
+                json!(quiet && tracking != "off"),
+                "{case}"
+            );
+            assert_eq!(
+                mine["read_at"].is_null(),
+                tracking == "off",
+                "{case}: off keeps no times"
+            );
+        }
+    }
+
+    // Webhook payloads carry exactly what the sender's frames carry.
+    let payloads = app
+        .eventually("webhook payloads", WAIT, || {
+            let b = bodies.lock().unwrap().clone();
+            async move { (b.len() >= 8).then_some(b) }
+        })
+        .await;
+    assert_eq!(
+        payloads.len(),
+        8,
+        "two reads × two quiet settings × aggregate and per_person"
+    );
+    assert!(payloads.iter().all(|p| p["member_id"] != o.carl.0.as_str()));
+    let named = payloads
+        .iter()
+        .filter(|p| p.get("member_id").is_some())
+        .count();
+    assert_eq!(named, 2, "only Ada's per-person reads name her");
+
+    // Admin views were audited, and Ada can see who looked at her data.
+    let (_, audit) = app.get("/api/v1/audit", Some(&o.auditor.1)).await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "board.viewed")
+    );
+    let (status, _) = app.get("/api/v1/audit", Some(&o.other.1)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, export) = app.get("/api/v1/me/export", Some(&o.ada.1)).await;
+    let views = export["viewed_by"].as_array().unwrap();
+    assert!(!views.is_empty(), "{export}");
+    assert!(views.iter().all(|v| v["action"] == "board.viewed"));
+    let (_, carl_export) = app.get("/api/v1/me/export", Some(&o.carl.1)).await;
+    assert_eq!(
+        carl_export["viewed_by"],
+        json!([]),
+        "nobody was shown Carl's data"
+    );
+    let _ = &o.dept;
+}
+
+#[tokio::test]
+async fn per_person_tracking_is_refused_for_priorities_the_org_does_not_allow_and_settings_are_public()
+ {
+    let o = org().await;
+    let app = &o.app;
+    let (status, res) = app
+        .post("/api/v1/messages", Some(&o.sender.1), json!({"title": "Lunch", "priority": "normal", "tracking": "per_person", "audience": {"members": [o.ada.0]}}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(res["error"]["code"], "tracking_not_allowed");
+    let (status, settings) = app.get("/api/v1/org/settings", Some(&o.other.1)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        settings["per_person_tracking_for"],
+        json!(["important", "urgent"])
+    );
+    assert_eq!(settings["policy"]["version"], 1);
+    let (status, _) = app
+        .patch(
+            "/api/v1/org/settings",
+            Some(&o.other.1),
+            json!({"retention_days": 30}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, res) = app
+        .patch(
+            "/api/v1/org/settings",
+            Some(&o.admin),
+            json!({"quiet_hours": {"start": "25:00", "end": "08:00"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        res["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("quiet_hours.start")
+    );
+    let (status, res) = app
+        .patch(
+            "/api/v1/org/settings",
+            Some(&o.admin),
+            json!({"per_person_tracking_for": ["important", "urgent", "normal"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (status, _) = app
+        .post("/api/v1/messages", Some(&o.sender.1), json!({"title": "Lunch", "priority": "normal", "tracking": "per_person", "audience": {"members": [o.ada.0]}}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, audit) = app.get("/api/v1/audit", Some(&o.admin)).await;
+    assert_eq!(audit["items"][0]["action"], "settings.updated");
+}
+
+#[tokio::test]
+async fn a_new_policy_version_hides_everyone_until_they_acknowledge_it() {
+    let o = org().await;
+    let app = &o.app;
+    let id = app
+        .send(
+            &o.sender.1,
+            json!({"title": "Audit", "priority": "urgent", "audience": {"members": [o.ada.0]}}),
+        )
+        .await;
+    app.receipts(
+        &o.ada.1,
+        json!([receipt("p1", &id, "read", &app.clock_now())]),
+    )
+    .await;
+    let (_, board) = app.board(&o.sender.1, &id, "").await;
+    assert_eq!(board["items"].as_array().unwrap().len(), 1);
+    let (status, s) = app
+        .patch(
+            "/api/v1/org/settings",
+            Some(&o.admin),
+            json!({"policy": {"text": "Version two of our policy."}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s["policy"]["version"], 2);
+    let (_, board) = app.board(&o.sender.1, &id, "").await;
+    assert_eq!(board["items"], json!([]), "Ada acknowledged version 1 only");
+    assert_eq!(board["summary"]["hidden"], 1);
+    let (status, res) = app
+        .post("/api/v1/policy/ack", Some(&o.ada.1), json!({"version": 1}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
+    let (_, policy) = app.get("/api/v1/policy", Some(&o.ada.1)).await;
+    assert_eq!(
+        (
+            policy["version"].as_i64(),
+            policy["acknowledged_version"].as_i64()
+        ),
+        (Some(2), Some(1))
+    );
+    let (status, _) = app
+        .post("/api/v1/policy/ack", Some(&o.ada.1), json!({"version": 2}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, board) = app.board(&o.sender.1, &id, "").await;
+    assert_eq!(board["items"].as_array().unwrap().len(), 1);
+    assert_eq!(board["summary"]["hidden"], 0);
+    let (_, audit) = app.get("/api/v1/audit", Some(&o.admin)).await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "policy.updated")
+    );
+}
+
+#[tokio::test]
+async fn a_pilot_limits_per_person_rows_to_its_departments() {
+    let o = org().await;
+    let app = &o.app;
+    let pilot = app.department(&o.admin, "Pilot team", None).await;
+    let (pia_id, pia) = app
+        .person(&o.admin, "Pia", "pia@hl.example", &pilot, true)
+        .await;
+    let (status, res) = app
+        .patch(
+            "/api/v1/org/settings",
+            Some(&o.admin),
+            json!({"pilot": {"departments": [pilot]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let id = app.send(&o.sender.1, json!({"title": "Pilot", "priority": "urgent", "audience": {"members": [o.ada.0, pia_id]}})).await;
+    app.receipts(
+        &o.ada.1,
+        json!([receipt("a", &id, "read", &app.clock_now())]),
+    )
+    .await;
+    app.receipts(&pia, json!([receipt("b", &id, "read", &app.clock_now())]))
+        .await;
+    let (_, board) = app.board(&o.sender.1, &id, "").await;
+    let shown: Vec<&str> = board["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["member_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        shown,
+        vec![pia_id.as_str()],
+        "Ada is outside the pilot: aggregate only"
+    );
+    assert_eq!(board["summary"]["read"], 2);
+    let (_, _) = app
+        .patch(
+            "/api/v1/org/settings",
+            Some(&o.admin),
+            json!({"pilot": null}),
+        )
+        .await;
+    let (_, board) = app.board(&o.sender.1, &id, "").await;
+    assert_eq!(
+        board["items"].as_array().unwrap().len(),
+        2,
+        "the pilot widened to everyone"
+    );
+}
+
+#[tokio::test]
+async fn untracked_quiet_hour_reads_are_counted_but_not_listed() {
+    let o = org().await;
+    let app = &o.app;
+    app.patch(
+        "/api/v1/org/settings",
+        Some(&o.admin),
+        json!({"quiet_hours": {"start": "20:00", "end": "08:00", "reads": "untracked"}}),
+    )
+    .await;
+    app.set_clock("2026-12-01T13:00:00Z").await;
+    let id = app
+        .send(
+            &o.sender.1,
+            json!({"title": "Night", "priority": "urgent", "audience": {"members": [o.ada.0]}}),
+        )
+        .await;
+    app.advance(5).await;
+    app.receipts(
+        &o.ada.1,
+        json!([receipt("n", &id, "read", &app.clock_now())]),
+    )
+    .await;
+    let (_, board) = app.board(&o.sender.1, &id, "").await;
+    assert_eq!(board["summary"]["read"], 1);
+    assert_eq!(board["summary"]["hidden"], 1);
+    assert_eq!(board["items"], json!([]));
+}
+
+#[tokio::test]
+async fn retention_purges_per_person_details_and_keeps_boards_and_analytics_correct() {
+    let o = org().await;
+    let app = &o.app;
+    // Six people so the department is large enough to report (k = 5).
+    let mut readers = vec![o.ada.clone()];
+    for i in 0..5 {
+        readers.push(
+            app.person(
+                &o.admin,
+                &format!("Reader {i}"),
+                &format!("r{i}@hl.example"),
+                &o.dept,
+                true,
+            )
+            .await,
+        );
+    }
+    let ids: Vec<String> = readers.iter().map(|r| r.0.clone()).collect();
+    let id = app.send(&o.sender.1, json!({"title": "Old notice", "priority": "urgent", "require_ack": true, "reminders": {}, "audience": {"members": ids}})).await;
+    for (i, (_, token)) in readers.iter().enumerate().take(4) {
+        app.advance(10).await;
+        let kind = if i < 2 { "ack" } else { "read" };
+        app.receipts(
+            token,
+            json!([receipt(&format!("old{i}"), &id, kind, &app.clock_now())]),
+        )
+        .await;
+    }
+    let (_, before) = app
+        .get(
+            "/api/v1/analytics/departments?from=2026-01-01T00:00:00Z&to=2027-12-31T00:00:00Z",
+            Some(&o.admin),
+        )
+        .await;
+    let (_, board_before) = app.board(&o.sender.1, &id, "").await;
+    assert_eq!(board_before["items"].as_array().unwrap().len(), 6);
+
+    // 181 days later the daily job purges it (sessions have expired by then: sign in again).
+    app.advance(181 * 24 * 60).await;
+    let sender = app.login("grace@hl.example", "password123").await;
+    let admin = app.login("ivy@harbour.example", "correct horse").await;
+    let ada = app.login("ada@hl.example", "password123").await;
+    app.eventually("the retention purge", WAIT, || async {
+        let (_, board) = app.board(&sender, &id, "").await;
+        board["items"].as_array().unwrap().is_empty().then_some(())
+    })
+    .await;
+    let (_, board_after) = app.board(&sender, &id, "").await;
+    assert_eq!(
+        board_after["summary"]["read"], board_before["summary"]["read"],
+        "counts survive"
+    );
+    assert_eq!(board_after["summary"]["acknowledged"], 2);
+    assert_eq!(board_after["by_department"], board_before["by_department"]);
+    let (_, after) = app
+        .get(
+            "/api/v1/analytics/departments?from=2026-01-01T00:00:00Z&to=2027-12-31T00:00:00Z",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        after, before,
+        "analytics are the same before and after the purge"
+    );
+    assert_eq!(after["items"][0]["read_rate"], json!(0.6667));
+    let (_, export) = app.get("/api/v1/me/export", Some(&ada)).await;
+    assert!(
+        export["receipts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["message_id"] != id.as_str()),
+        "the per-person record is gone"
+    );
+    let (_, audit) = app.get("/api/v1/audit", Some(&admin)).await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "retention.purged")
+    );
+}
+
+#[tokio::test]
+async fn analytics_suppress_small_groups_and_scope_managers_to_their_subtree() {
+    let o = org().await;
+    let app = &o.app;
+    let small = app.department(&o.admin, "Tiny", None).await;
+    let (tiny_id, tiny) = app
+        .person(&o.admin, "Tim", "tim@hl.example", &small, true)
+        .await;
+    let id = app.send(&o.sender.1, json!({"title": "All", "priority": "urgent", "audience": {"departments": [o.dept, small]}})).await;
+    app.receipts(&tiny, json!([receipt("t", &id, "read", &app.clock_now())]))
+        .await;
+    app.receipts(
+        &o.ada.1,
+        json!([receipt("a", &id, "read", &app.clock_now())]),
+    )
+    .await;
+    let (status, res) = app
+        .get("/api/v1/analytics/departments", Some(&o.admin))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let tiny_line = res["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["department_id"] == small.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(tiny_line["suppressed"], true);
+    assert_eq!(tiny_line["read_rate"], Value::Null);
+    let big = res["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["department_id"] == o.dept.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(big["suppressed"], false, "{big}");
+    assert!(big["p50_time_to_read_secs"].is_number());
+    let (status, _) = app
+        .get("/api/v1/analytics/departments", Some(&o.other.1))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not a manager");
+    let (status, scoped) = app
+        .get("/api/v1/analytics/departments", Some(&o.manager.1))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        scoped["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["department_id"] == o.dept.as_str()),
+        "{scoped}"
+    );
+    let res = app
+        .http
+        .get(app.url("/api/v1/analytics/departments"))
+        .bearer_auth(&o.auditor.1)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = res.text().await.unwrap();
+    assert!(text.starts_with("department_id,name,messages"));
+    let (status, cmp) = app
+        .get("/api/v1/analytics/compare?before_from=2026-01-01T00:00:00Z&before_to=2026-11-30T00:00:00Z&after_from=2026-11-30T00:00:00Z&after_to=2026-12-31T00:00:00Z", Some(&o.admin))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cmp}");
+    assert_eq!(cmp["before"]["messages"], 0);
+    assert_eq!(cmp["after"]["messages"], 1);
+    assert!(cmp["after"]["median_time_to_read_secs"].is_number());
+    let (status, _) = app
+        .get("/api/v1/analytics/compare?before_from=nope", Some(&o.admin))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let _ = tiny_id;
+}
+
+#[tokio::test]
+async fn pulse_survey_answers_are_anonymous_once_per_person_and_shown_only_in_groups() {
+    let o = org().await;
+    let app = &o.app;
+    let (status, survey) = app
+        .post(
+            "/api/v1/surveys",
+            Some(&o.admin),
+            json!({"departments": [o.dept]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{survey}");
+    let sid = survey["id"].as_str().unwrap().to_string();
+    let (_, mine) = app.get("/api/v1/surveys", Some(&o.ada.1)).await;
+    assert_eq!(mine["items"][0]["answered"], false);
+    let answer = |token: String, m: i64| {
+        let path = format!("/api/v1/surveys/{sid}/answers");
+        async move {
+            app.post(
+                &path,
+                Some(&token),
+                json!({"monitored": m, "helped": 3, "comment": "fine"}),
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(answer(o.ada.1.clone(), 2).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        answer(o.ada.1.clone(), 5).await,
+        StatusCode::CONFLICT,
+        "one answer per person"
+    );
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/surveys/{sid}/answers"),
+            Some(&o.carl.1),
+            json!({"monitored": 9, "helped": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, results) = app
+        .get(&format!("/api/v1/surveys/{sid}/results"), Some(&o.admin))
+        .await;
+    assert_eq!(
+        results["suppressed"], true,
+        "one answer is not enough to show"
+    );
+    assert_eq!(results["monitored"], Value::Null);
+    for (token, m) in [
+        (&o.carl.1, 4),
+        (&o.manager.1, 1),
+        (&o.other.1, 3),
+        (&o.sender.1, 2),
+    ] {
+        assert_eq!(answer(token.clone(), m).await, StatusCode::NO_CONTENT);
+    }
+    let (_, results) = app
+        .get(
+            &format!("/api/v1/surveys/{sid}/results"),
+            Some(&o.auditor.1),
+        )
+        .await;
+    assert_eq!(results["suppressed"], false);
+    assert_eq!(results["monitored"], json!([1, 2, 1, 1, 0]));
+    let (status, _) = app
+        .get(&format!("/api/v1/surveys/{sid}/results"), Some(&o.ada.1))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Nothing in anyone's export ties them to an answer.
+    let (_, export) = app.get("/api/v1/me/export", Some(&o.ada.1)).await;
+    assert!(!export.to_string().contains("monitored"));
+}
