@@ -1,0 +1,323 @@
+//! The command-line client's commands against the real server: signing in, the
+//! inbox, reading and confirming, sending, the board (also live), the import, and
+//! switching accounts.
+
+mod cli_harness;
+
+use cli_harness::{Cli, Org, PASSWORD, Server, call, eventually};
+use readtrack_client::{ApiClient, Outbox, ReceiptKind, Store};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_keeps_the_token_in_a_private_profile_and_refuses_a_wrong_password() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let org = Org::setup(&server).await;
+    let reader = Cli::new(&dir.path().join("reader"));
+
+    let wrong = reader
+        .run_with_stdin(
+            &[
+                "--server",
+                &server.url,
+                "login",
+                "--email",
+                &org.reader_email,
+                "--password-stdin",
+            ],
+            Some("not the password\n"),
+        )
+        .await;
+    assert_ne!(wrong.code, Some(0));
+    assert!(
+        wrong.stderr.contains("401") || wrong.stderr.to_lowercase().contains("password"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(!reader.home.join("profile.json").exists());
+
+    let ok = reader
+        .run_with_stdin(
+            &[
+                "--server",
+                &server.url,
+                "--json",
+                "login",
+                "--email",
+                &org.reader_email,
+                "--password-stdin",
+            ],
+            Some(&format!("{PASSWORD}\n")),
+        )
+        .await
+        .ok()
+        .json();
+    assert_eq!(ok["member_id"], org.reader_id.as_str());
+    let profile = reader.home.join("profile.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&profile)
+            .expect("profile saved")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner may read the token");
+    }
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(&profile).expect("readable")).expect("JSON");
+    assert!(
+        saved["token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("rt_"))
+    );
+    assert!(
+        !ok.to_string()
+            .contains(saved["token"].as_str().unwrap_or("-")),
+        "the token is never printed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_read_and_ack_record_delivered_read_and_the_chosen_answer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let org = Org::setup(&server).await;
+    let (status, sent) = call(
+        reqwest::Method::POST,
+        &format!("{}/api/v1/messages", server.url),
+        Some(&org.sender_token),
+        Some(json!({
+            "title": "Town hall on Friday", "body": "Tell us if you come.", "priority": "important",
+            "tracking": "per_person", "response_options": ["Attending", "Not attending"],
+            "audience": {"members": [org.reader_id]}
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{sent}");
+    let id = sent["id"].as_str().expect("id").to_string();
+    let reader = Cli::new(&dir.path().join("reader"));
+    reader.login(&server.url, &org.reader_email).await;
+
+    let inbox = reader.run(&["--json", "inbox"]).await.ok().json();
+    assert_eq!(inbox["source"], "server");
+    assert_eq!(inbox["items"][0]["id"], id.as_str());
+    assert_eq!(inbox["items"][0]["my_state"], "delivered", "{inbox}");
+    assert_eq!(org.board(&server.url, &id).await["summary"]["delivered"], 1);
+
+    let read = reader.run(&["read", &id]).await.ok();
+    assert!(
+        read.stdout.contains("Tell us if you come."),
+        "{}",
+        read.stdout
+    );
+    assert!(read.stdout.contains("Read recorded at"), "{}", read.stdout);
+    let again = reader.run(&["read", &id]).await.ok();
+    assert!(again.stdout.contains("Already read"), "{}", again.stdout);
+
+    let missing = reader.run(&["ack", &id]).await;
+    assert_ne!(missing.code, Some(0));
+    assert!(
+        missing.stderr.contains("Attending, Not attending"),
+        "{}",
+        missing.stderr
+    );
+    reader
+        .run(&["ack", &id, "--response", "not ATTENDING"])
+        .await
+        .ok();
+
+    let board = org.board(&server.url, &id).await;
+    assert_eq!(board["summary"]["acknowledged"], 1, "{board}");
+    assert_eq!(board["summary"]["responses"]["Not attending"], 1, "{board}");
+    assert_eq!(reader.outbox().await["pending_count"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_resolves_departments_and_emails_and_the_board_names_who_has_not_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let org = Org::setup(&server).await;
+    let sender = Cli::new(&dir.path().join("sender"));
+    sender.login(&server.url, &org.sender_email).await;
+
+    let unknown = sender
+        .run(&[
+            "send",
+            "--to",
+            "nobody@test.example",
+            "--title",
+            "x",
+            "--body",
+            "y",
+        ])
+        .await;
+    assert_ne!(unknown.code, Some(0));
+    assert!(
+        unknown.stderr.contains("nobody@test.example"),
+        "{}",
+        unknown.stderr
+    );
+
+    let sent = sender
+        .run(&[
+            "--json",
+            "send",
+            "--to",
+            "dept:operations",
+            "--to",
+            &org.reader_email,
+            "--title",
+            "Loading bay closed",
+            "--body",
+            "Use gate 4 today.",
+            "--priority",
+            "urgent",
+            "--tracking",
+            "per_person",
+            "--require-ack",
+        ])
+        .await
+        .ok()
+        .json();
+    // The department holds the sender and the reader; the sender is not a recipient and
+    // the reader, named twice, counts once.
+    assert_eq!(sent["recipient_count"], 1, "{sent}");
+    let id = sent["id"].as_str().expect("id");
+
+    let board = sender.run(&["board", id]).await.ok();
+    assert!(
+        board.stdout.contains("Loading bay closed"),
+        "{}",
+        board.stdout
+    );
+    assert!(
+        board.stdout.contains("Still unread (1)"),
+        "{}",
+        board.stdout
+    );
+    assert!(board.stdout.contains("Rita Reader"), "{}", board.stdout);
+    assert!(board.stdout.contains("Operations"), "{}", board.stdout);
+    let json = sender.run(&["--json", "board", id]).await.ok().json();
+    assert_eq!(json["summary"]["unread"], 1);
+    assert_eq!(json["unread"][0]["member_id"], org.reader_id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn board_watch_redraws_as_soon_as_a_receipt_arrives() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let org = Org::setup(&server).await;
+    let id = org
+        .notice_to_reader(&server.url, "Lift out of service")
+        .await;
+    let sender = Cli::new(&dir.path().join("sender"));
+    sender.login(&server.url, &org.sender_email).await;
+    let reader = Cli::new(&dir.path().join("reader"));
+    reader.login(&server.url, &org.reader_email).await;
+
+    let mut watch = sender
+        .command(&["--json", "board", &id, "--watch"])
+        .spawn()
+        .expect("watch starts");
+    let mut lines = BufReader::new(watch.stdout.take().expect("stdout")).lines();
+    let mut next_line = async || -> Value {
+        let line = tokio::time::timeout(cli_harness::DEADLINE, lines.next_line())
+            .await
+            .expect("a redraw in time")
+            .expect("readable")
+            .expect("the watch is still running");
+        serde_json::from_str(&line).expect("one JSON board per line")
+    };
+    while next_line().await["connection"] != "live" {}
+
+    reader.run(&["read", &id]).await.ok();
+    loop {
+        let board = next_line().await;
+        if board["summary"]["read"] == 1 {
+            break;
+        }
+    }
+    watch.kill().await.expect("stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_lists_every_refused_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let _org = Org::setup(&server).await;
+    let admin = Cli::new(&dir.path().join("admin"));
+    admin.login(&server.url, "ada@test.example").await;
+    let header = "name,email,department,manager_email,backup_email,role\n";
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        format!("{header}Amy Ng,amy@test.example,Test Shipping/Depot,,,member\nBo Li,not-an-email,Test Shipping/Depot,,,member\n"),
+    )
+    .expect("written");
+    let refused = admin
+        .run(&["import", bad.to_str().expect("utf-8 path")])
+        .await;
+    assert_ne!(refused.code, Some(0));
+    assert!(refused.stdout.contains("line 3:"), "{}", refused.stdout);
+    assert!(
+        refused.stdout.contains("nothing was written"),
+        "{}",
+        refused.stdout
+    );
+
+    let good = dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        format!("{header}Amy Ng,amy@test.example,Test Shipping/Depot,,,member\n"),
+    )
+    .expect("written");
+    let done = admin
+        .run(&["--json", "import", good.to_str().expect("utf-8 path")])
+        .await
+        .ok()
+        .json();
+    assert_eq!(done["created"], 1, "{done}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_as_someone_else_is_refused_while_the_first_persons_receipts_wait() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let org = Org::setup(&server).await;
+    let id = org.notice_to_reader(&server.url, "Parking permits").await;
+    let device = Cli::new(&dir.path().join("device"));
+    device.login(&server.url, &org.reader_email).await;
+    {
+        let store = Store::open(&device.store_path()).await.expect("store");
+        let outbox = Outbox::new(store, ApiClient::new(&server.url).expect("client"));
+        outbox
+            .record(ReceiptKind::Read, &id, None)
+            .await
+            .expect("recorded");
+        outbox.store().close().await;
+    }
+
+    let switch = device
+        .run_with_stdin(
+            &["login", "--email", &org.sender_email, "--password-stdin"],
+            Some(PASSWORD),
+        )
+        .await;
+    assert_ne!(switch.code, Some(0));
+    assert!(
+        switch.stderr.contains("readtrack sync"),
+        "{}",
+        switch.stderr
+    );
+
+    device.run(&["sync"]).await.ok();
+    let reader_outbox = device.outbox().await;
+    assert_eq!(reader_outbox["pending_count"], 0);
+    device.login(&server.url, &org.sender_email).await;
+    eventually("the board to show the read", || {
+        let (org, url, id) = (&org, &server.url, &id);
+        async move { (org.board(url, id).await["summary"]["read"] == 1).then_some(()) }
+    })
+    .await;
+}
