@@ -24,7 +24,10 @@ fn start(data: &std::path::Path, extra: &[&str]) -> Server {
     let mut lines = BufReader::new(stdout).lines();
     let deadline = Instant::now() + Duration::from_secs(30);
     let addr = loop {
-        assert!(Instant::now() < deadline, "server did not report its address");
+        assert!(
+            Instant::now() < deadline,
+            "server did not report its address"
+        );
         let line = lines.next().expect("server exited").expect("read stdout");
         if let Some(addr) = line.strip_prefix("listening on ") {
             break addr.to_string();
@@ -40,7 +43,10 @@ fn start(data: &std::path::Path, extra: &[&str]) -> Server {
 
 fn terminate(mut server: Server) -> std::process::ExitStatus {
     let pid = server.child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(status) = server.child.try_wait().expect("wait") {
@@ -61,11 +67,19 @@ fn serve_answers_stops_cleanly_on_sigterm_and_keeps_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &[]);
     let http = client();
-    assert!(http.get(format!("{}/healthz", server.base)).send().unwrap().status().is_success());
+    assert!(
+        http.get(format!("{}/healthz", server.base))
+            .send()
+            .unwrap()
+            .status()
+            .is_success()
+    );
     let setup: serde_json::Value = http
         .post(format!("{}/api/v1/setup", server.base))
-        .json(&serde_json::json!({"org_name": "Harbour Line", "time_zone": "Asia/Hong_Kong",
-            "admin": {"name": "Ivy", "email": "ivy@harbour.example", "password": "correct horse"}}))
+        .json(
+            &serde_json::json!({"org_name": "Harbour Line", "time_zone": "Asia/Hong_Kong",
+            "admin": {"name": "Ivy", "email": "ivy@harbour.example", "password": "correct horse"}}),
+        )
         .send()
         .unwrap()
         .json()
@@ -95,7 +109,10 @@ fn the_demo_seeds_an_organisation_whose_board_fills_up() {
         .unwrap()
         .json()
         .unwrap();
-    let token = login["token"].as_str().expect("demo sender signs in").to_string();
+    let token = login["token"]
+        .as_str()
+        .expect("demo sender signs in")
+        .to_string();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let sent: serde_json::Value = http
@@ -105,7 +122,11 @@ fn the_demo_seeds_an_organisation_whose_board_fills_up() {
             .unwrap()
             .json()
             .unwrap();
-        if let Some(id) = sent["items"].as_array().and_then(|a| a.last()).and_then(|m| m["id"].as_str()) {
+        if let Some(id) = sent["items"]
+            .as_array()
+            .and_then(|a| a.last())
+            .and_then(|m| m["id"].as_str())
+        {
             let board: serde_json::Value = http
                 .get(format!("{}/api/v1/messages/{id}/receipts", server.base))
                 .bearer_auth(&token)
@@ -118,7 +139,10 @@ fn the_demo_seeds_an_organisation_whose_board_fills_up() {
                 break;
             }
         }
-        assert!(Instant::now() < deadline, "the simulated crowd never reported a delivery");
+        assert!(
+            Instant::now() < deadline,
+            "the simulated crowd never reported a delivery"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(terminate(server).success());
