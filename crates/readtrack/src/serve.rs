@@ -74,7 +74,8 @@ struct Settings {
 }
 
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))
 }
 
@@ -85,19 +86,42 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
     };
     let defaults = ServerConfig::default();
     let s = Settings {
-        listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-        data: args.data.clone().or(file.data).unwrap_or_else(|| PathBuf::from("readtrack-data")),
+        listen: args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        data: args
+            .data
+            .clone()
+            .or(file.data)
+            .unwrap_or_else(|| PathBuf::from("readtrack-data")),
         demo: args.demo || file.demo.unwrap_or(false),
         dev_clock: args.dev_clock || file.dev_clock.unwrap_or(false),
-        log_format: args.log_format.clone().or(file.log_format).unwrap_or_else(|| "pretty".into()),
-        json_body_limit: args.json_body_limit.or(file.json_body_limit).unwrap_or(defaults.json_body_limit),
-        import_body_limit: args.import_body_limit.or(file.import_body_limit).unwrap_or(defaults.import_body_limit),
+        log_format: args
+            .log_format
+            .clone()
+            .or(file.log_format)
+            .unwrap_or_else(|| "pretty".into()),
+        json_body_limit: args
+            .json_body_limit
+            .or(file.json_body_limit)
+            .unwrap_or(defaults.json_body_limit),
+        import_body_limit: args
+            .import_body_limit
+            .or(file.import_body_limit)
+            .unwrap_or(defaults.import_body_limit),
     };
     if s.dev_clock && !s.listen.ip().is_loopback() {
-        bail!("--dev-clock lets anyone move the server's clock; it is refused unless listening on loopback (127.0.0.1 or ::1), not {}", s.listen);
+        bail!(
+            "--dev-clock lets anyone move the server's clock; it is refused unless listening on loopback (127.0.0.1 or ::1), not {}",
+            s.listen
+        );
     }
     if !matches!(s.log_format.as_str(), "pretty" | "json") {
-        bail!("log format must be `pretty` or `json`, not {:?}", s.log_format);
+        bail!(
+            "log format must be `pretty` or `json`, not {:?}",
+            s.log_format
+        );
     }
     Ok(s)
 }
@@ -107,7 +131,11 @@ fn init_tracing(format: &str) {
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 async fn shutdown_signal() {
@@ -167,14 +195,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if s.demo {
         match app.seed_demo().await {
             Ok(Some(demo)) => {
-                println!("\nreadtrack demo: Harbour Line, {} people in a Hong Kong retail and logistics company.", demo.members + 1);
-                println!("Sign in at http://{addr}/ with password `{}`:", readtrack_service::demo::DEMO_PASSWORD);
+                println!(
+                    "\nreadtrack demo: Harbour Line, {} people in a Hong Kong retail and logistics company.",
+                    demo.members + 1
+                );
+                println!(
+                    "Sign in at http://{addr}/ with password `{}`:",
+                    readtrack_service::demo::DEMO_PASSWORD
+                );
                 for (role, email) in &demo.logins {
                     println!("  {role:<7} {email}");
                 }
                 println!();
             }
-            Ok(None) => tracing::info!("demo: the data directory already has an organisation; not seeding"),
+            Ok(None) => {
+                tracing::info!("demo: the data directory already has an organisation; not seeding")
+            }
             Err(e) => bail!("cannot seed the demo: {e}"),
         }
         tokio::spawn(app.clone().run_demo_crowd());
@@ -198,7 +234,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }),
         metrics: readtrack_server::metrics_handle(),
     };
-    readtrack_server::run(listener, state, shutdown_signal()).await.context("server failed")?;
+    readtrack_server::run(listener, state, shutdown_signal())
+        .await
+        .context("server failed")?;
     background.stop().await;
     drop(app);
     tracing::info!("stopped");
