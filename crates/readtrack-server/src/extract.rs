@@ -126,10 +126,10 @@ pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
             continue;
         };
         for pair in header.split(';') {
-            if let Some((k, v)) = pair.trim().split_once('=') {
-                if k == name {
-                    return Some(v.to_string());
-                }
+            if let Some((k, v)) = pair.trim().split_once('=')
+                && k == name
+            {
+                return Some(v.to_string());
             }
         }
     }

@@ -205,7 +205,7 @@ strings! {
     body_hint: "Markdown: **bold**, *italic*, lists with -, links.", "可用 Markdown：**粗體**、*斜體*、以 - 開始的清單、連結。";
     preview: "Preview", "預覽";
     tracking: "Tracking", "追蹤方式";
-    tracking_default: "As the policy sets for this priority", "按政策就此優先程度的預設";
+    tracking_default: "Policy default", "按政策預設";
     tracking_off: "Off", "不追蹤";
     tracking_aggregate: "Counts only", "只統計人數";
     tracking_per_person: "Per person", "逐人追蹤";
@@ -250,6 +250,7 @@ strings! {
     acked_at: "Confirmed", "確認時間";
     answer: "Answer", "回覆";
     reminders_col: "Reminders", "提醒次數";
+    state: "State", "狀態";
     all: "All", "全部";
     filter: "Show", "顯示";
     remind_unread: "Remind unread", "提醒未讀者";

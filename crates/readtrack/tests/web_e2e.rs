@@ -1,0 +1,860 @@
+//! End-to-end tests of the web app: the real `readtrack` binary with its demo company,
+//! Debian's chromedriver, and two headless Chromium browsers at once, a sender watching
+//! a read board and a recipient reading.
+//!
+//! Without /usr/bin/chromium or /usr/bin/chromedriver the tests say so and pass as
+//! skipped, except under `CI=true`, where a missing browser is a failure. Every wait
+//! polls against a deadline; nothing sleeps hoping the page caught up.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use thirtyfour::prelude::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const PASSWORD: &str = "readtrack-demo";
+const ADMIN: &str = "admin@harbourline.example";
+const SENDER: &str = "grace.wong@harbourline.example";
+const READER: &str = "kelvin.chan@harbourline.example";
+
+/// The browser tests share two cores: one at a time keeps their timing checks honest.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Polls `$body` (an `Option`) until it is `Some`, failing after `$within`.
+macro_rules! eventually {
+    ($within:expr, $what:expr, $body:expr) => {{
+        let within: Duration = $within;
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(v) = $body {
+                break v;
+            }
+            if Instant::now() > deadline {
+                panic!("{} did not happen within {:?}", $what, within);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }};
+}
+
+/// Whether the browser is installed; `CI=true` turns its absence into a failure.
+fn browsers_present() -> bool {
+    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !present {
+        let message = format!(
+            "browser tests need {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver)"
+        );
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true and {message}");
+        }
+        eprintln!("SKIPPED: {message}");
+    }
+    present
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Sends SIGTERM (a graceful stop), then SIGKILL if the process lingers.
+fn stop_process(child: &mut Child, grace: Duration) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The real `readtrack serve`.
+struct Server {
+    child: Option<Child>,
+    addr: SocketAddr,
+    data: PathBuf,
+}
+
+impl Server {
+    fn start(data: &Path, listen: &str, demo: bool) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_readtrack"));
+        cmd.arg("serve")
+            .arg("--data")
+            .arg(data)
+            .args(["--listen", listen, "--print-addr"])
+            .env("READTRACK_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if demo {
+            cmd.arg("--demo");
+        }
+        let mut child = cmd.spawn().expect("the readtrack binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        // Keeps draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server prints its address")
+            .parse()
+            .expect("a socket address");
+        Server {
+            child: Some(child),
+            addr,
+            data: data.to_path_buf(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            stop_process(&mut child, Duration::from_secs(10));
+        }
+    }
+
+    /// Starts again on the same address and data directory (without re-seeding).
+    fn restart(&mut self) {
+        self.stop();
+        let mut again = Server::start(&self.data, &self.addr.to_string(), false);
+        assert_eq!(again.addr, self.addr);
+        self.child = again.child.take();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Debian's chromedriver on a port of its own.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let http = reqwest::Client::new();
+        let status = format!("http://127.0.0.1:{port}/status");
+        eventually!(Duration::from_secs(15), "chromedriver answering", {
+            match http.get(&status).send().await {
+                Ok(r) if r.status().is_success() => Some(()),
+                _ => None,
+            }
+        });
+        Driver { child, port }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Everything a test needs: the server with its demo company, chromedriver, the API.
+struct World {
+    server: Server,
+    driver: Driver,
+    http: reqwest::Client,
+    profiles: tempfile::TempDir,
+    _data: tempfile::TempDir,
+    reader_id: String,
+    sender_token: String,
+}
+
+impl World {
+    async fn start() -> World {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let data = tempfile::tempdir().expect("a data dir");
+        let server = Server::start(data.path(), "127.0.0.1:0", true);
+        let driver = Driver::start().await;
+        let http = reqwest::Client::new();
+        let mut world = World {
+            server,
+            driver,
+            http,
+            profiles: tempfile::tempdir().expect("a profiles dir"),
+            _data: data,
+            reader_id: String::new(),
+            sender_token: String::new(),
+        };
+        let admin = world.login(ADMIN).await;
+        let found = world
+            .api(&admin, "GET", "/api/v1/members?q=kelvin.chan", None)
+            .await;
+        world.reader_id = found["items"][0]["id"]
+            .as_str()
+            .expect("the demo reader")
+            .to_string();
+        // Reads in the reader's quiet hours are shown without a time, by design. Put the
+        // reader where it is midday now, so this suite does not depend on the hour it runs.
+        let zone = midday_zone();
+        let path = format!("/api/v1/members/{}", world.reader_id);
+        world
+            .api(&admin, "PATCH", &path, Some(json!({ "time_zone": zone })))
+            .await;
+        world.sender_token = world.login(SENDER).await;
+        world
+    }
+
+    async fn login(&self, email: &str) -> String {
+        let url = self.server.url("/api/v1/auth/login");
+        let body = eventually!(Duration::from_secs(30), "the server accepting sign-ins", {
+            match self
+                .http
+                .post(&url)
+                .json(&json!({"email": email, "password": PASSWORD}))
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
+                _ => None,
+            }
+        });
+        body["token"].as_str().expect("a token").to_string()
+    }
+
+    async fn api(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = self.server.url(path);
+        let req = match method {
+            "GET" => self.http.get(&url),
+            "POST" => self.http.post(&url),
+            "PATCH" => self.http.patch(&url),
+            other => panic!("unsupported method {other}"),
+        };
+        let req = req.bearer_auth(token);
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        let res = req.send().await.expect("the API answers");
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{method} {path}: {status} {body}");
+        body
+    }
+
+    /// The sender posts an urgent, per-person tracked notice to the reader alone.
+    async fn send_notice(&self, title: &str, require_ack: bool) -> String {
+        let body = "The alarm sounds at **10:00**. Leave by the nearest stairway and gather at the \
+                    assembly point on the pier.\n\n- Take your staff card.\n- Do not use the lifts.\n- \
+                    Floor wardens count their floor and report to reception.\n\nThank you for \
+                    taking part: the drill keeps our licence and, more importantly, keeps you safe.";
+        let sent = self
+            .api(
+                &self.sender_token,
+                "POST",
+                "/api/v1/messages",
+                Some(json!({
+                    "title": title,
+                    "body": body,
+                    "priority": "urgent",
+                    "tracking": "per_person",
+                    "require_ack": require_ack,
+                    "audience": {"members": [self.reader_id]},
+                })),
+            )
+            .await;
+        sent["id"].as_str().expect("a notice id").to_string()
+    }
+
+    async fn browser(&self, name: &str, accept_language: &str) -> WebDriver {
+        let mut caps = DesiredCapabilities::chrome();
+        caps.set_binary(CHROMIUM).expect("binary");
+        for arg in [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,900",
+        ] {
+            caps.add_arg(arg).expect("arg");
+        }
+        let profile = self.profiles.path().join(name);
+        caps.add_arg(&format!("--user-data-dir={}", profile.display()))
+            .expect("profile");
+        caps.add_experimental_option("prefs", json!({ "intl.accept_languages": accept_language }))
+            .expect("prefs");
+        WebDriver::new(format!("http://127.0.0.1:{}", self.driver.port), caps)
+            .await
+            .expect("a browser session")
+    }
+
+    async fn sign_in(&self, b: &WebDriver, email: &str) {
+        b.goto(self.server.url("/login"))
+            .await
+            .expect("the sign-in page");
+        b.find(By::Css("input[name=email]"))
+            .await
+            .unwrap()
+            .send_keys(email)
+            .await
+            .unwrap();
+        b.find(By::Css("input[name=password]"))
+            .await
+            .unwrap()
+            .send_keys(PASSWORD)
+            .await
+            .unwrap();
+        b.find(By::Css("form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        eventually!(
+            Duration::from_secs(10),
+            format!("{email} reaching the inbox"),
+            {
+                let url = b.current_url().await.ok();
+                url.filter(|u| u.path() == "/inbox")
+            }
+        );
+    }
+}
+
+/// An IANA zone where the local time is now around noon (`Etc/GMT-3` is UTC+3).
+fn midday_zone() -> String {
+    let hour = Timestamp::now().as_second().rem_euclid(86_400) / 3600;
+    let mut offset = 12 - hour;
+    if offset > 12 {
+        offset -= 24;
+    }
+    match offset {
+        0 => "Etc/GMT".to_string(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    }
+}
+
+/// Runs a script and returns its value.
+async fn js(b: &WebDriver, script: &str) -> Value {
+    b.execute(script, Vec::<Value>::new())
+        .await
+        .expect("script runs")
+        .json()
+        .clone()
+}
+
+/// A string the script returns, when it returns one.
+async fn js_string(b: &WebDriver, script: &str) -> Option<String> {
+    js(b, script).await.as_str().map(String::from)
+}
+
+/// The reader's row on the sender's board: `[state, read_at, acked_at]`.
+async fn board_row(
+    b: &WebDriver,
+    member: &str,
+) -> Option<(String, Option<String>, Option<String>)> {
+    let v = js(
+        b,
+        &format!(
+            "const r = document.querySelector('#people tr[data-member=\"{member}\"]');
+             if (!r) return null;
+             return [r.dataset.state, r.querySelector('.read-at time')?.dateTime ?? null,
+                     r.querySelector('.acked-at time')?.dateTime ?? null];"
+        ),
+    )
+    .await;
+    let a = v.as_array()?;
+    Some((
+        a[0].as_str()?.to_string(),
+        a[1].as_str().map(String::from),
+        a[2].as_str().map(String::from),
+    ))
+}
+
+async fn count(b: &WebDriver, id: &str) -> Option<String> {
+    js_string(
+        b,
+        &format!("return document.getElementById('{id}')?.textContent.trim() ?? null"),
+    )
+    .await
+}
+
+fn instant(iso: &str) -> Timestamp {
+    iso.parse()
+        .unwrap_or_else(|e| panic!("{iso:?} is not an RFC 3339 time: {e}"))
+}
+
+async fn screenshot(b: &WebDriver, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+    std::fs::create_dir_all(&dir).expect("the screenshots folder");
+    let png = b.screenshot_as_png().await.expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(dir.join(name), png).expect("the screenshot is saved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_in_the_recipients_browser_reaches_the_senders_open_board_live_and_so_does_the_confirmation()
+ {
+    if !browsers_present() {
+        return;
+    }
+    let _one_at_a_time = SERIAL.lock().await;
+    let world = World::start().await;
+    let id = world
+        .send_notice("Fire drill on Thursday at 10:00", true)
+        .await;
+    let reader_id = world.reader_id.clone();
+
+    let sender = world.browser("sender", "en-GB,en").await;
+    world.sign_in(&sender, SENDER).await;
+    sender
+        .goto(world.server.url(&format!("/notices/{id}/board")))
+        .await
+        .unwrap();
+    eventually!(Duration::from_secs(10), "the board going live", {
+        js_string(
+            &sender,
+            "return document.getElementById('live').dataset.state",
+        )
+        .await
+        .filter(|s| s == "live")
+    });
+
+    let reader = world.browser("reader", "en-GB,en").await;
+    world.sign_in(&reader, READER).await;
+    // The inbox reports the notice delivered, live on the board, and never read.
+    eventually!(
+        Duration::from_secs(5),
+        "the board showing the inbox's delivery",
+        {
+            board_row(&sender, &reader_id)
+                .await
+                .filter(|(state, _, _)| state == "delivered")
+        }
+    );
+    let watched = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < watched {
+        assert_eq!(
+            count(&sender, "n-read").await.as_deref(),
+            Some("0"),
+            "listing a notice is not reading it"
+        );
+        assert_eq!(count(&sender, "n-unread").await.as_deref(), Some("1"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    screenshot(&reader, "inbox.png").await;
+
+    reader
+        .find(By::Css(format!("a[href='/notices/{id}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let read_at = eventually!(
+        Duration::from_secs(5),
+        "the notice page recording the read",
+        {
+            js_string(
+                &reader,
+                "return document.querySelector('#read-status time')?.dateTime ?? null",
+            )
+            .await
+        }
+    );
+    let recorded = Instant::now();
+    let opened_ms = js(&reader, "return performance.timeOrigin")
+        .await
+        .as_f64()
+        .expect("a number");
+    let dwell_ms = instant(&read_at).as_millisecond() as f64 - opened_ms;
+    assert!(
+        dwell_ms >= 1000.0,
+        "read after {dwell_ms} ms on screen; it must be at least a second"
+    );
+
+    let (_, board_read_at, _) = eventually!(
+        Duration::from_secs(2),
+        "the sender's board showing the read",
+        {
+            board_row(&sender, &reader_id)
+                .await
+                .filter(|(state, read, _)| state == "read" && read.is_some())
+        }
+    );
+    assert!(
+        recorded.elapsed() <= Duration::from_secs(2),
+        "the board took {:?}",
+        recorded.elapsed()
+    );
+    assert_eq!(
+        instant(&board_read_at.unwrap()),
+        instant(&read_at),
+        "the board shows the reader's own time"
+    );
+    assert_eq!(count(&sender, "n-read").await.as_deref(), Some("1"));
+    assert_eq!(count(&sender, "n-unread").await.as_deref(), Some("0"));
+    screenshot(&reader, "notice-read.png").await;
+    screenshot(&sender, "board-live-read.png").await;
+
+    reader
+        .find(By::Id("confirm"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let (_, _, acked_at) = eventually!(
+        Duration::from_secs(3),
+        "the sender's board showing the confirmation",
+        {
+            board_row(&sender, &reader_id)
+                .await
+                .filter(|(state, _, acked)| state == "acknowledged" && acked.is_some())
+        }
+    );
+    assert!(instant(&acked_at.unwrap()) >= instant(&read_at));
+    assert_eq!(count(&sender, "n-acknowledged").await.as_deref(), Some("1"));
+    screenshot(&sender, "board-acknowledged.png").await;
+    sender.set_window_rect(0, 0, 390, 844).await.unwrap();
+    screenshot(&sender, "board-phone.png").await;
+
+    sender.quit().await.ok();
+    reader.quit().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_made_while_the_server_is_down_reaches_the_board_after_the_restart_with_its_true_time()
+ {
+    if !browsers_present() {
+        return;
+    }
+    let _one_at_a_time = SERIAL.lock().await;
+    let mut world = World::start().await;
+    let id = world
+        .send_notice(
+            "New roster for the Christmas peak: please read before Monday",
+            false,
+        )
+        .await;
+    let reader_id = world.reader_id.clone();
+
+    let sender = world.browser("sender", "en-GB,en").await;
+    world.sign_in(&sender, SENDER).await;
+    sender
+        .goto(world.server.url(&format!("/notices/{id}/board")))
+        .await
+        .unwrap();
+
+    let reader = world.browser("reader", "en-GB,en").await;
+    world.sign_in(&reader, READER).await;
+    // A short window keeps the body below the fold: the page is open, the notice unread.
+    reader.set_window_rect(0, 0, 1000, 240).await.unwrap();
+    reader
+        .goto(world.server.url(&format!("/notices/{id}")))
+        .await
+        .unwrap();
+    let below = js(
+        &reader,
+        "return document.getElementById('notice-body').getBoundingClientRect().top >= innerHeight",
+    )
+    .await;
+    assert_eq!(below, json!(true), "the body starts below the fold");
+    eventually!(
+        Duration::from_secs(5),
+        "the board showing the page's delivery",
+        {
+            board_row(&sender, &reader_id)
+                .await
+                .filter(|(state, _, _)| state == "delivered")
+        }
+    );
+
+    world.server.stop();
+    js(
+        &reader,
+        "document.getElementById('notice-body').scrollIntoView({block: 'start'}); return true",
+    )
+    .await;
+    let read_at = eventually!(
+        Duration::from_secs(5),
+        "the read recorded on the device while offline",
+        {
+            js_string(
+                &reader,
+                "return document.querySelector('#read-status time')?.dateTime ?? null",
+            )
+            .await
+        }
+    );
+    let queued = reader
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const open = indexedDB.open('readtrack');
+             open.onsuccess = () => {
+               const all = open.result.transaction('outbox').objectStore('outbox').getAll();
+               all.onsuccess = () => done(all.result.filter((i) => i.kind === 'read').map((i) => i.at));
+             };",
+            Vec::<Value>::new(),
+        )
+        .await
+        .expect("the outbox can be read")
+        .json()
+        .clone();
+    assert_eq!(
+        queued,
+        json!([read_at]),
+        "the read waits in the IndexedDB outbox"
+    );
+    reader.set_window_rect(0, 0, 1280, 900).await.unwrap();
+    screenshot(&reader, "notice-read-offline.png").await;
+
+    let restarted_at = Timestamp::now();
+    world.server.restart();
+    let (_, board_read_at, _) = eventually!(
+        Duration::from_secs(30),
+        "the board showing the offline read",
+        {
+            board_row(&sender, &reader_id)
+                .await
+                .filter(|(state, read, _)| state == "read" && read.is_some())
+        }
+    );
+    let shown = instant(&board_read_at.unwrap());
+    assert_eq!(
+        shown,
+        instant(&read_at),
+        "the board shows when it was read on the device"
+    );
+    assert!(
+        shown < restarted_at,
+        "the read time is not the time the server came back"
+    );
+    eventually!(
+        Duration::from_secs(10),
+        "the notice page confirming the sync",
+        {
+            js_string(
+                &reader,
+                "return document.getElementById('read-status').dataset.synced ?? null",
+            )
+            .await
+        }
+    );
+    screenshot(&sender, "board-after-restart.png").await;
+
+    sender.quit().await.ok();
+    reader.quit().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_speaks_traditional_chinese_to_a_chinese_browser_and_switches_to_english_and_back()
+ {
+    if !browsers_present() {
+        return;
+    }
+    let _one_at_a_time = SERIAL.lock().await;
+    let world = World::start().await;
+    world
+        .send_notice("Fire drill on Thursday at 10:00", true)
+        .await;
+    let reader = world.browser("reader-zh", "zh-HK,zh;q=0.9,en;q=0.5").await;
+
+    reader.goto(world.server.url("/login")).await.unwrap();
+    assert_eq!(
+        reader
+            .find(By::Css("main h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "登入"
+    );
+    world.sign_in(&reader, READER).await;
+    let heading = reader
+        .find(By::Css("main h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(heading, "收件匣");
+    assert_eq!(
+        js_string(&reader, "return document.documentElement.lang")
+            .await
+            .as_deref(),
+        Some("zh-Hant")
+    );
+    let state = reader
+        .find(By::Css(".notice-item .state"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(state, "未讀");
+    let nav = reader
+        .find(By::Css(".main-nav"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(nav.contains("新通告"), "{nav}");
+    screenshot(&reader, "inbox-zh-hant.png").await;
+
+    reader
+        .find(By::Css(".lang-switch"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually!(Duration::from_secs(5), "the switch to English", {
+        let h = reader.find(By::Css("main h1")).await.ok();
+        match h {
+            Some(h) => h.text().await.ok().filter(|t| t == "Inbox"),
+            None => None,
+        }
+    });
+    reader
+        .find(By::Css(".lang-switch"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually!(Duration::from_secs(5), "the switch back to Chinese", {
+        let h = reader.find(By::Css("main h1")).await.ok();
+        match h {
+            Some(h) => h.text().await.ok().filter(|t| t == "收件匣"),
+            None => None,
+        }
+    });
+    reader.quit().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compose_page_counts_the_recipients_before_sending_and_opens_the_board() {
+    if !browsers_present() {
+        return;
+    }
+    let _one_at_a_time = SERIAL.lock().await;
+    let world = World::start().await;
+    let sender = world.browser("composer", "en-GB,en").await;
+    world.sign_in(&sender, SENDER).await;
+    sender.goto(world.server.url("/compose")).await.unwrap();
+
+    let customer_service = js_string(
+        &sender,
+        "const l = [...document.querySelectorAll('.dept-tree label')].find((l) => l.textContent.trim() === 'Customer Service');
+         return l ? l.querySelector('input').value : null;",
+    )
+    .await
+    .expect("the Customer Service department in the picker");
+    sender
+        .find(By::Css(format!(
+            "input[name=department][value='{customer_service}']"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let departmental: u64 = eventually!(Duration::from_secs(5), "the recipient count", {
+        count(&sender, "recipient-count")
+            .await
+            .and_then(|c| c.parse::<u64>().ok())
+            .filter(|n| *n > 0)
+    });
+
+    let search = sender.find(By::Id("people-search")).await.unwrap();
+    search.send_keys("Kelvin Chan").await.unwrap();
+    let result = eventually!(Duration::from_secs(5), "a search result", {
+        sender.find(By::Css("#people-results button")).await.ok()
+    });
+    result.click().await.unwrap();
+    eventually!(
+        Duration::from_secs(5),
+        "the count including the person picked",
+        {
+            count(&sender, "recipient-count")
+                .await
+                .filter(|c| *c == (departmental + 1).to_string())
+        }
+    );
+
+    sender
+        .find(By::Css("input[name=title]"))
+        .await
+        .unwrap()
+        .send_keys("Counter closes early on Friday")
+        .await
+        .unwrap();
+    sender
+        .find(By::Id("body"))
+        .await
+        .unwrap()
+        .send_keys("The counter closes at **15:00** for the stock-take.")
+        .await
+        .unwrap();
+    eventually!(Duration::from_secs(5), "the Markdown preview", {
+        js_string(
+            &sender,
+            "return document.querySelector('#preview strong')?.textContent ?? null",
+        )
+        .await
+    });
+    screenshot(&sender, "compose.png").await;
+    sender
+        .find(By::Css(".send-row button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually!(Duration::from_secs(10), "the new notice's board", {
+        let url = sender.current_url().await.ok();
+        url.filter(|u| u.path().ends_with("/board"))
+    });
+    assert_eq!(
+        count(&sender, "n-recipients").await,
+        Some((departmental + 1).to_string())
+    );
+    sender.quit().await.ok();
+}
