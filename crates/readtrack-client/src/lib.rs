@@ -35,9 +35,9 @@ pub use backoff::Backoff;
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use error::{ClientError, Result};
 pub use outbox::{NewReceipt, Outbox, ReceiptKind, SyncFailure, SyncReport};
-pub use store::{DeadLetter, PendingReceipt, Store, StoreError};
+pub use store::{ClaimOutcome, DeadLetter, PendingReceipt, Store, StoreError};
 pub use stream::{Stream, StreamEvent, StreamOptions};
-pub use sync::{SyncEngine, SyncHandle, SyncStatus};
+pub use sync::{SyncEngine, SyncHandle, SyncStatus, SyncWaker};
 
 /// Re-exported wire types, so users of the SDK need no second dependency.
 pub use readtrack_protocol as protocol;
