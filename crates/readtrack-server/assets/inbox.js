@@ -21,7 +21,10 @@ async function refresh() {
   refreshing = (async () => {
     try {
       const res = await fetch("/inbox/list", { credentials: "same-origin" });
-      if (res.ok) {
+      if (res.redirected) {
+        // The session ended: show the sign-in page rather than splice it into the list.
+        location.reload();
+      } else if (res.ok) {
         // Server-rendered by the inbox's own template: every user string is escaped.
         list.innerHTML = await res.text();
         deliver();
