@@ -32,6 +32,9 @@ on_both_backends!(
     reminding_the_unread_by_hand_reaches_them_once_per_interval,
     a_webhook_delivery_is_leased_to_one_caller_until_it_reports,
     concurrent_batches_from_two_handles_keep_counters_equal_a_recount_and_seqs_dense,
+    audited_views_appear_in_the_export_of_each_person_they_showed,
+    retention_purges_per_person_rows_and_keeps_the_same_department_figures,
+    a_survey_takes_one_answer_per_person_and_keeps_no_link_to_them,
 );
 
 fn page(limit: u32) -> Page {
@@ -1173,4 +1176,193 @@ async fn concurrent_batches_from_two_handles_keep_counters_equal_a_recount_and_s
         })
         .collect();
     assert!(reads.windows(2).all(|p| p[0] < p[1]), "{reads:?}");
+}
+
+async fn audited_views_appear_in_the_export_of_each_person_they_showed(s: TestStore) {
+    let w = world(&*s, 2, 0).await;
+    let msg = s
+        .create_message(notice(&w, &[], &[w.north]))
+        .await
+        .unwrap()
+        .message;
+    s.apply_receipts(
+        &[report(
+            w.org,
+            w.north_people[0],
+            msg.id,
+            "r",
+            ReceiptKind::Read,
+            at(1),
+        )],
+        at(1),
+    )
+    .await
+    .unwrap();
+    for (action, members) in [
+        ("board.viewed", vec![w.north_people[0], w.north_people[1]]),
+        ("settings.updated", vec![]),
+    ] {
+        s.record_audit(NewAudit {
+            org_id: w.org,
+            actor_id: Some(w.admin),
+            action: action.into(),
+            subject: format!("message:{}", msg.id),
+            members,
+            now: at(2),
+        })
+        .await
+        .unwrap();
+    }
+    let log = s.audit_log(w.org, page(10)).await.unwrap();
+    assert_eq!(
+        log.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(),
+        vec!["settings.updated", "board.viewed"],
+        "newest first"
+    );
+    assert_eq!(log[0].actor_name.as_deref(), Some("Ivy Lam"));
+    let export = s.export_member(w.org, w.north_people[0]).await.unwrap();
+    assert_eq!(export.member.id, w.north_people[0]);
+    assert_eq!(export.policy_acked_at, Some(t0()));
+    assert_eq!(export.receipts.len(), 1);
+    assert_eq!(export.receipts[0].receipt.times.read_at, Some(at(1)));
+    assert_eq!(export.views.len(), 1, "only the view that showed them");
+    assert_eq!(export.views[0].action, "board.viewed");
+    assert_eq!(
+        s.policy_text(w.org, 1).await.unwrap(),
+        Some(s.org(w.org).await.unwrap().settings.policy_text)
+    );
+    assert!(s.policy_text(w.org, 9).await.unwrap().is_none());
+    assert_eq!(s.org_ids().await.unwrap(), vec![w.org]);
+    assert!(!s.manages_anyone(w.sender).await.unwrap());
+    s.update_member(
+        w.org,
+        w.north_people[1],
+        MemberPatch {
+            manager_id: Some(Some(w.sender)),
+            ..MemberPatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(s.manages_anyone(w.sender).await.unwrap());
+}
+
+async fn retention_purges_per_person_rows_and_keeps_the_same_department_figures(s: TestStore) {
+    let w = world(&*s, 3, 2).await;
+    let old = s
+        .create_message(notice(&w, &[], &[w.north, w.south]))
+        .await
+        .unwrap()
+        .message;
+    let mut batch = Vec::new();
+    for (i, who) in w
+        .north_people
+        .iter()
+        .chain(&w.south_people)
+        .enumerate()
+        .skip(1)
+    {
+        batch.push(report(
+            w.org,
+            *who,
+            old.id,
+            &format!("r{i}"),
+            ReceiptKind::Read,
+            at(i as i64),
+        ));
+    }
+    s.apply_receipts(&batch, at(10)).await.unwrap();
+    let mut fresh = notice(&w, &[], &[w.north]);
+    fresh.now = at(24 * 60);
+    let fresh = s.create_message(fresh).await.unwrap().message;
+    let window = (at(-1), at(2 * 24 * 60));
+    let before = s
+        .department_stats(w.org, window.0, window.1, at(3 * 24 * 60))
+        .await
+        .unwrap();
+    let counts = s
+        .purge_before(w.org, at(60), at(3 * 24 * 60))
+        .await
+        .unwrap();
+    assert_eq!((counts.messages, counts.receipts), (1, 5));
+    assert!(s.recipient_ids(old.id).await.unwrap().is_empty());
+    assert_eq!(
+        s.recipient_ids(fresh.id).await.unwrap().len(),
+        3,
+        "newer notices stay"
+    );
+    let after = s
+        .department_stats(w.org, window.0, window.1, at(3 * 24 * 60))
+        .await
+        .unwrap();
+    let figures = |v: &[MessageDepartmentStats]| -> Vec<(i64, i64, u64, u64)> {
+        v.iter()
+            .map(|d| {
+                (
+                    d.message_id.0,
+                    d.department_id.0,
+                    d.stats.recipients,
+                    d.stats.read,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        figures(&after),
+        figures(&before),
+        "analytics agree across a purge"
+    );
+    let again = s
+        .purge_before(w.org, at(60), at(3 * 24 * 60))
+        .await
+        .unwrap();
+    assert_eq!(again.messages, 0, "a purged notice is not purged twice");
+    assert_eq!(s.summary(&old).await.unwrap().read, 4, "the counters stay");
+}
+
+async fn a_survey_takes_one_answer_per_person_and_keeps_no_link_to_them(s: TestStore) {
+    let w = world(&*s, 2, 0).await;
+    let survey = s
+        .create_survey(NewSurvey {
+            org_id: w.org,
+            title: "Do you feel monitored?".into(),
+            scope: vec![w.north],
+            created_by: w.admin,
+            closes_at: Some(at(7 * 24 * 60)),
+            now: t0(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.surveys(w.org).await.unwrap().len(), 1);
+    assert_eq!(
+        s.survey(w.org, survey.id).await.unwrap().unwrap().scope,
+        vec![w.north]
+    );
+    let answer = |monitored| SurveyAnswer {
+        department_id: w.north,
+        monitored,
+        helped: 4,
+        comment: None,
+    };
+    assert!(!s.has_answered(survey.id, w.north_people[0]).await.unwrap());
+    s.answer_survey(survey.id, w.north_people[0], answer(2))
+        .await
+        .unwrap();
+    assert!(s.has_answered(survey.id, w.north_people[0]).await.unwrap());
+    let twice = s
+        .answer_survey(survey.id, w.north_people[0], answer(5))
+        .await;
+    assert!(matches!(twice, Err(StorageError::Conflict(_))), "{twice:?}");
+    s.answer_survey(survey.id, w.north_people[1], answer(3))
+        .await
+        .unwrap();
+    let mut answers: Vec<i64> = s
+        .survey_answers(survey.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.monitored)
+        .collect();
+    answers.sort();
+    assert_eq!(answers, vec![2, 3]);
 }

@@ -13,6 +13,7 @@ mod directory;
 mod events;
 mod messages;
 mod orgs;
+mod privacy;
 mod receipts;
 mod schedule;
 mod scratch;
@@ -198,6 +199,10 @@ impl Storage for PostgresStorage {
         self.create_org_impl(new, false).await
     }
 
+    async fn org_ids(&self) -> Result<Vec<OrgId>> {
+        self.org_ids_impl().await
+    }
+
     async fn org(&self, org: OrgId) -> Result<OrgRecord> {
         self.org_impl(org).await
     }
@@ -255,6 +260,10 @@ impl Storage for PostgresStorage {
 
     async fn update_member(&self, org: OrgId, id: MemberId, patch: MemberPatch) -> Result<Member> {
         self.update_member_impl(org, id, patch).await
+    }
+
+    async fn manages_anyone(&self, member: MemberId) -> Result<bool> {
+        self.manages_anyone_impl(member).await
     }
 
     async fn member_emails(&self, org: OrgId) -> Result<Vec<String>> {
@@ -396,6 +405,81 @@ impl Storage for PostgresStorage {
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>> {
         self.deliveries_impl(org, webhook, limit).await
+    }
+
+    async fn record_audit(&self, entry: NewAudit) -> Result<()> {
+        self.record_audit_impl(entry).await
+    }
+
+    async fn audit_log(&self, org: OrgId, page: Page) -> Result<Vec<AuditRecord>> {
+        self.audit_log_impl(org, page).await
+    }
+
+    async fn export_member(&self, org: OrgId, member: MemberId) -> Result<MemberExport> {
+        self.export_member_impl(org, member).await
+    }
+
+    async fn purge_before(
+        &self,
+        org: OrgId,
+        cutoff: Timestamp,
+        now: Timestamp,
+    ) -> Result<PurgeCounts> {
+        self.purge_before_impl(org, cutoff, now).await
+    }
+
+    async fn department_stats(
+        &self,
+        org: OrgId,
+        from: Timestamp,
+        to: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<MessageDepartmentStats>> {
+        self.department_stats_impl(org, from, to, now).await
+    }
+
+    async fn create_survey(&self, new: NewSurvey) -> Result<SurveyRecord> {
+        self.create_survey_impl(new).await
+    }
+
+    async fn surveys(&self, org: OrgId) -> Result<Vec<SurveyRecord>> {
+        self.surveys_impl(org).await
+    }
+
+    async fn survey(
+        &self,
+        org: OrgId,
+        id: readtrack_domain::ids::SurveyId,
+    ) -> Result<Option<SurveyRecord>> {
+        self.survey_impl(org, id).await
+    }
+
+    async fn has_answered(
+        &self,
+        survey: readtrack_domain::ids::SurveyId,
+        member: MemberId,
+    ) -> Result<bool> {
+        self.has_answered_impl(survey, member).await
+    }
+
+    async fn answer_survey(
+        &self,
+        survey: readtrack_domain::ids::SurveyId,
+        member: MemberId,
+        answer: SurveyAnswer,
+    ) -> Result<()> {
+        self.answer_survey_impl(survey, member, answer).await
+    }
+
+    async fn survey_answers(
+        &self,
+        survey: readtrack_domain::ids::SurveyId,
+    ) -> Result<Vec<SurveyAnswer>> {
+        self.survey_answers_impl(survey).await
+    }
+
+    async fn policy_text(&self, org: OrgId, version: i64) -> Result<Option<String>> {
+        self.policy_text_impl(org, version).await
     }
 
     async fn events_for(
