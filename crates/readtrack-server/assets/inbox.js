@@ -45,6 +45,10 @@ if (list) {
   }, (state, resumed) => {
     if (state === "live" && resumed) refresh();
   });
+  // Coming back with the Back button shows a cached page: bring it up to date.
+  window.addEventListener("pageshow", (ev) => {
+    if (ev.persisted) refresh();
+  });
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") refresh();
   });

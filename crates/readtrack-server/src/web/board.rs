@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use readtrack_domain::message::Tracking;
+use readtrack_domain::privacy::BoardAccess;
 use readtrack_service::board::{decode_cursor, encode_cursor};
 use readtrack_storage::StateFilter;
 use serde::Deserialize;
@@ -106,6 +107,8 @@ struct BoardPage {
     priority_label: &'static str,
     sent: ShownTime,
     per_person: bool,
+    /// An admin looking at someone else's notice: the look is audited.
+    audited: bool,
     require_ack: bool,
     total: Progress,
     delivered: i64,
@@ -215,6 +218,7 @@ pub async fn board(
         priority_label: t.priority_label(m.priority.as_str()),
         sent: format::minutes(m.created_at, &v.zone),
         per_person: m.tracking == Tracking::PerPerson,
+        audited: view.access == BoardAccess::AuditedAdmin,
         require_ack: m.require_ack,
         total: Progress {
             id: String::new(),
