@@ -103,6 +103,8 @@ async function refetch() {
       badge.textContent = strings[item.state] ?? strings.unread;
       setCell(row, "read-at", item.read_at, item.outside_working_hours);
       setCell(row, "acked-at", item.acked_at, false);
+      const reminders = row.querySelector(".reminders");
+      if (reminders) reminders.textContent = String(item.reminders);
     }
   } catch {
     // The stream's reconnect will bring a fresh look.
@@ -132,6 +134,8 @@ if (board) {
         if (res.ok) {
           const r = await res.json();
           remindStatus.textContent = `${strings.remind_done}: ${r.reminded ?? 0}` + (r.deferred ? ` · ${r.deferred} ${strings.remind_deferred}` : "");
+          // Reminder counts are not pushed to the sender: read them back once.
+          refetch();
         } else if (res.status === 404 || res.status === 405) {
           remindStatus.textContent = strings.remind_unavailable;
         } else if (res.status === 429) {

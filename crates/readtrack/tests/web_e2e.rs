@@ -770,7 +770,7 @@ async fn the_inbox_speaks_traditional_chinese_to_a_chinese_browser_and_switches_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_compose_page_counts_the_recipients_before_sending_and_opens_the_board() {
+async fn the_compose_page_counts_the_recipients_before_sending_and_the_board_reminds_the_unread() {
     if !browsers_present() {
         return;
     }
@@ -855,6 +855,37 @@ async fn the_compose_page_counts_the_recipients_before_sending_and_opens_the_boa
     assert_eq!(
         count(&sender, "n-recipients").await,
         Some((departmental + 1).to_string())
+    );
+
+    // Reminding the unread by hand answers with what happened, and a second press within
+    // ten minutes is refused politely.
+    sender
+        .find(By::Id("remind"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually!(Duration::from_secs(5), "the reminder answer", {
+        count(&sender, "remind-status")
+            .await
+            .filter(|t| t.starts_with("Reminded: "))
+    });
+    sender
+        .find(By::Id("remind"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually!(
+        Duration::from_secs(5),
+        "the refusal of a second reminder",
+        {
+            count(&sender, "remind-status")
+                .await
+                .filter(|t| t == "Reminded recently. Try again later.")
+        }
     );
     sender.quit().await.ok();
 }
