@@ -523,3 +523,32 @@ async fn the_directory_import_reports_each_bad_line_and_writes_nothing() {
         "nothing was written"
     );
 }
+
+#[tokio::test]
+async fn a_link_from_another_site_reloads_from_this_site_before_asking_to_sign_in() {
+    let app = TestApp::spawn().await;
+    app.setup().await;
+    let http = client();
+    // A top-level navigation from webmail arrives without the SameSite=Strict cookie.
+    let from_mail = http
+        .get(app.url("/notices/7?x=1&y=2"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_mail.status(), StatusCode::OK);
+    let html = from_mail.text().await.unwrap();
+    assert!(
+        html.contains("http-equiv=\"refresh\" content=\"0; url=/notices/7?x=1&amp;y=2\""),
+        "{html}"
+    );
+    // The same-site reload of a visitor who really is signed out reaches the sign-in page.
+    let same_site = http
+        .get(app.url("/notices/7"))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_site.status(), StatusCode::SEE_OTHER);
+    assert_eq!(same_site.headers()[LOCATION], "/login?next=/notices/7");
+}

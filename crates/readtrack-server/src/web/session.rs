@@ -90,8 +90,29 @@ impl Viewer {
 }
 
 /// Where an unsigned-in visitor is sent: the sign-in page, coming back here afterwards.
+///
+/// A link followed from another site (a notice link in webmail) arrives without the
+/// SameSite=Strict cookie even when the person is signed in. Such a request gets a page
+/// that reloads the same address from this site, which does carry the cookie; a visitor
+/// who really is signed out then reaches the sign-in page on that second, same-site load.
 fn to_login(parts: &Parts) -> Response {
     let next = local_path(parts);
+    let cross_site = parts
+        .headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site");
+    if cross_site && parts.method == axum::http::Method::GET {
+        let escaped = next
+            .replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        let html = format!(
+            "<!doctype html><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0; url={escaped}\">\
+             <title>readtrack</title><p><a href=\"{escaped}\">readtrack</a></p>"
+        );
+        return axum::response::Html(html).into_response();
+    }
     let target = if next == "/" || next.starts_with("/login") {
         "/login".to_string()
     } else {
