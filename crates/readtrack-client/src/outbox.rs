@@ -408,5 +408,6 @@ fn wire_item(r: &PendingReceipt) -> ReceiptItem {
         kind: r.kind.as_str().to_string(),
         at: r.at.clone(),
         response: r.response.clone(),
+        member_id: None,
     }
 }

@@ -71,6 +71,46 @@ pub struct CreateTokenRequest {
     /// Days until it expires (default 365).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in_days: Option<i64>,
+    /// `member` (default): acts as `member_id`. `relay`: a gateway that may only post
+    /// receipts, each naming its member with `member_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// `POST /api/v1/tokens/batch` (admin): one API token per member, for provisioning
+/// devices or integrations (at most 1000 members per call).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateTokensRequest {
+    /// A label for all of them.
+    pub name: String,
+    /// The members.
+    pub member_ids: Vec<String>,
+    /// Days until they expire (default 365).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_days: Option<i64>,
+}
+
+/// One provisioned token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MemberToken {
+    /// The member it acts as.
+    pub member_id: String,
+    /// The token's id.
+    pub id: String,
+    /// The secret (shown once).
+    pub token: String,
+}
+
+/// Answer to a batch of tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateTokensResponse {
+    /// One per member, in order.
+    pub items: Vec<MemberToken>,
+    /// Expiry of all of them.
+    pub expires_at: String,
 }
 
 /// Answer to token creation; the secret is shown once.

@@ -20,6 +20,9 @@ pub struct ReceiptItem {
     /// The chosen response, on an `ack` of a notice with choices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<String>,
+    /// Whose receipt this is: only from relay tokens (a gateway reporting for members).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
 }
 
 /// `POST /api/v1/receipts`: at most 1000 items. Items are checked one by one, so one

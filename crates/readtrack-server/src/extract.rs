@@ -196,6 +196,20 @@ impl FromRequestParts<ServerState> for Auth {
             }
         }
         let caller = state.app.authenticate(&token).await?;
+        // A relay token speaks for many members, but only to report their receipts.
+        // Nested routers see a shortened path; the original one is what the client asked for.
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map(|u| u.0.path().to_string())
+            .unwrap_or_else(|| parts.uri.path().to_string());
+        if caller.token_kind == readtrack_storage::TokenKind::Relay && path != "/api/v1/receipts" {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "relay_token",
+                "a relay token may only post receipts (POST /api/v1/receipts)",
+            ));
+        }
         Ok(Auth(caller))
     }
 }

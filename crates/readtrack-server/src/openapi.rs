@@ -30,6 +30,7 @@ impl Modify for BearerAuth {
         api::setup::login,
         api::setup::create_token,
         api::setup::delete_token,
+        api::setup::create_tokens,
         api::setup::me,
         api::setup::ack_policy,
         api::directory::create_department,

@@ -891,3 +891,65 @@ async fn operations_endpoints_answer() {
     let res = app.http.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_relay_token_reports_receipts_for_members_and_nothing_else() {
+    let w = world().await;
+    let id = w.app.send(&w.sender, urgent_to(&[&w.kowloon])).await;
+    let (status, relay) = w
+        .app
+        .post(
+            "/api/v1/tokens",
+            Some(&w.admin),
+            json!({"name": "chat-gateway", "member_id": w.sender_id, "scope": "relay"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{relay}");
+    let relay = relay["token"].as_str().unwrap().to_string();
+    let items = json!([
+        {"event_id": "g1", "message_id": id, "kind": "read", "at": now(), "member_id": w.ada.0},
+        {"event_id": "g2", "message_id": id, "kind": "read", "at": now(), "member_id": w.ben.0},
+        {"event_id": "g3", "message_id": id, "kind": "read", "at": now(), "member_id": w.sender_id},
+        {"event_id": "g4", "message_id": id, "kind": "read", "at": now()},
+    ]);
+    let r = w.app.receipts(&relay, items).await;
+    let statuses: Vec<&str> = r.iter().map(|x| x["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, vec!["applied", "applied", "rejected", "rejected"]);
+    assert_eq!(
+        r[2]["error"]["code"], "not_recipient",
+        "the sender did not receive it"
+    );
+    assert_eq!(r[3]["error"]["code"], "missing_field");
+    let (_, board) = w.app.board(&w.sender, &id, "").await;
+    assert_eq!(board["summary"]["read"], 2);
+    let (status, res) = w.app.get("/api/v1/me", Some(&relay)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{res}");
+    // An ordinary token may not speak for someone else.
+    let r = w
+        .app
+        .receipts(&w.ada.1, json!([{"event_id": "x", "message_id": id, "kind": "ack", "at": now(), "member_id": w.ben.0}]))
+        .await;
+    assert_eq!(r[0]["error"]["code"], "member_id_not_allowed");
+    // Provisioning tokens in bulk.
+    let (status, res) = w
+        .app
+        .post(
+            "/api/v1/tokens/batch",
+            Some(&w.admin),
+            json!({"name": "kiosks", "member_ids": [w.ada.0, w.ben.0]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{res}");
+    let ben_token = res["items"][1]["token"].as_str().unwrap();
+    let (_, me) = w.app.get("/api/v1/me", Some(ben_token)).await;
+    assert_eq!(me["id"], w.ben.0.as_str());
+    let (status, _) = w
+        .app
+        .post(
+            "/api/v1/tokens/batch",
+            Some(&w.ada.1),
+            json!({"name": "x", "member_ids": [w.ben.0]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

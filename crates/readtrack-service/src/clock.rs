@@ -100,7 +100,7 @@ mod tests {
     fn an_adjustable_clock_moves_and_keeps_flowing() {
         let clock = AdjustableClock::new();
         let target: Timestamp = "2030-01-01T09:00:00Z".parse().unwrap();
-        let mut changes = clock.changes();
+        let changes = clock.changes();
         clock.set(target);
         assert!(changes.has_changed().unwrap());
         let now = clock.now();

@@ -293,50 +293,51 @@ impl App {
         })
     }
 
-    /// Runs the simulated crowd until shutdown: every new notice of the demo organisation
-    /// is delivered, read and (where asked) confirmed by its recipients over the next
-    /// minutes, except by the reader account kept for people to try by hand.
-    pub async fn run_demo_crowd(self) {
-        let mut bus = match self.bus().subscribe().await {
-            Ok(rx) => rx,
-            Err(e) => {
-                tracing::warn!(error = %e, "demo crowd could not subscribe");
-                return;
-            }
-        };
-        let mut shutdown = self.shutdown_signal();
-        let reader = self
-            .storage()
-            .login_record(DEMO_READER)
+    /// Starts the simulated crowd: every new notice of the demo organisation is
+    /// delivered, read and (where asked) confirmed by its recipients over the next minutes,
+    /// except by the reader account kept for people to try by hand. Subscribes before it
+    /// returns, so nothing sent afterwards is missed; runs until shutdown.
+    pub async fn start_demo_crowd(self) -> Result<tokio::task::JoinHandle<()>> {
+        let mut bus = self
+            .bus()
+            .subscribe()
             .await
-            .ok()
-            .flatten()
-            .map(|r| r.member_id);
-        loop {
-            let msg = tokio::select! {
-                m = bus.recv() => m,
-                _ = shutdown.changed() => None,
-            };
-            let Some(msg) = msg else { return };
-            let BusMessage::Events(batch) = msg else {
-                continue;
-            };
-            for event in batch.iter() {
-                if let EventBody::MessageCreated {
-                    message_id,
-                    require_ack,
-                    ..
-                } = &event.body
-                {
-                    tokio::spawn(self.clone().crowd_reads(
-                        event.org_id,
-                        *message_id,
-                        *require_ack,
-                        reader,
-                    ));
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        Ok(tokio::spawn(async move {
+            let mut shutdown = self.shutdown_signal();
+            let reader = self
+                .storage()
+                .login_record(DEMO_READER)
+                .await
+                .ok()
+                .flatten()
+                .map(|r| r.member_id);
+            loop {
+                let msg = tokio::select! {
+                    m = bus.recv() => m,
+                    _ = shutdown.changed() => None,
+                };
+                let Some(msg) = msg else { return };
+                let BusMessage::Events(batch) = msg else {
+                    continue;
+                };
+                for event in batch.iter() {
+                    if let EventBody::MessageCreated {
+                        message_id,
+                        require_ack,
+                        ..
+                    } = &event.body
+                    {
+                        tokio::spawn(self.clone().crowd_reads(
+                            event.org_id,
+                            *message_id,
+                            *require_ack,
+                            reader,
+                        ));
+                    }
                 }
             }
-        }
+        }))
     }
 
     async fn crowd_reads(

@@ -245,24 +245,30 @@ impl App {
         })
     }
 
-    /// An admin issues an API token acting as a member of the organisation.
+    /// An admin issues an API token acting as a member of the organisation, or (scope
+    /// `relay`) a gateway token that may only post receipts on members' behalf.
     pub async fn create_api_token(
         &self,
         caller: &Caller,
         name: &str,
         member_id: &str,
         expires_in_days: Option<i64>,
+        scope: Option<&str>,
     ) -> Result<(String, TokenId, Timestamp)> {
         caller.require_admin()?;
         let name = text::name("name", name)?;
         let member = MemberId::parse("member_id", member_id)?;
-        let days = expires_in_days.unwrap_or(365);
-        if !(1..=3650).contains(&days) {
-            return Err(ServiceError::invalid(
-                "expires_in_days",
-                "`expires_in_days` must be between 1 and 3650",
-            ));
-        }
+        let kind = match scope.unwrap_or("member") {
+            "member" => TokenKind::Api,
+            "relay" => TokenKind::Relay,
+            other => {
+                return Err(ServiceError::invalid(
+                    "scope",
+                    format!("`scope` must be \"member\" or \"relay\", got {other:?}"),
+                ));
+            }
+        };
+        let ttl = token_days(expires_in_days)?;
         let target = self
             .inner
             .storage
@@ -275,14 +281,59 @@ impl App {
                     format!("`member_id` {member} is not an active member of this organisation"),
                 )
             })?;
-        self.issue_token(
-            caller.org_id(),
-            target.id,
-            TokenKind::Api,
-            Some(name),
-            Some(SignedDuration::from_hours(24 * days)),
-        )
-        .await
+        self.issue_token(caller.org_id(), target.id, kind, Some(name), Some(ttl))
+            .await
+    }
+
+    /// An admin provisions one API token per member (devices, kiosks, load tests).
+    pub async fn create_api_tokens(
+        &self,
+        caller: &Caller,
+        name: &str,
+        member_ids: &[String],
+        expires_in_days: Option<i64>,
+    ) -> Result<(Vec<(MemberId, TokenId, String)>, Timestamp)> {
+        caller.require_admin()?;
+        let name = text::name("name", name)?;
+        if member_ids.is_empty() || member_ids.len() > 1000 {
+            return Err(ServiceError::invalid(
+                "member_ids",
+                "`member_ids` must hold 1 to 1000 members",
+            ));
+        }
+        let ids = member_ids
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| MemberId::parse(&format!("member_ids[{i}]"), raw))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let found = self
+            .inner
+            .storage
+            .existing_members(caller.org_id(), &ids)
+            .await?;
+        if let Some((i, m)) = ids.iter().enumerate().find(|(_, m)| !found.contains(m)) {
+            return Err(ServiceError::invalid(
+                &format!("member_ids[{i}]"),
+                format!("`member_ids[{i}]` {m} is not an active member of this organisation"),
+            ));
+        }
+        let ttl = token_days(expires_in_days)?;
+        let mut out = Vec::with_capacity(ids.len());
+        let mut expires = self.inner.clock.now();
+        for id in ids {
+            let (secret, token_id, exp) = self
+                .issue_token(
+                    caller.org_id(),
+                    id,
+                    TokenKind::Api,
+                    Some(name.clone()),
+                    Some(ttl),
+                )
+                .await?;
+            expires = exp;
+            out.push((id, token_id, secret));
+        }
+        Ok((out, expires))
     }
 
     /// An admin revokes a token of the organisation.
@@ -304,6 +355,17 @@ impl App {
             .and_then(|tz| Zone::parse("time_zone", tz).ok())
             .unwrap_or_else(|| org.settings.time_zone.clone())
     }
+}
+
+fn token_days(days: Option<i64>) -> Result<SignedDuration> {
+    let days = days.unwrap_or(365);
+    if !(1..=3650).contains(&days) {
+        return Err(ServiceError::invalid(
+            "expires_in_days",
+            "`expires_in_days` must be between 1 and 3650",
+        ));
+    }
+    Ok(SignedDuration::from_hours(24 * days))
 }
 
 impl App {

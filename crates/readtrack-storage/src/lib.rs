@@ -11,7 +11,6 @@
 
 mod error;
 pub mod model;
-pub mod postgres;
 mod sql;
 pub mod sqlite;
 
@@ -85,6 +84,10 @@ pub trait Storage: Send + Sync + 'static {
     async fn create_member(&self, new: NewMember) -> Result<Member>;
     /// A member of the organisation.
     async fn member(&self, org: OrgId, id: MemberId) -> Result<Option<Member>>;
+    /// The active members of the organisation among `ids`.
+    async fn members_by_ids(&self, org: OrgId, ids: &[MemberId]) -> Result<Vec<Member>> {
+        Err(StorageError::Unsupported("members_by_ids"))
+    }
     /// Which of `ids` are active members of the organisation.
     async fn existing_members(&self, org: OrgId, ids: &[MemberId]) -> Result<Vec<MemberId>>;
     /// Members, by id, filtered.

@@ -71,6 +71,9 @@ pub enum TokenKind {
     Session,
     /// Issued by an admin for another system, acting as a member.
     Api,
+    /// Issued by an admin for a gateway (a company messaging app's backend) that reports
+    /// receipts on behalf of the organisation's members, each item naming its member.
+    Relay,
 }
 
 impl TokenKind {
@@ -79,6 +82,7 @@ impl TokenKind {
         match self {
             TokenKind::Session => "session",
             TokenKind::Api => "api",
+            TokenKind::Relay => "relay",
         }
     }
 }

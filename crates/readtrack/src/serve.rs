@@ -193,6 +193,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, data = %s.data.display(), "readtrack is listening");
 
     if s.demo {
+        // The crowd subscribes before anything is sent, so it sees the opening notices.
+        let crowd = app.clone().start_demo_crowd().await;
         match app.seed_demo().await {
             Ok(Some(demo)) => {
                 println!(
@@ -207,21 +209,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                     println!("  {role:<7} {email}");
                 }
                 println!();
+                if let Err(e) = app.send_demo_notices().await {
+                    tracing::warn!(error = %e, "demo notices were not sent");
+                }
             }
             Ok(None) => {
                 tracing::info!("demo: the data directory already has an organisation; not seeding")
             }
             Err(e) => bail!("cannot seed the demo: {e}"),
         }
-        tokio::spawn(app.clone().run_demo_crowd());
-        // Give the crowd a moment to subscribe, then post the opening notices.
-        let opener = app.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            if let Err(e) = opener.send_demo_notices().await {
-                tracing::warn!(error = %e, "demo notices were not sent");
-            }
-        });
+        if let Err(e) = crowd {
+            tracing::warn!(error = %e, "the demo crowd could not start");
+        }
     }
 
     let state = ServerState {

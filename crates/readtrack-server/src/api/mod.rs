@@ -23,6 +23,7 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/setup", post(setup::setup))
         .route("/auth/login", post(setup::login))
         .route("/tokens", post(setup::create_token))
+        .route("/tokens/batch", post(setup::create_tokens))
         .route("/tokens/{id}", delete(setup::delete_token))
         .route("/me", get(setup::me))
         .route("/policy/ack", post(setup::ack_policy))

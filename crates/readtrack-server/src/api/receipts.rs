@@ -18,7 +18,7 @@ use crate::extract::{ApiQuery, Auth, body_bytes, parse_json};
 use crate::state::ServerState;
 
 /// Reads one item leniently: a malformed item becomes a rejection of that item only.
-pub fn item_input(i: usize, v: &Value) -> Result<ReceiptInput, FieldError> {
+pub fn item_input(i: usize, v: &Value) -> Result<(ReceiptInput, Option<String>), FieldError> {
     let Some(obj) = v.as_object() else {
         return Err(FieldError::invalid(
             format!("receipts[{i}]"),
@@ -35,13 +35,16 @@ pub fn item_input(i: usize, v: &Value) -> Result<ReceiptInput, FieldError> {
             )),
         }
     };
-    Ok(ReceiptInput {
-        event_id: string("event_id")?,
-        message_id: string("message_id")?,
-        kind: string("kind")?,
-        at: string("at")?,
-        response: string("response")?,
-    })
+    Ok((
+        ReceiptInput {
+            event_id: string("event_id")?,
+            message_id: string("message_id")?,
+            kind: string("kind")?,
+            at: string("at")?,
+            response: string("response")?,
+        },
+        string("member_id")?,
+    ))
 }
 
 /// Wire results of a batch.
@@ -70,7 +73,9 @@ pub fn results(items: Vec<ItemResult>) -> Vec<ReceiptResult> {
 }
 
 /// Parses a batch envelope `{"receipts": [...]}` into per-item inputs.
-pub fn batch_inputs(body: &Value) -> Result<Vec<Result<ReceiptInput, FieldError>>, ApiError> {
+pub fn batch_inputs(
+    body: &Value,
+) -> Result<Vec<Result<(ReceiptInput, Option<String>), FieldError>>, ApiError> {
     let list = body
         .get("receipts")
         .ok_or_else(|| {
@@ -106,7 +111,7 @@ pub async fn post_receipts(
         ));
     }
     let inputs = batch_inputs(&body)?;
-    let items = s.app.submit_receipts(&caller, inputs).await?;
+    let items = s.app.submit_receipts_for(&caller, inputs).await?;
     Ok(Json(ReceiptResults {
         results: results(items),
     }))

@@ -65,7 +65,13 @@ pub async fn create_token(
 ) -> ApiResult<(StatusCode, Json<CreateTokenResponse>)> {
     let (token, id, expires_at) = s
         .app
-        .create_api_token(&caller, &req.name, &req.member_id, req.expires_in_days)
+        .create_api_token(
+            &caller,
+            &req.name,
+            &req.member_id,
+            req.expires_in_days,
+            req.scope.as_deref(),
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -122,4 +128,32 @@ pub async fn ack_policy(
 ) -> ApiResult<Json<PolicyAck>> {
     let version = s.app.ack_policy(&caller, req.version).await?;
     Ok(Json(PolicyAck { version }))
+}
+
+/// Provisions one API token per member (admin), at most 1000 per call.
+#[utoipa::path(post, path = "/api/v1/tokens/batch", tag = "setup", request_body = CreateTokensRequest, security(("bearer" = [])),
+    responses((status = 201, body = CreateTokensResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create_tokens(
+    State(s): State<ServerState>,
+    Auth(caller): Auth,
+    ApiJson(req): ApiJson<CreateTokensRequest>,
+) -> ApiResult<(StatusCode, Json<CreateTokensResponse>)> {
+    let (tokens, expires_at) = s
+        .app
+        .create_api_tokens(&caller, &req.name, &req.member_ids, req.expires_in_days)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreateTokensResponse {
+            items: tokens
+                .into_iter()
+                .map(|(member, id, token)| MemberToken {
+                    member_id: member.to_string(),
+                    id: id.to_string(),
+                    token,
+                })
+                .collect(),
+            expires_at: convert::time(expires_at),
+        }),
+    ))
 }

@@ -232,7 +232,7 @@ async fn handle_client_frame(app: &App, caller: &Caller, text: &str) -> Option<S
                 Ok(i) => i,
                 Err(e) => return error(&e.code, e.message),
             };
-            match app.submit_receipts(caller, inputs).await {
+            match app.submit_receipts_for(caller, inputs).await {
                 Ok(items) => Some(ServerFrame::ReceiptsResult {
                     results: results(items),
                 }),

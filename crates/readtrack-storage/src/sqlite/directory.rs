@@ -145,6 +145,28 @@ impl SqliteStorage {
         fetch_member(&mut conn, org, id).await
     }
 
+    pub(crate) async fn members_by_ids_impl(
+        &self,
+        org: OrgId,
+        ids: &[MemberId],
+    ) -> Result<Vec<Member>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT {MEMBER_COLUMNS} FROM members WHERE org_id = ? AND active = 1 AND id IN ({})",
+                vec!["?"; chunk.len()].join(",")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.0);
+            for id in chunk {
+                q = q.bind(id.0);
+            }
+            for row in q.fetch_all(&self.reader).await? {
+                out.push(member_from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) async fn existing_members_impl(
         &self,
         org: OrgId,

@@ -111,6 +111,15 @@ impl SqliteStorage {
         now: Timestamp,
         limit: u32,
     ) -> Result<FiredSteps> {
+        // Most passes find nothing due: look from a reader before taking the write lock.
+        let any: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM due_steps WHERE due_at <= ? LIMIT 1")
+                .bind(ms(now))
+                .fetch_optional(&self.reader)
+                .await?;
+        if any.is_none() {
+            return Ok(FiredSteps::default());
+        }
         let mut tx = self.write_tx().await?;
         // The single writer connection serialises passes: a step is claimed, recorded and
         // deleted inside this one transaction, so no two passes can fire it.
