@@ -6,6 +6,7 @@
 //! storage (stream resume with `since`) rather than guess what it missed.
 
 mod in_process;
+mod nats;
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use readtrack_domain::event::Event;
 use tokio::sync::mpsc;
 
 pub use in_process::InProcessBus;
+pub use nats::{NatsBus, NatsConfig};
 
 /// What a subscriber receives.
 #[derive(Debug, Clone)]
