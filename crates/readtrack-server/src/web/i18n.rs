@@ -251,6 +251,8 @@ strings! {
     answer: "Answer", "回覆";
     reminders_col: "Reminders", "提醒次數";
     state: "State", "狀態";
+    n_recipients: "recipients", "位收件人";
+    n_read: "read", "已讀";
     audited_view: "You are viewing this board as an administrator: this look is audited.", "你正以管理員身分查看此閱讀情況：此次查看會被稽核記錄。";
     all: "All", "全部";
     filter: "Show", "顯示";

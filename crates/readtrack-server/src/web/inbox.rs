@@ -6,7 +6,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use readtrack_storage::{InboxFilter, InboxItem, Page};
+use readtrack_storage::{InboxFilter, InboxItem, Page, StateFilter};
 
 use crate::error::ApiError;
 use crate::state::ServerState;
@@ -17,6 +17,8 @@ use crate::web::session::Viewer;
 
 /// Most notices the inbox shows at once.
 const INBOX_SIZE: u32 = 100;
+/// Sent notices that show their read progress in the list.
+const SENT_WITH_PROGRESS: usize = 30;
 
 /// A notice in the inbox.
 #[derive(Debug, Clone)]
@@ -161,6 +163,10 @@ pub struct SentRow {
     pub recipients: i64,
     /// Whether it has a read board (tracking is not off).
     pub has_board: bool,
+    /// Read so far, for the most recent notices with a board.
+    pub read: Option<i64>,
+    /// Read, in whole percent.
+    pub percent: i64,
 }
 
 #[derive(Template)]
@@ -188,7 +194,7 @@ pub async fn sent(State(s): State<ServerState>, v: Viewer) -> Response {
         Err(e) => return error_page(v.lang, e.into()),
     };
     let t = v.t();
-    let rows = sent
+    let mut rows: Vec<SentRow> = sent
         .iter()
         .map(|m| SentRow {
             id: m.id.to_string(),
@@ -198,8 +204,30 @@ pub async fn sent(State(s): State<ServerState>, v: Viewer) -> Response {
             sent: format::minutes(m.created_at, &v.zone),
             recipients: m.recipient_count,
             has_board: m.tracking != readtrack_domain::message::Tracking::Off,
+            read: None,
+            percent: 0,
         })
         .collect();
+    // Progress for the latest notices only: each costs a look at its counts.
+    for row in rows
+        .iter_mut()
+        .filter(|r| r.has_board)
+        .take(SENT_WITH_PROGRESS)
+    {
+        if let Ok(view) = s
+            .app
+            .board(&v.caller, &row.id, StateFilter::All, None, 1)
+            .await
+        {
+            let read = view.summary.read;
+            row.read = Some(read);
+            row.percent = if row.recipients > 0 {
+                (read * 100 + row.recipients / 2) / row.recipients
+            } else {
+                0
+            };
+        }
+    }
     render(
         StatusCode::OK,
         &SentPage {
