@@ -76,8 +76,7 @@ fn optional_id<T>(
     parse: fn(&str, &str) -> Result<T, readtrack_domain::FieldError>,
 ) -> Result<Option<T>> {
     match raw {
-        None => Ok(None),
-        Some(s) if s.is_empty() => Ok(None),
+        None | Some("") => Ok(None),
         Some(s) => Ok(Some(parse(field, s)?)),
     }
 }

@@ -78,12 +78,11 @@ pub struct LoginOutput {
 impl App {
     /// The organisation's record (cached for a moment).
     pub async fn org(&self, org: OrgId) -> Result<Arc<OrgRecord>> {
-        if let Ok(map) = self.inner.orgs.map.lock() {
-            if let Some((rec, at)) = map.get(&org) {
-                if at.elapsed() < OrgCache::TTL {
-                    return Ok(rec.clone());
-                }
-            }
+        if let Ok(map) = self.inner.orgs.map.lock()
+            && let Some((rec, at)) = map.get(&org)
+            && at.elapsed() < OrgCache::TTL
+        {
+            return Ok(rec.clone());
         }
         let rec = Arc::new(self.inner.storage.org(org).await?);
         if let Ok(mut map) = self.inner.orgs.map.lock() {

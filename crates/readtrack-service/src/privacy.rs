@@ -45,12 +45,15 @@ pub struct SettingsPatch {
     pub policy_text: Option<String>,
     /// Pilot departments: `Some(None)` ends the pilot.
     pub pilot_departments: Option<Option<Vec<String>>>,
-    /// Default plans for important and urgent notices: `Some(None)` turns one off.
-    pub default_reminders: Option<(
-        Option<Option<ReminderPlanInput>>,
-        Option<Option<ReminderPlanInput>>,
-    )>,
+    /// Default plans for important and urgent notices.
+    pub default_reminders: Option<DefaultPlansPatch>,
 }
+
+/// A change to one default reminder plan: `None` leaves it, `Some(None)` turns it off.
+pub type PlanPatch = Option<Option<ReminderPlanInput>>;
+
+/// Changes to the default plans of important and urgent notices.
+pub type DefaultPlansPatch = (PlanPatch, PlanPatch);
 
 /// One department's line in the analytics.
 #[derive(Debug, Clone)]

@@ -73,16 +73,16 @@ impl Hub {
     }
 
     fn remove(&self, member: MemberId, id: u64) {
-        if let Ok(mut map) = self.conns.write() {
-            if let Some(list) = map.get_mut(&member) {
-                let before = list.len();
-                list.retain(|c| c.id != id);
-                if list.len() < before {
-                    metrics::gauge!("readtrack_websocket_connections").decrement(1.0);
-                }
-                if list.is_empty() {
-                    map.remove(&member);
-                }
+        if let Ok(mut map) = self.conns.write()
+            && let Some(list) = map.get_mut(&member)
+        {
+            let before = list.len();
+            list.retain(|c| c.id != id);
+            if list.len() < before {
+                metrics::gauge!("readtrack_websocket_connections").decrement(1.0);
+            }
+            if list.is_empty() {
+                map.remove(&member);
             }
         }
     }
@@ -168,12 +168,12 @@ impl Hub {
 
     fn deliver(&self, member: MemberId, event: &Arc<Event>) {
         let mut slow = Vec::new();
-        if let Ok(map) = self.conns.read() {
-            if let Some(conns) = map.get(&member) {
-                for c in conns.iter().filter(|c| c.org == event.org_id) {
-                    if c.tx.try_send(event.clone()).is_err() {
-                        slow.push(c.id);
-                    }
+        if let Ok(map) = self.conns.read()
+            && let Some(conns) = map.get(&member)
+        {
+            for c in conns.iter().filter(|c| c.org == event.org_id) {
+                if c.tx.try_send(event.clone()).is_err() {
+                    slow.push(c.id);
                 }
             }
         }
@@ -184,10 +184,10 @@ impl Hub {
     }
 
     fn drop_member(&self, member: MemberId) {
-        if let Ok(mut map) = self.conns.write() {
-            if let Some(list) = map.remove(&member) {
-                metrics::gauge!("readtrack_websocket_connections").decrement(list.len() as f64);
-            }
+        if let Ok(mut map) = self.conns.write()
+            && let Some(list) = map.remove(&member)
+        {
+            metrics::gauge!("readtrack_websocket_connections").decrement(list.len() as f64);
         }
     }
 }

@@ -144,10 +144,10 @@ impl App {
                 deferred,
                 events,
             } => {
-                if !events.is_empty() {
-                    if let Err(e) = self.bus().publish(events.into()).await {
-                        tracing::warn!(error = %e, "could not publish reminders");
-                    }
+                if !events.is_empty()
+                    && let Err(e) = self.bus().publish(events.into()).await
+                {
+                    tracing::warn!(error = %e, "could not publish reminders");
                 }
                 if deferred > 0 {
                     self.wake_scheduler();

@@ -11,6 +11,7 @@
 
 mod error;
 pub mod model;
+pub mod postgres;
 mod sql;
 pub mod sqlite;
 

@@ -17,8 +17,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, Auth, body_bytes, parse_json};
 use crate::state::ServerState;
 
+/// One item as read: the report and the member it names (relay tokens only), or why it
+/// could not be read.
+pub type ItemInput = Result<(ReceiptInput, Option<String>), FieldError>;
+
 /// Reads one item leniently: a malformed item becomes a rejection of that item only.
-pub fn item_input(i: usize, v: &Value) -> Result<(ReceiptInput, Option<String>), FieldError> {
+pub fn item_input(i: usize, v: &Value) -> ItemInput {
     let Some(obj) = v.as_object() else {
         return Err(FieldError::invalid(
             format!("receipts[{i}]"),
@@ -73,9 +77,7 @@ pub fn results(items: Vec<ItemResult>) -> Vec<ReceiptResult> {
 }
 
 /// Parses a batch envelope `{"receipts": [...]}` into per-item inputs.
-pub fn batch_inputs(
-    body: &Value,
-) -> Result<Vec<Result<(ReceiptInput, Option<String>), FieldError>>, ApiError> {
+pub fn batch_inputs(body: &Value) -> Result<Vec<ItemInput>, ApiError> {
     let list = body
         .get("receipts")
         .ok_or_else(|| {

@@ -196,11 +196,10 @@ async fn run(socket: WebSocket, app: App, caller: Caller, since: Option<i64>) {
                     Message::Close(_) => return,
                     Message::Ping(_) | Message::Pong(_) => None,
                 };
-                if let Some(reply) = reply {
-                    if sink.send(text(&reply)).await.is_err() {
+                if let Some(reply) = reply
+                    && sink.send(text(&reply)).await.is_err() {
                         return;
                     }
-                }
             }
             _ = keepalive.tick() => {
                 if sink.send(Message::Ping(Default::default())).await.is_err() {

@@ -148,6 +148,23 @@ impl PostgresStorage {
         fetch_member(&mut conn, org, id).await
     }
 
+    pub(crate) async fn members_by_ids_impl(
+        &self,
+        org: OrgId,
+        ids: &[MemberId],
+    ) -> Result<Vec<Member>> {
+        let ids: Vec<i64> = ids.iter().map(|m| m.0).collect();
+        let sql = format!(
+            "SELECT {MEMBER_COLUMNS} FROM members WHERE org_id = $1 AND active AND id = ANY($2)"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(org.0)
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(member_from_row).collect()
+    }
+
     pub(crate) async fn existing_members_impl(
         &self,
         org: OrgId,

@@ -250,6 +250,10 @@ impl Storage for PostgresStorage {
         self.member_impl(org, id).await
     }
 
+    async fn members_by_ids(&self, org: OrgId, ids: &[MemberId]) -> Result<Vec<Member>> {
+        self.members_by_ids_impl(org, ids).await
+    }
+
     async fn existing_members(&self, org: OrgId, ids: &[MemberId]) -> Result<Vec<MemberId>> {
         self.existing_members_impl(org, ids).await
     }

@@ -294,10 +294,10 @@ impl PostgresStorage {
             let kind: String = r.try_get("kind")?;
             Ok(TokenRecord {
                 id: TokenId(r.try_get("token_id")?),
-                kind: if kind == "api" {
-                    TokenKind::Api
-                } else {
-                    TokenKind::Session
+                kind: match kind.as_str() {
+                    "api" => TokenKind::Api,
+                    "relay" => TokenKind::Relay,
+                    _ => TokenKind::Session,
                 },
                 expires_at: ts(r.try_get("expires_at")?),
                 member: member_from_row(&r)?,

@@ -131,10 +131,10 @@ impl SqliteStorage {
 
 /// Maps a unique-constraint violation to [`StorageError::Conflict`].
 pub(crate) fn conflict_on_unique(e: sqlx::Error, what: &str) -> StorageError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() {
-            return StorageError::Conflict(what.to_string());
-        }
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        return StorageError::Conflict(what.to_string());
     }
     StorageError::Database(e)
 }
