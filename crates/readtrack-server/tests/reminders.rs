@@ -318,17 +318,12 @@ async fn steps_that_fell_due_while_the_server_was_down_fire_once_after_the_resta
 
 #[tokio::test]
 async fn two_schedulers_racing_over_one_due_step_fire_it_once() {
-    use readtrack_storage::Storage;
     let t = team().await;
     t.app.send(&t.sender, chain_plan(&t.ada.0)).await;
     let (data, tmp) = t.app.stop().await;
     // Two independent storage handles on the same database, as two processes would be.
-    let a = readtrack_storage::sqlite::SqliteStorage::open(&data)
-        .await
-        .unwrap();
-    let b = readtrack_storage::sqlite::SqliteStorage::open(&data)
-        .await
-        .unwrap();
+    let a = common::open_storage(&data).await;
+    let b = common::open_storage(&data).await;
     let due: jiff::Timestamp = "2026-12-01T05:00:00Z".parse().unwrap();
     let (x, y) = tokio::join!(a.fire_due_steps(due, 100), b.fire_due_steps(due, 100));
     let (x, y) = (x.unwrap(), y.unwrap());

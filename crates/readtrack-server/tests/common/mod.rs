@@ -1,5 +1,9 @@
 //! The test harness: a real server on a random port with its own temporary data
 //! directory, and a `TestApp` with one helper per endpoint.
+//!
+//! `READTRACK_TEST_BACKEND=postgres` (with `READTRACK_TEST_POSTGRES` naming a server)
+//! puts every server on a fresh PostgreSQL database of its own instead of SQLite; the
+//! database's name is kept in the data directory so a restart reopens the same one.
 
 #![allow(dead_code)]
 
@@ -13,6 +17,8 @@ use readtrack_bus::InProcessBus;
 use readtrack_server::{ServerConfig, ServerState};
 use readtrack_service::clock::{AdjustableClock, Clock};
 use readtrack_service::{App, AppConfig, Background};
+use readtrack_storage::Storage;
+use readtrack_storage::postgres::{PgConfig, PostgresStorage, ScratchDatabase, with_database};
 use readtrack_storage::sqlite::SqliteStorage;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -26,7 +32,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub clock: Arc<AdjustableClock>,
     data: PathBuf,
-    _tmp: Option<tempfile::TempDir>,
+    _tmp: Option<KeptData>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -45,20 +51,76 @@ pub fn init() {
     }
 }
 
+/// A test's data: its temporary directory and, on PostgreSQL, its database. Both go
+/// away when this is dropped (after a panic too).
+pub struct KeptData {
+    _dir: tempfile::TempDir,
+    _database: Option<ScratchDatabase>,
+}
+
+/// The file in a data directory naming its PostgreSQL test database.
+const DATABASE_FILE: &str = "postgres-database";
+
+/// The PostgreSQL server to use, when `READTRACK_TEST_BACKEND=postgres`.
+fn postgres_admin_url() -> Option<String> {
+    if std::env::var("READTRACK_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return None;
+    }
+    Some(std::env::var("READTRACK_TEST_POSTGRES").expect(
+        "READTRACK_TEST_BACKEND=postgres needs READTRACK_TEST_POSTGRES (postgres://user@host:port/db)",
+    ))
+}
+
+/// Opens the storage of a data directory: its SQLite file, or the PostgreSQL database
+/// named in it. A further call gives an independent handle, as another process has.
+pub async fn open_storage(data: &Path) -> Arc<dyn Storage> {
+    match postgres_admin_url() {
+        None => Arc::new(SqliteStorage::open(data).await.expect("open storage")),
+        Some(admin) => {
+            let name = std::fs::read_to_string(data.join(DATABASE_FILE))
+                .expect("the data directory names its database");
+            let url = with_database(&admin, name.trim()).expect("database url");
+            // Small pools: many servers run side by side on one shared PostgreSQL.
+            let config = PgConfig {
+                max_connections: 4,
+                ..PgConfig::default()
+            };
+            Arc::new(
+                PostgresStorage::connect_with(&url, config)
+                    .await
+                    .expect("connect to the test database"),
+            )
+        }
+    }
+}
+
 impl TestApp {
-    /// A server on a fresh temporary data directory.
+    /// A server on a fresh temporary data directory (and database).
     pub async fn spawn() -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data = tmp.path().to_path_buf();
+        let database = match postgres_admin_url() {
+            None => None,
+            Some(admin) => {
+                let db = ScratchDatabase::create(&admin)
+                    .await
+                    .expect("create a test database");
+                std::fs::write(data.join(DATABASE_FILE), db.name()).expect("note the database");
+                Some(db)
+            }
+        };
         let mut app = Self::spawn_at(&data, None).await;
-        app._tmp = Some(tmp);
+        app._tmp = Some(KeptData {
+            _dir: tmp,
+            _database: database,
+        });
         app
     }
 
     /// A server on an existing data directory (a restart), optionally on a given port.
     pub async fn spawn_at(data: &Path, port: Option<u16>) -> Self {
         init();
-        let storage = Arc::new(SqliteStorage::open(data).await.expect("open storage"));
+        let storage = open_storage(data).await;
         let clock = Arc::new(AdjustableClock::new());
         clock.advance(jiff::SignedDuration::from_millis(clock_offset_ms()));
         let (app, background): (App, Background) = App::start(
@@ -106,8 +168,9 @@ impl TestApp {
         }
     }
 
-    /// Stops the server gracefully and returns its data directory (kept alive).
-    pub async fn stop(mut self) -> (PathBuf, Option<tempfile::TempDir>) {
+    /// Stops the server gracefully and returns its data directory (kept alive until the
+    /// returned value is dropped).
+    pub async fn stop(mut self) -> (PathBuf, Option<KeptData>) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
