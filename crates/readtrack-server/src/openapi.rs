@@ -28,6 +28,7 @@ impl Modify for BearerAuth {
     paths(
         api::setup::setup,
         api::setup::login,
+        api::setup::logout,
         api::setup::create_token,
         api::setup::delete_token,
         api::setup::create_tokens,
@@ -45,6 +46,7 @@ impl Modify for BearerAuth {
         api::messages::get,
         api::receipts::post_receipts,
         api::receipts::board,
+        api::board_csv::board_csv,
         api::stream::stream,
         api::tasks::list,
         api::tasks::complete,

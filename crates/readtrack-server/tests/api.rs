@@ -953,3 +953,27 @@ async fn a_relay_token_reports_receipts_for_members_and_nothing_else() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn signing_out_revokes_the_token_at_once() {
+    let w = world().await;
+    let token = w.app.login("ada@harbour.example", "password123").await;
+    assert_eq!(
+        w.app.get("/api/v1/me", Some(&token)).await.0,
+        StatusCode::OK
+    );
+    let (status, _) = w
+        .app
+        .post("/api/v1/auth/logout", Some(&token), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        w.app.get("/api/v1/me", Some(&token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        w.app.get("/api/v1/me", Some(&w.ada.1)).await.0,
+        StatusCode::OK,
+        "other sessions stay"
+    );
+}

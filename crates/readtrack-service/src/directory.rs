@@ -351,6 +351,18 @@ impl App {
 /// Most rows one import may carry.
 pub const MAX_IMPORT_ROWS: usize = 200_000;
 
+/// The 1-based line of a byte offset: counted from the text itself, because the CSV
+/// reader does not count the blank lines it skips.
+fn line_at(text: &str, byte: u64) -> u64 {
+    let bytes = text.as_bytes();
+    let mut end = (byte as usize).min(text.len());
+    // A record's position is where the reader started, before the blank lines it skipped.
+    while end < bytes.len() && (bytes[end] == b'\n' || bytes[end] == b'\r') {
+        end += 1;
+    }
+    bytes[..end].iter().filter(|b| **b == b'\n').count() as u64 + 1
+}
+
 fn parse_csv(text: &str) -> std::result::Result<Vec<ImportRowInput>, Vec<LineError>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
@@ -382,7 +394,10 @@ fn parse_csv(text: &str) -> std::result::Result<Vec<ImportRowInput>, Vec<LineErr
         let fallback_line = i as u64 + 2;
         match record {
             Ok(r) => {
-                let line = r.position().map(|p| p.line()).unwrap_or(fallback_line);
+                let line = r
+                    .position()
+                    .map(|p| line_at(text, p.byte()))
+                    .unwrap_or(fallback_line);
                 if r.iter().all(|c| c.is_empty()) {
                     continue;
                 }
@@ -409,7 +424,10 @@ fn parse_csv(text: &str) -> std::result::Result<Vec<ImportRowInput>, Vec<LineErr
                 });
             }
             Err(e) => errors.push(LineError {
-                line: e.position().map(|p| p.line()).unwrap_or(fallback_line),
+                line: e
+                    .position()
+                    .map(|p| line_at(text, p.byte()))
+                    .unwrap_or(fallback_line),
                 message: format!("cannot be read as CSV: {e}"),
             }),
         }

@@ -335,6 +335,17 @@ impl App {
         Ok((out, expires))
     }
 
+    /// Signs the bearer of `token` out: the token stops working at once.
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        let caller = self.authenticate(token).await?;
+        self.inner
+            .storage
+            .delete_token(caller.org_id(), caller.token_id)
+            .await?;
+        self.inner.tokens.forget_token(caller.token_id);
+        Ok(())
+    }
+
     /// An admin revokes a token of the organisation.
     pub async fn delete_token(&self, caller: &Caller, id: &str) -> Result<()> {
         caller.require_admin()?;

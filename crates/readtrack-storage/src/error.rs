@@ -20,9 +20,6 @@ pub enum StorageError {
     /// The database failed to migrate.
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// The backend does not implement this operation yet.
-    #[error("this storage backend does not support {0} yet")]
-    Unsupported(&'static str),
     /// Stored data could not be read back (a bug or a hand-edited database).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

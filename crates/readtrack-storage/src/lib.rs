@@ -32,9 +32,6 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 /// Everything readtrack keeps. Implementations must be safe to share between tasks;
 /// every write is durable when the call returns.
-// Methods added while a second backend catches up have a default that says so; the
-// allowance covers their unused parameters.
-#[allow(unused_variables)]
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     /// Checks the database answers (for `/readyz`).
@@ -50,9 +47,7 @@ pub trait Storage: Send + Sync + 'static {
     /// Creates a further organisation (operators hosting several).
     async fn create_org(&self, new: NewOrg) -> Result<CreatedOrg>;
     /// Every organisation on the server (for background jobs).
-    async fn org_ids(&self) -> Result<Vec<OrgId>> {
-        Err(StorageError::Unsupported("org_ids"))
-    }
+    async fn org_ids(&self) -> Result<Vec<OrgId>>;
     /// An organisation's name and settings.
     async fn org(&self, org: OrgId) -> Result<OrgRecord>;
     /// Replaces an organisation's settings; a changed policy text gets a new version.
@@ -86,9 +81,7 @@ pub trait Storage: Send + Sync + 'static {
     /// A member of the organisation.
     async fn member(&self, org: OrgId, id: MemberId) -> Result<Option<Member>>;
     /// The active members of the organisation among `ids`.
-    async fn members_by_ids(&self, org: OrgId, ids: &[MemberId]) -> Result<Vec<Member>> {
-        Err(StorageError::Unsupported("members_by_ids"))
-    }
+    async fn members_by_ids(&self, org: OrgId, ids: &[MemberId]) -> Result<Vec<Member>>;
     /// Which of `ids` are active members of the organisation.
     async fn existing_members(&self, org: OrgId, ids: &[MemberId]) -> Result<Vec<MemberId>>;
     /// Members, by id, filtered.
@@ -96,9 +89,7 @@ pub trait Storage: Send + Sync + 'static {
     /// Applies a change to a member; [`StorageError::Conflict`] on a taken email.
     async fn update_member(&self, org: OrgId, id: MemberId, patch: MemberPatch) -> Result<Member>;
     /// Whether anyone active has this member as their line manager.
-    async fn manages_anyone(&self, member: MemberId) -> Result<bool> {
-        Err(StorageError::Unsupported("manages_anyone"))
-    }
+    async fn manages_anyone(&self, member: MemberId) -> Result<bool>;
     /// Email addresses of the organisation's members (for checking an import).
     async fn member_emails(&self, org: OrgId) -> Result<Vec<String>>;
     /// Writes a checked import in one transaction (or only counts, on a dry run).
@@ -208,17 +199,11 @@ pub trait Storage: Send + Sync + 'static {
     // --- privacy and governance ------------------------------------------------------
 
     /// Appends an audit entry (and whose data it showed).
-    async fn record_audit(&self, entry: NewAudit) -> Result<()> {
-        Err(StorageError::Unsupported("record_audit"))
-    }
+    async fn record_audit(&self, entry: NewAudit) -> Result<()>;
     /// The organisation's audit log, newest first.
-    async fn audit_log(&self, org: OrgId, page: Page) -> Result<Vec<AuditRecord>> {
-        Err(StorageError::Unsupported("audit_log"))
-    }
+    async fn audit_log(&self, org: OrgId, page: Page) -> Result<Vec<AuditRecord>>;
     /// Everything recorded about a member.
-    async fn export_member(&self, org: OrgId, member: MemberId) -> Result<MemberExport> {
-        Err(StorageError::Unsupported("export_member"))
-    }
+    async fn export_member(&self, org: OrgId, member: MemberId) -> Result<MemberExport>;
     /// Purges per-person details of notices sent before `cutoff`, keeping per-department
     /// aggregates; also drops events older than `cutoff` that no webhook still needs.
     async fn purge_before(
@@ -226,9 +211,7 @@ pub trait Storage: Send + Sync + 'static {
         org: OrgId,
         cutoff: Timestamp,
         now: Timestamp,
-    ) -> Result<PurgeCounts> {
-        Err(StorageError::Unsupported("purge_before"))
-    }
+    ) -> Result<PurgeCounts>;
     /// Per notice and department figures of notices sent in `[from, to)` (tracked ones),
     /// whether their per-person rows still exist or were purged.
     async fn department_stats(
@@ -237,33 +220,23 @@ pub trait Storage: Send + Sync + 'static {
         from: Timestamp,
         to: Timestamp,
         now: Timestamp,
-    ) -> Result<Vec<MessageDepartmentStats>> {
-        Err(StorageError::Unsupported("department_stats"))
-    }
+    ) -> Result<Vec<MessageDepartmentStats>>;
     /// Opens a pulse survey.
-    async fn create_survey(&self, new: NewSurvey) -> Result<SurveyRecord> {
-        Err(StorageError::Unsupported("create_survey"))
-    }
+    async fn create_survey(&self, new: NewSurvey) -> Result<SurveyRecord>;
     /// The organisation's surveys, newest first.
-    async fn surveys(&self, org: OrgId) -> Result<Vec<SurveyRecord>> {
-        Err(StorageError::Unsupported("surveys"))
-    }
+    async fn surveys(&self, org: OrgId) -> Result<Vec<SurveyRecord>>;
     /// A survey of the organisation.
     async fn survey(
         &self,
         org: OrgId,
         id: readtrack_domain::ids::SurveyId,
-    ) -> Result<Option<SurveyRecord>> {
-        Err(StorageError::Unsupported("survey"))
-    }
+    ) -> Result<Option<SurveyRecord>>;
     /// Whether a member has answered a survey.
     async fn has_answered(
         &self,
         survey: readtrack_domain::ids::SurveyId,
         member: MemberId,
-    ) -> Result<bool> {
-        Err(StorageError::Unsupported("has_answered"))
-    }
+    ) -> Result<bool>;
     /// Records a member's answer: their participation and, unlinked, what they said.
     /// [`StorageError::Conflict`] when they answered before.
     async fn answer_survey(
@@ -271,20 +244,14 @@ pub trait Storage: Send + Sync + 'static {
         survey: readtrack_domain::ids::SurveyId,
         member: MemberId,
         answer: SurveyAnswer,
-    ) -> Result<()> {
-        Err(StorageError::Unsupported("answer_survey"))
-    }
+    ) -> Result<()>;
     /// A survey's answers (anonymous).
     async fn survey_answers(
         &self,
         survey: readtrack_domain::ids::SurveyId,
-    ) -> Result<Vec<SurveyAnswer>> {
-        Err(StorageError::Unsupported("survey_answers"))
-    }
+    ) -> Result<Vec<SurveyAnswer>>;
     /// The text of a policy version.
-    async fn policy_text(&self, org: OrgId, version: i64) -> Result<Option<String>> {
-        Err(StorageError::Unsupported("policy_text"))
-    }
+    async fn policy_text(&self, org: OrgId, version: i64) -> Result<Option<String>>;
 
     // --- events --------------------------------------------------------------------
 

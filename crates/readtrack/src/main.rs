@@ -4,6 +4,7 @@
 //! rule lives in the library crates.
 
 mod cli;
+mod migrate;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Runs the server.
     Serve(Box<serve::ServeArgs>),
+    /// Copies an embedded deployment into an empty PostgreSQL database and verifies it.
+    Migrate(migrate::MigrateArgs),
     /// Client commands (login, inbox, read, ack, send, board, outbox, sync, import).
     #[command(flatten)]
     Client(cli::Command),
@@ -30,6 +33,8 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // One TLS crypto provider for the whole process (webhooks, the client, NATS, PostgreSQL).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -43,6 +48,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve::run(*args).await,
+            Command::Migrate(args) => migrate::run(args).await,
             Command::Client(command) => cli::run(cli.client, command).await,
         }
     });

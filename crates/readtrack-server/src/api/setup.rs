@@ -55,6 +55,24 @@ pub async fn login(
     }))
 }
 
+/// Signs out: the bearer token stops working at once.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "setup", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn logout(
+    State(s): State<ServerState>,
+    parts: axum::http::request::Parts,
+) -> ApiResult<StatusCode> {
+    let token = crate::extract::token_of(&parts).ok_or_else(|| {
+        crate::error::ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send `Authorization: Bearer <token>`",
+        )
+    })?;
+    s.app.logout(&token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Creates an API token acting as a member (admin).
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "setup", request_body = CreateTokenRequest, security(("bearer" = [])),
     responses((status = 201, body = CreateTokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]

@@ -255,13 +255,21 @@ pub struct CsrfOnly {
 }
 
 /// `POST /logout`: forgets the session cookie.
-pub async fn logout(visitor: Visitor, Form(f): Form<CsrfOnly>) -> Response {
+pub async fn logout(
+    State(s): State<ServerState>,
+    visitor: Visitor,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
     let Some(token) = &visitor.session else {
         return Redirect::to("/login").into_response();
     };
     if !session::session_csrf_ok(token, &f.csrf) {
         // A cross-site form cannot sign people out; a stale tab just goes home.
         return Redirect::to("/inbox").into_response();
+    }
+    // The token itself is revoked, not only forgotten by this browser.
+    if let Err(e) = s.app.logout(token).await {
+        tracing::debug!(error = %e, "sign-out of an already invalid session");
     }
     let mut h = HeaderMap::new();
     h.append(
