@@ -977,3 +977,68 @@ async fn signing_out_revokes_the_token_at_once() {
         "other sessions stay"
     );
 }
+
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_account_with_the_same_cost_for_unknown_addresses() {
+    let w = world().await;
+    let attempt = |email: &'static str| {
+        let app = &w.app;
+        async move {
+            let started = std::time::Instant::now();
+            let (status, body, headers) = app
+                .send_raw(
+                    reqwest::Method::POST,
+                    "/api/v1/auth/login",
+                    None,
+                    Some(
+                        json!({"email": email, "password": "not the password"})
+                            .to_string()
+                            .into_bytes(),
+                    ),
+                    "application/json",
+                )
+                .await;
+            (status, body, headers, started.elapsed())
+        }
+    };
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..5 {
+        let (status, _, _, took) = attempt("ben@harbour.example").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        known.push(took);
+        let (status, _, _, took) = attempt("nobody@harbour.example").await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "unknown addresses get the same answer"
+        );
+        unknown.push(took);
+    }
+    // Both run the same password hash: neither is several times faster than the other.
+    let (k, u) = (
+        known.iter().min().unwrap().as_secs_f64(),
+        unknown.iter().min().unwrap().as_secs_f64(),
+    );
+    assert!(
+        k < u * 3.0 && u < k * 3.0,
+        "known {k:.4}s vs unknown {u:.4}s"
+    );
+    for _ in 0..5 {
+        attempt("ben@harbour.example").await;
+    }
+    let (status, body, headers, _) = attempt("ben@harbour.example").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert!(
+        headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    // Another account is not affected.
+    let (status, _, _, _) = attempt("ada@harbour.example").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -14,6 +14,7 @@ pub mod error;
 pub mod messages;
 pub mod org;
 pub mod privacy;
+pub mod ratelimit;
 pub mod realtime;
 pub mod receipts;
 pub mod scheduler;
@@ -47,6 +48,8 @@ pub struct AppConfig {
     pub webhook_renderer: Option<webhooks::EventRenderer>,
     /// Run the reminder scheduler on this node.
     pub scheduler: bool,
+    /// Rate limits.
+    pub limits: ratelimit::Limits,
 }
 
 impl Default for AppConfig {
@@ -56,6 +59,7 @@ impl Default for AppConfig {
             writer: WriterConfig::default(),
             webhook_renderer: None,
             scheduler: true,
+            limits: ratelimit::Limits::default(),
         }
     }
 }
@@ -78,6 +82,7 @@ struct AppInner {
     orgs: org::OrgCache,
     shutdown: watch::Sender<bool>,
     wake_scheduler: tokio::sync::Notify,
+    limiters: ratelimit::RateLimiters,
 }
 
 /// The background tasks an [`App`] runs; await [`Background::stop`] on shutdown.
@@ -109,6 +114,7 @@ impl App {
         dev_clock: Option<Arc<AdjustableClock>>,
         config: AppConfig,
     ) -> Result<(Self, Background)> {
+        let limiters = ratelimit::RateLimiters::new(config.limits);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (writer, writer_task) = ReceiptWriter::start(
             storage.clone(),
@@ -136,6 +142,7 @@ impl App {
                 orgs: org::OrgCache::new(),
                 shutdown: shutdown.clone(),
                 wake_scheduler: tokio::sync::Notify::new(),
+                limiters,
             }),
         };
         let mut tasks = vec![("receipt writer", writer_task), ("realtime hub", hub_task)];
@@ -177,6 +184,11 @@ impl App {
     /// The receipt writer.
     pub fn writer(&self) -> &ReceiptWriter {
         &self.inner.writer
+    }
+
+    /// The rate limiters.
+    pub fn limiters(&self) -> &ratelimit::RateLimiters {
+        &self.inner.limiters
     }
 
     /// A receiver that flips to `true` when the app shuts down.

@@ -29,6 +29,10 @@ impl App {
         caller: &Caller,
         input: NewMessageInput,
     ) -> Result<MessageRecord> {
+        self.inner.limiters.sends.check(
+            &format!("token:{}", caller.token_id),
+            "notices sent with this token",
+        )?;
         let org = self.org(caller.org_id()).await?;
         let now = self.clock().now();
         let message = NewMessage::parse(input, &org.settings, now)?;

@@ -187,6 +187,28 @@ impl App {
     /// Signs a member in with email and password. Unknown addresses and wrong passwords
     /// get the same answer after the same work.
     pub async fn login(&self, email: &str, password: &str) -> Result<LoginOutput> {
+        self.login_from(email, password, None).await
+    }
+
+    /// [`App::login`] from a client address: attempts are limited per account and per
+    /// address (429 with a wait), checked before any password work.
+    pub async fn login_from(
+        &self,
+        email: &str,
+        password: &str,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<LoginOutput> {
+        if let Some(ip) = address {
+            self.inner
+                .limiters
+                .login_address
+                .check(&ip.to_string(), "sign-in attempts from this address")?;
+        }
+        let account = email.trim().to_lowercase();
+        self.inner
+            .limiters
+            .login_account
+            .check(&account, "sign-in attempts for this account")?;
         let denied = || ServiceError::Unauthenticated("wrong email or password".into());
         let record = match Email::parse("email", email) {
             Ok(e) => self.inner.storage.login_record(e.as_str()).await?,

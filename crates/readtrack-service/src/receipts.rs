@@ -56,6 +56,12 @@ impl App {
             ));
         }
         let relay = caller.token_kind == TokenKind::Relay;
+        if !relay {
+            self.inner.limiters.receipts.check(
+                &format!("token:{}", caller.token_id),
+                "receipt batches with this token",
+            )?;
+        }
         let org = self.org(caller.org_id()).await?;
         // The members the batch speaks for, with their calendars (a read's quiet-hours
         // status depends on the reader's own zone).

@@ -45,9 +45,10 @@ pub async fn setup(
     responses((status = 200, body = LoginResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(s): State<ServerState>,
+    crate::extract::ClientAddr(address): crate::extract::ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    let out = s.app.login(&req.email, &req.password).await?;
+    let out = s.app.login_from(&req.email, &req.password, address).await?;
     Ok(Json(LoginResponse {
         token: out.token,
         member_id: out.member_id.to_string(),
