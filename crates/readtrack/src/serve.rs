@@ -1,5 +1,9 @@
 //! `readtrack serve`: configuration (flags > environment > file > defaults), logging,
 //! storage, the bus, the demo, and graceful shutdown.
+//!
+//! One node by default: an embedded SQLite file and an in-process bus. With
+//! `--database postgres://…` and `--nats nats://…` any number of identical, stateless
+//! nodes share one PostgreSQL database and one NATS server behind a load balancer.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,11 +11,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use readtrack_bus::{EventBus, InProcessBus};
+use readtrack_bus::{EventBus, InProcessBus, NatsBus, NatsConfig};
 use readtrack_server::{ServerConfig, ServerState};
 use readtrack_service::clock::{AdjustableClock, Clock, SystemClock};
 use readtrack_service::{App, AppConfig};
 use readtrack_storage::Storage;
+use readtrack_storage::postgres::{PgConfig, PostgresStorage};
 use readtrack_storage::sqlite::SqliteStorage;
 use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
@@ -25,6 +30,20 @@ pub struct ServeArgs {
     /// Data directory of the embedded database [default: ./readtrack-data].
     #[arg(long, env = "READTRACK_DATA")]
     data: Option<PathBuf>,
+    /// A PostgreSQL database instead of the embedded one (`postgres://user:pass@host/db`);
+    /// every node of a deployment names the same one.
+    #[arg(long, env = "READTRACK_DATABASE")]
+    database: Option<String>,
+    /// Connections this node keeps to PostgreSQL at most [default: 16].
+    #[arg(long, env = "READTRACK_DATABASE_MAX_CONNECTIONS")]
+    database_max_connections: Option<u32>,
+    /// A NATS server for realtime events across nodes (`nats://host:4222`); without it
+    /// events stay inside this process.
+    #[arg(long, env = "READTRACK_NATS")]
+    nats: Option<String>,
+    /// Subject prefix on NATS, so deployments can share a server [default: readtrack].
+    #[arg(long, env = "READTRACK_NATS_PREFIX")]
+    nats_prefix: Option<String>,
     /// A TOML configuration file (see readtrack.example.toml).
     #[arg(long, env = "READTRACK_CONFIG")]
     config: Option<PathBuf>,
@@ -54,6 +73,10 @@ pub struct ServeArgs {
 struct FileConfig {
     listen: Option<SocketAddr>,
     data: Option<PathBuf>,
+    database: Option<String>,
+    database_max_connections: Option<u32>,
+    nats: Option<String>,
+    nats_prefix: Option<String>,
     demo: Option<bool>,
     dev_clock: Option<bool>,
     log_format: Option<String>,
@@ -66,6 +89,11 @@ struct FileConfig {
 struct Settings {
     listen: SocketAddr,
     data: PathBuf,
+    /// A PostgreSQL URL; may hold a password, so it is shown only through [`redacted`].
+    database: Option<String>,
+    database_max_connections: u32,
+    nats: Option<String>,
+    nats_prefix: String,
     demo: bool,
     dev_clock: bool,
     log_format: String,
@@ -95,6 +123,17 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
             .clone()
             .or(file.data)
             .unwrap_or_else(|| PathBuf::from("readtrack-data")),
+        database: args.database.clone().or(file.database),
+        database_max_connections: args
+            .database_max_connections
+            .or(file.database_max_connections)
+            .unwrap_or(PgConfig::default().max_connections),
+        nats: args.nats.clone().or(file.nats),
+        nats_prefix: args
+            .nats_prefix
+            .clone()
+            .or(file.nats_prefix)
+            .unwrap_or_else(|| "readtrack".into()),
         demo: args.demo || file.demo.unwrap_or(false),
         dev_clock: args.dev_clock || file.dev_clock.unwrap_or(false),
         log_format: args
@@ -117,6 +156,25 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
             s.listen
         );
     }
+    if let Some(url) = &s.database
+        && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        bail!(
+            "--database takes a PostgreSQL URL (postgres://user:pass@host:5432/db), not {}; the embedded database is chosen with --data",
+            redacted(url)
+        );
+    }
+    if s.database_max_connections == 0 {
+        bail!("--database-max-connections must be at least 1");
+    }
+    if let Some(url) = &s.nats
+        && !(url.starts_with("nats://") || url.starts_with("tls://"))
+    {
+        bail!(
+            "--nats takes a NATS URL (nats://host:4222), not {}",
+            redacted(url)
+        );
+    }
     if !matches!(s.log_format.as_str(), "pretty" | "json") {
         bail!(
             "log format must be `pretty` or `json`, not {:?}",
@@ -124,6 +182,69 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         );
     }
     Ok(s)
+}
+
+/// A URL fit for logs and error messages: any password replaced by `***`.
+pub(crate) fn redacted(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            let hidden = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!("{}{hidden}{}", &url[..scheme_end], &rest[at..])
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Opens the configured storage: PostgreSQL when a database URL is set, else the
+/// embedded SQLite file.
+async fn open_storage(s: &Settings) -> anyhow::Result<Arc<dyn Storage>> {
+    Ok(match &s.database {
+        Some(url) => {
+            let config = PgConfig {
+                max_connections: s.database_max_connections,
+                ..PgConfig::default()
+            };
+            let storage = PostgresStorage::connect_with(url, config)
+                .await
+                .with_context(|| format!("cannot open the database {}", redacted(url)))?;
+            Arc::new(storage)
+        }
+        None => {
+            let storage = SqliteStorage::open(&s.data)
+                .await
+                .with_context(|| format!("cannot open the database in {}", s.data.display()))?;
+            Arc::new(storage)
+        }
+    })
+}
+
+/// Connects the configured bus: NATS when a URL is set, else in-process.
+async fn open_bus(s: &Settings) -> anyhow::Result<Arc<dyn EventBus>> {
+    Ok(match &s.nats {
+        Some(url) => {
+            let config = NatsConfig {
+                prefix: s.nats_prefix.clone(),
+                ..NatsConfig::new(url.as_str())
+            };
+            Arc::new(
+                NatsBus::connect(config)
+                    .await
+                    .context("cannot start the event bus")?,
+            )
+        }
+        None => Arc::new(InProcessBus::new()),
+    })
 }
 
 fn init_tracing(format: &str) {
@@ -164,11 +285,8 @@ async fn shutdown_signal() {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let s = settings(&args)?;
     init_tracing(&s.log_format);
-    let storage = SqliteStorage::open(&s.data)
-        .await
-        .with_context(|| format!("cannot open the database in {}", s.data.display()))?;
-    let storage: Arc<dyn Storage> = Arc::new(storage);
-    let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::new());
+    let storage = open_storage(&s).await?;
+    let bus = open_bus(&s).await?;
     let (clock, dev_clock): (Arc<dyn Clock>, Option<Arc<AdjustableClock>>) = if s.dev_clock {
         let c = Arc::new(AdjustableClock::new());
         (c.clone(), Some(c))
@@ -179,6 +297,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         webhook_renderer: Some(readtrack_server::webhook_renderer()),
         ..AppConfig::default()
     };
+    let bus_name = bus.name();
     let (app, background) = App::start(storage.clone(), bus, clock, dev_clock, config)
         .await
         .context("cannot start the services")?;
@@ -190,7 +309,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.print_addr {
         println!("listening on {addr}");
     }
-    tracing::info!(%addr, data = %s.data.display(), "readtrack is listening");
+    let database = match &s.database {
+        Some(url) => redacted(url),
+        None => s.data.display().to_string(),
+    };
+    tracing::info!(%addr, %database, bus = bus_name, "readtrack is listening");
 
     if s.demo {
         // The crowd subscribes before anything is sent, so it sees the opening notices.
@@ -240,4 +363,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     drop(app);
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        assert_eq!(
+            redacted("postgres://rt:s3cret@db.internal:5432/readtrack"),
+            "postgres://rt:***@db.internal:5432/readtrack"
+        );
+        assert_eq!(
+            redacted("postgres://postgres@127.0.0.1/rt"),
+            "postgres://postgres@127.0.0.1/rt"
+        );
+        assert_eq!(redacted("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(
+            redacted("nats://user:p%40ss@nats:4222"),
+            "nats://user:***@nats:4222"
+        );
+    }
 }
