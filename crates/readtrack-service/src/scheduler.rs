@@ -15,6 +15,10 @@ use crate::App;
 const PASS: u32 = 500;
 /// Longest sleep between passes: steps queued by other nodes are found within this.
 const MAX_NAP: Duration = Duration::from_secs(30);
+/// Shortest sleep between passes. A step still due right after a pass is being fired by
+/// another node (its row is locked and was skipped); looking again shortly, rather than
+/// at once, keeps this node from spinning until that node commits.
+const MIN_NAP: Duration = Duration::from_millis(200);
 
 impl App {
     /// Fires every step due now; returns how many fired.
@@ -51,7 +55,7 @@ impl App {
                 Err(_) => Duration::from_secs(1),
             };
             tokio::select! {
-                _ = tokio::time::sleep(nap.min(MAX_NAP)) => {}
+                _ = tokio::time::sleep(nap.clamp(MIN_NAP, MAX_NAP)) => {}
                 _ = self.inner.wake_scheduler.notified() => {}
                 _ = clock_moves.changed() => {}
                 _ = shutdown.changed() => return,

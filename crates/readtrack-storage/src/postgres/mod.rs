@@ -91,6 +91,9 @@ impl PostgresStorage {
     /// [`PostgresStorage::connect`] with explicit pool settings.
     pub async fn connect_with(url: &str, config: PgConfig) -> Result<Self> {
         let options: PgConnectOptions = url.parse()?;
+        // A node cut off in the middle of a transaction holds its row locks (claimed
+        // due steps among them) until the server gives up on it; bound that wait.
+        let options = options.options([("idle_in_transaction_session_timeout", "60s")]);
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)

@@ -68,6 +68,24 @@ impl ScratchDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// Whether some session holds rows of `table` claimed with `SELECT … FOR UPDATE`
+    /// right now: a scheduler pass or delivery claim in flight, for tests that need to
+    /// act in the middle of one.
+    pub async fn claim_in_flight(&self, table: &str) -> Result<bool> {
+        let mut conn = PgConnection::connect(&self.url).await?;
+        let held: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                WHERE c.relname = $1 AND l.mode = 'RowShareLock' AND l.granted
+                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND l.pid <> pg_backend_pid())",
+        )
+        .bind(table)
+        .fetch_one(&mut conn)
+        .await?;
+        let _ = conn.close().await;
+        Ok(held)
+    }
 }
 
 impl Drop for ScratchDatabase {
