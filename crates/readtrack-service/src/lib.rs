@@ -19,6 +19,7 @@ pub mod realtime;
 pub mod receipts;
 pub mod scheduler;
 pub mod tasks;
+pub mod timeline;
 pub mod webhooks;
 pub mod writer;
 

@@ -343,7 +343,7 @@ impl App {
 
     /// Which departments the caller may see analytics of: all for admins and auditors,
     /// their own department subtree for managers, none for anyone else.
-    async fn analytics_scope(
+    pub(crate) async fn analytics_scope(
         &self,
         caller: &Caller,
     ) -> Result<(Vec<Department>, Option<HashSet<DepartmentId>>)> {
