@@ -4,6 +4,8 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+use readtrack_domain::member::Role;
+
 use crate::error::ApiError;
 use crate::web::i18n::{Lang, Tr};
 use crate::web::session::{Viewer, percent_encode};
@@ -12,11 +14,26 @@ use crate::web::session::{Viewer, percent_encode};
 #[derive(Debug, Clone)]
 pub struct NavItem {
     /// Where it goes.
-    pub href: &'static str,
+    pub href: String,
     /// What it says.
     pub label: &'static str,
     /// Whether it is the page being shown.
     pub current: bool,
+    /// Drawn as something waiting for the viewer (an open survey).
+    pub waiting: bool,
+}
+
+/// Who a navigation entry is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    /// Every signed-in member.
+    Everyone,
+    /// Administrators.
+    Admin,
+    /// Administrators, auditors, and managers (for their own department subtree).
+    Analysts,
+    /// Auditors (administrators reach the audit log through the settings tabs).
+    Auditor,
 }
 
 /// A page of the navigation, whether it exists yet, and who sees it.
@@ -25,7 +42,7 @@ struct NavDef {
     label: fn(&Tr) -> &'static str,
     /// Pages still to be built stay listed here, switched off, so adding one is a flip.
     ready: bool,
-    admin_only: bool,
+    who: Who,
 }
 
 const NAV: &[NavDef] = &[
@@ -33,57 +50,72 @@ const NAV: &[NavDef] = &[
         href: "/inbox",
         label: |t| t.nav_inbox,
         ready: true,
-        admin_only: false,
+        who: Who::Everyone,
     },
     NavDef {
         href: "/sent",
         label: |t| t.nav_sent,
         ready: true,
-        admin_only: false,
+        who: Who::Everyone,
     },
     NavDef {
         href: "/compose",
         label: |t| t.nav_compose,
         ready: true,
-        admin_only: false,
+        who: Who::Everyone,
     },
     NavDef {
         href: "/tasks",
         label: |t| t.nav_tasks,
-        ready: false,
-        admin_only: false,
-    },
-    NavDef {
-        href: "/me/data",
-        label: |t| t.nav_my_data,
-        ready: false,
-        admin_only: false,
-    },
-    NavDef {
-        href: "/policy",
-        label: |t| t.nav_policy,
-        ready: false,
-        admin_only: false,
+        ready: true,
+        who: Who::Everyone,
     },
     NavDef {
         href: "/analytics",
         label: |t| t.nav_analytics,
-        ready: false,
-        admin_only: true,
+        ready: true,
+        who: Who::Analysts,
     },
     NavDef {
         href: "/admin/directory",
         label: |t| t.nav_directory,
         ready: true,
-        admin_only: true,
+        who: Who::Admin,
     },
     NavDef {
         href: "/admin/settings",
         label: |t| t.nav_settings,
-        ready: false,
-        admin_only: true,
+        ready: true,
+        who: Who::Admin,
+    },
+    NavDef {
+        href: "/admin/audit",
+        label: |t| t.nav_audit,
+        ready: true,
+        who: Who::Auditor,
+    },
+    NavDef {
+        href: "/me/data",
+        label: |t| t.nav_my_data,
+        ready: true,
+        who: Who::Everyone,
+    },
+    NavDef {
+        href: "/policy",
+        label: |t| t.nav_policy,
+        ready: true,
+        who: Who::Everyone,
     },
 ];
+
+fn may_see(who: Who, v: &Viewer) -> bool {
+    match who {
+        Who::Everyone => true,
+        Who::Admin => v.caller.member.role == Role::Admin,
+        Who::Analysts => matches!(v.caller.member.role, Role::Admin | Role::Auditor) || v.manages,
+        Who::Auditor => v.caller.member.role == Role::Auditor,
+    }
+}
 
 /// What the shared frame of a page needs.
 #[derive(Debug, Clone)]
@@ -104,6 +136,11 @@ pub struct Chrome {
     pub org_name: String,
     /// Main navigation.
     pub nav: Vec<NavItem>,
+    /// The viewer is an administrator (the settings pages show their tabs).
+    pub is_admin: bool,
+    /// The current policy is not acknowledged yet: every page but the policy's own
+    /// shows a banner leading there.
+    pub policy_banner: bool,
     /// The language switch: link and label (in the other language).
     pub switch_href: String,
     /// The other language's own name.
@@ -127,16 +164,35 @@ impl Chrome {
     /// The frame of a signed-in page; `section` is the navigation entry to highlight.
     pub fn for_viewer(v: &Viewer, section: &str) -> Self {
         let t = v.t();
-        let admin = v.caller.is_admin();
-        let nav = NAV
+        let mut nav: Vec<NavItem> = NAV
             .iter()
-            .filter(|d| d.ready && (admin || !d.admin_only))
+            .filter(|d| d.ready && may_see(d.who, v))
             .map(|d| NavItem {
-                href: d.href,
+                href: d.href.to_string(),
                 label: (d.label)(t),
                 current: d.href == section,
+                waiting: false,
             })
             .collect();
+        // An open survey is a question waiting for the viewer: it sits right after Tasks.
+        if let Some((id, _)) = v.open_surveys.first() {
+            let href = format!("/surveys/{id}");
+            let at = nav
+                .iter()
+                .position(|n| n.href == "/tasks")
+                .map_or(0, |i| i + 1);
+            nav.insert(
+                at,
+                NavItem {
+                    current: section == href,
+                    href,
+                    label: t.nav_survey,
+                    waiting: true,
+                },
+            );
+        }
+        let policy_banner = v.caller.member.policy_ack_version < v.org.settings.policy_version
+            && section != "/policy";
         let (switch_href, switch_label, switch_tag) = switch(v.lang, &v.path);
         Chrome {
             t,
@@ -147,6 +203,8 @@ impl Chrome {
             user_name: Some(v.caller.member.name.clone()),
             org_name: v.org.name.clone(),
             nav,
+            is_admin: v.caller.is_admin(),
+            policy_banner,
             switch_href,
             switch_label,
             switch_tag,
@@ -166,6 +224,8 @@ impl Chrome {
             user_name: None,
             org_name: String::new(),
             nav: Vec::new(),
+            is_admin: false,
+            policy_banner: false,
             switch_href,
             switch_label,
             switch_tag,
@@ -213,4 +273,43 @@ pub fn error_page(lang: Lang, e: ApiError) -> Response {
         message,
     };
     render(e.status, &page)
+}
+
+/// The answer to a form whose CSRF token is not this session's: an old tab, or a form
+/// posted from another site. Nothing was changed; going back and sending again works.
+pub fn form_expired_page(lang: Lang) -> Response {
+    let page = ErrorPage {
+        ctx: Chrome::anonymous(lang, "/"),
+        status: StatusCode::FORBIDDEN.as_u16(),
+        message: lang.tr().form_expired.to_string(),
+    };
+    render(StatusCode::FORBIDDEN, &page)
+}
+
+#[derive(Template)]
+#[template(path = "not_found.html")]
+struct NotFoundPage {
+    ctx: Chrome,
+}
+
+/// Any path no route knows: an HTML page for people, and the API's JSON error for
+/// programs under `/api/`, so a client never has to parse a web page.
+pub async fn not_found(
+    viewer: Result<Viewer, Response>,
+    visitor: crate::web::session::Visitor,
+    uri: axum::http::Uri,
+) -> Response {
+    if uri.path().starts_with("/api/") {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such endpoint; see /docs",
+        )
+        .into_response();
+    }
+    let ctx = match &viewer {
+        Ok(v) => Chrome::for_viewer(v, ""),
+        Err(_) => Chrome::anonymous(visitor.lang, uri.path()),
+    };
+    render(StatusCode::NOT_FOUND, &NotFoundPage { ctx })
 }

@@ -4,6 +4,8 @@
 use jiff::Timestamp;
 use readtrack_domain::time_zone::Zone;
 
+use crate::web::i18n::Lang;
+
 /// A time on a page: what to show and the RFC 3339 instant behind it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShownTime {
@@ -56,6 +58,43 @@ pub fn parse_local_input(raw: &str, zone: &Zone) -> Option<Timestamp> {
         .map(|z| z.timestamp())
 }
 
+/// A delay as people say it: "45 s", "12 min", "2.5 h", "1.5 d" (or in Chinese).
+pub fn duration(secs: f64, lang: Lang) -> String {
+    let secs = secs.max(0.0);
+    let (value, unit) = if secs < 60.0 {
+        (secs, 0)
+    } else if secs < 3600.0 {
+        (secs / 60.0, 1)
+    } else if secs < 86_400.0 {
+        (secs / 3600.0, 2)
+    } else {
+        (secs / 86_400.0, 3)
+    };
+    // One decimal only while it says something: "2.5 h", but "12 min" and "45 s".
+    let n = if value < 10.0 && unit > 0 {
+        let v = format!("{value:.1}");
+        v.strip_suffix(".0").map(String::from).unwrap_or(v)
+    } else {
+        format!("{value:.0}")
+    };
+    let unit = match (lang, unit) {
+        (Lang::En, 0) => "s",
+        (Lang::En, 1) => "min",
+        (Lang::En, 2) => "h",
+        (Lang::En, _) => "d",
+        (Lang::ZhHant, 0) => "秒",
+        (Lang::ZhHant, 1) => "分鐘",
+        (Lang::ZhHant, 2) => "小時",
+        (Lang::ZhHant, _) => "天",
+    };
+    format!("{n} {unit}")
+}
+
+/// A share as a whole percentage: `0.873` is "87%".
+pub fn percent(share: f64) -> String {
+    format!("{:.0}%", (share * 100.0).clamp(0.0, 100.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +110,16 @@ mod tests {
             parse_local_input("2026-11-28T17:00", &hk),
             "2026-11-28T09:00:00Z".parse().ok()
         );
+    }
+
+    #[test]
+    fn delays_read_as_people_say_them_in_both_languages() {
+        assert_eq!(duration(42.4, Lang::En), "42 s");
+        assert_eq!(duration(150.0, Lang::En), "2.5 min");
+        assert_eq!(duration(720.0, Lang::En), "12 min");
+        assert_eq!(duration(7200.0, Lang::En), "2 h");
+        assert_eq!(duration(3.0 * 86_400.0, Lang::ZhHant), "3 天");
+        assert_eq!(duration(5400.0, Lang::ZhHant), "1.5 小時");
+        assert_eq!(percent(0.873), "87%");
     }
 }

@@ -7,25 +7,33 @@
 //! Every page gets a strict Content-Security-Policy: no inline script, no framing.
 
 pub mod admin;
+pub mod analytics;
 pub mod assets;
 pub mod audience;
+pub mod audit;
 pub mod auth;
 pub mod board;
+pub mod charts;
 pub mod chrome;
 pub mod compose;
 pub mod format;
 pub mod i18n;
 pub mod inbox;
 pub mod markdown;
+pub mod my_data;
 pub mod notice;
+pub mod policy;
 pub mod session;
+pub mod settings;
+pub mod surveys;
+pub mod tasks;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use crate::state::ServerState;
 
@@ -62,6 +70,22 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
             "/admin/import",
             post(admin::import).layer(DefaultBodyLimit::max(import_limit)),
         )
+        .route("/tasks", get(tasks::tasks))
+        .route("/tasks/{id}/complete", post(tasks::complete))
+        .route("/me/data", get(my_data::my_data))
+        .route("/policy", get(policy::policy))
+        .route("/policy/ack", post(policy::acknowledge))
+        .route("/analytics", get(analytics::analytics))
+        .route(
+            "/admin/settings",
+            get(settings::settings).post(settings::save),
+        )
+        .route("/admin/audit", get(audit::audit))
+        .route("/admin/surveys", get(surveys::admin).post(surveys::open))
+        .route("/surveys/{id}", get(surveys::survey).post(surveys::answer))
+        // Every other path: a page saying so (and the JSON error under /api/). Static
+        // routes and `/api/v1/…` win over this catch-all, whatever the order.
+        .route("/{*rest}", any(chrome::not_found))
         .layer(middleware::from_fn(page_headers))
         .route("/assets/{file}", get(assets::asset))
 }

@@ -67,6 +67,10 @@ pub struct Viewer {
     pub csrf: String,
     /// Path and query of the page, for the language switch to come back to.
     pub path: String,
+    /// Whether anyone reports to the viewer (managers see their team's analytics).
+    pub manages: bool,
+    /// Pulse surveys open to the viewer that they have not answered: (id, title).
+    pub open_surveys: Vec<(String, String)>,
 }
 
 impl Viewer {
@@ -187,6 +191,7 @@ impl FromRequestParts<ServerState> for Viewer {
             }
         };
         let zone = App::member_zone(&caller.member, &org);
+        let (manages, open_surveys) = navigation_facts(state, &caller).await;
         Ok(Viewer {
             caller,
             org,
@@ -194,8 +199,35 @@ impl FromRequestParts<ServerState> for Viewer {
             lang: i18n::negotiate(parts),
             csrf: csrf_token(&token),
             path: local_path(parts),
+            manages,
+            open_surveys,
         })
     }
+}
+
+/// What the navigation shows beyond the role: whether the viewer manages anyone (for
+/// Analytics) and the surveys waiting for their answer. A failed look-up only hides an
+/// entry; the page itself still renders.
+async fn navigation_facts(state: &ServerState, caller: &Caller) -> (bool, Vec<(String, String)>) {
+    let manages = match state.app.storage().manages_anyone(caller.id()).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not tell whether the viewer manages anyone");
+            false
+        }
+    };
+    let surveys = match state.app.my_surveys(caller).await {
+        Ok(list) => list
+            .into_iter()
+            .filter(|(_, answered)| !answered)
+            .map(|(s, _)| (s.id.to_string(), s.title))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list the viewer's open surveys");
+            Vec::new()
+        }
+    };
+    (manages, surveys)
 }
 
 /// A visitor who may or may not be signed in (sign-in and setup pages).

@@ -1,0 +1,248 @@
+//! "My data": everything readtrack records about the viewer, from the same export as
+//! `GET /api/v1/me/export` (which is offered as a download), and who has looked at it.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use readtrack_domain::message::Tracking;
+
+use crate::state::ServerState;
+use crate::web::chrome::{Chrome, error_page, render};
+use crate::web::format::{self, ShownTime};
+use crate::web::i18n::Tr;
+use crate::web::session::Viewer;
+
+/// One notice the viewer received, with what was recorded about their reading it.
+#[derive(Debug, Clone)]
+pub struct ReceiptRow {
+    /// The notice's title.
+    pub title: String,
+    /// Its sender.
+    pub sender: String,
+    /// When it was sent.
+    pub sent: ShownTime,
+    /// How it was tracked, as words.
+    pub tracking: &'static str,
+    /// Per-person tracking (the sender may see this row's times).
+    pub per_person: bool,
+    /// State, wire name.
+    pub state: &'static str,
+    /// State as words.
+    pub state_label: &'static str,
+    /// When the viewer's device received it.
+    pub delivered: Option<ShownTime>,
+    /// When they read it, by their device's clock.
+    pub read: Option<ShownTime>,
+    /// The read fell in their quiet hours (shown to the sender without its time).
+    pub read_quiet: bool,
+    /// When they confirmed.
+    pub acked: Option<ShownTime>,
+    /// Their answer.
+    pub response: String,
+    /// Reminders sent to them.
+    pub reminders: i64,
+    /// The last of them.
+    pub last_reminded: Option<ShownTime>,
+    /// When their manager or backup was told.
+    pub escalated: Option<ShownTime>,
+}
+
+/// An escalation about the viewer.
+#[derive(Debug, Clone)]
+pub struct EscalationRow {
+    /// The notice's title.
+    pub title: String,
+    /// Who was told.
+    pub told: String,
+    /// As what, in words.
+    pub role: &'static str,
+    /// When.
+    pub at: ShownTime,
+}
+
+/// A task of the viewer's.
+#[derive(Debug, Clone)]
+pub struct TaskLine {
+    /// The notice's title.
+    pub title: String,
+    /// Created.
+    pub created: ShownTime,
+    /// Done.
+    pub done: Option<ShownTime>,
+}
+
+/// Someone's audited look at the viewer's per-person data.
+#[derive(Debug, Clone)]
+pub struct ViewRow {
+    /// When.
+    pub at: ShownTime,
+    /// Who looked.
+    pub who: String,
+    /// What they did, in words.
+    pub action: String,
+    /// What it concerned.
+    pub subject: String,
+}
+
+#[derive(Template)]
+#[template(path = "my_data.html")]
+struct MyDataPage {
+    ctx: Chrome,
+    t: &'static Tr,
+    name: String,
+    email: String,
+    department: String,
+    role: &'static str,
+    zone: String,
+    own_zone: bool,
+    manager: String,
+    backup: String,
+    policy_version: i64,
+    policy_acked: i64,
+    policy_acked_at: Option<ShownTime>,
+    receipts: Vec<ReceiptRow>,
+    reminded: Vec<ReceiptRow>,
+    escalations: Vec<EscalationRow>,
+    tasks: Vec<TaskLine>,
+    views: Vec<ViewRow>,
+}
+
+/// An audit action in the viewer's language, or as recorded when it is not a known one.
+pub fn action_label(t: &Tr, action: &str) -> String {
+    match action {
+        "board.viewed" => t.audit_board_viewed,
+        "export" => t.audit_export,
+        "settings.updated" => t.audit_settings_updated,
+        "policy.updated" => t.audit_policy_updated,
+        "survey.opened" => t.audit_survey_opened,
+        "retention.purged" => t.audit_retention_purged,
+        other => return other.to_string(),
+    }
+    .to_string()
+}
+
+fn tracking_label(t: &Tr, tracking: Tracking) -> &'static str {
+    match tracking {
+        Tracking::PerPerson => t.tracking_per_person,
+        Tracking::Aggregate => t.tracking_aggregate,
+        Tracking::Off => t.tracking_off,
+    }
+}
+
+/// `GET /me/data`.
+pub async fn my_data(State(s): State<ServerState>, v: Viewer) -> Response {
+    // Looking is itself recorded (as an export), exactly like the JSON download.
+    let e = match s.app.export_me(&v.caller).await {
+        Ok(e) => e,
+        Err(e) => return error_page(v.lang, e.into()),
+    };
+    let departments = match s.app.departments(&v.caller).await {
+        Ok(d) => d,
+        Err(e) => return error_page(v.lang, e.into()),
+    };
+    let t = v.t();
+    let name_of = |id: Option<readtrack_domain::ids::MemberId>| {
+        let s = s.clone();
+        let caller = &v.caller;
+        async move {
+            match id {
+                Some(id) => s
+                    .app
+                    .member(caller, &id.to_string())
+                    .await
+                    .map(|m| m.name)
+                    .unwrap_or_default(),
+                None => String::new(),
+            }
+        }
+    };
+    let manager = name_of(e.member.manager_id).await;
+    let backup = name_of(e.member.backup_id).await;
+    let at = |x: Option<jiff::Timestamp>| x.map(|x| format::seconds(x, &v.zone));
+    let receipts: Vec<ReceiptRow> = e
+        .receipts
+        .iter()
+        .map(|r| {
+            let rec = &r.receipt;
+            let state = rec.state().as_str();
+            ReceiptRow {
+                title: r.title.clone(),
+                sender: r.sender_name.clone(),
+                sent: format::minutes(r.sent_at, &v.zone),
+                tracking: tracking_label(t, r.tracking),
+                per_person: r.tracking == Tracking::PerPerson,
+                state,
+                state_label: t.board_state_label(state),
+                delivered: at(rec.times.delivered_at),
+                read: at(rec.times.read_at),
+                read_quiet: rec.read_quiet,
+                acked: at(rec.times.acked_at),
+                response: rec.times.response.clone().unwrap_or_default(),
+                reminders: rec.reminders,
+                last_reminded: at(rec.last_reminded_at),
+                escalated: at(rec.escalated_at),
+            }
+        })
+        .collect();
+    let reminded = receipts
+        .iter()
+        .filter(|r| r.reminders > 0)
+        .cloned()
+        .collect();
+    let page = MyDataPage {
+        ctx: Chrome::for_viewer(&v, "/me/data"),
+        t,
+        name: e.member.name.clone(),
+        email: e.member.email.clone(),
+        department: departments
+            .iter()
+            .find(|d| d.id == e.member.department_id)
+            .map(|d| d.name.clone())
+            .unwrap_or_default(),
+        role: t.role_label(e.member.role.as_str()),
+        zone: v.zone.name().to_string(),
+        own_zone: e.member.time_zone.is_some(),
+        manager,
+        backup,
+        policy_version: v.org.settings.policy_version,
+        policy_acked: e.member.policy_ack_version,
+        policy_acked_at: at(e.policy_acked_at),
+        receipts,
+        reminded,
+        escalations: e
+            .escalations
+            .iter()
+            .map(|x| EscalationRow {
+                title: x.title.clone(),
+                told: x.to_name.clone(),
+                role: if x.role == "backup" {
+                    t.your_backup
+                } else {
+                    t.your_manager
+                },
+                at: format::seconds(x.at, &v.zone),
+            })
+            .collect(),
+        tasks: e
+            .tasks
+            .iter()
+            .map(|x| TaskLine {
+                title: x.title.clone(),
+                created: format::minutes(x.created_at, &v.zone),
+                done: x.done_at.map(|d| format::minutes(d, &v.zone)),
+            })
+            .collect(),
+        views: e
+            .views
+            .iter()
+            .map(|a| ViewRow {
+                at: format::seconds(a.at, &v.zone),
+                who: a.actor_name.clone().unwrap_or_else(|| t.system.to_string()),
+                action: action_label(t, &a.action),
+                subject: a.subject.clone(),
+            })
+            .collect(),
+    };
+    render(StatusCode::OK, &page)
+}

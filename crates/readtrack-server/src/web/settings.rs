@@ -1,0 +1,522 @@
+//! The organisation's settings for administrators: time zone, working and quiet hours,
+//! which priorities may be tracked per person, retention, the minimum group size, the
+//! pilot departments, the policy text and the default reminder plans.
+//!
+//! The form is sent whole and applied in one service call, so a refusal changes nothing;
+//! the refusal names its field, and the page shows the message next to that field.
+
+use std::collections::HashSet;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use readtrack_domain::department::Department;
+use readtrack_domain::reminder::{ReminderPlan, ReminderPlanInput};
+use readtrack_domain::settings::{OrgSettings, format_time_of_day, weekday_number};
+use readtrack_service::ServiceError;
+use readtrack_service::privacy::{PlanPatch, SettingsPatch};
+use serde::Deserialize;
+
+use crate::state::ServerState;
+use crate::web::chrome::{Chrome, error_page, render};
+use crate::web::compose::{DeptOption, tree_order};
+use crate::web::i18n::Tr;
+use crate::web::session::Viewer;
+
+/// One default reminder plan as the form holds it.
+#[derive(Debug, Clone, Default)]
+pub struct PlanValues {
+    /// The plan is on.
+    pub on: bool,
+    /// First reminder after (working minutes).
+    pub remind_after: String,
+    /// Then every (working minutes).
+    pub remind_every: String,
+    /// At most this many reminders.
+    pub max_reminders: String,
+    /// Escalate after (working minutes).
+    pub escalate_after: String,
+    /// Tell the manager.
+    pub manager: bool,
+    /// Tell the backup contact.
+    pub backup: bool,
+    /// Put a task on the recipient's list.
+    pub task: bool,
+}
+
+impl PlanValues {
+    fn of(plan: Option<&ReminderPlan>) -> Self {
+        let Some(p) = plan else {
+            return Self::default();
+        };
+        let to = |t: readtrack_domain::reminder::EscalateTo| p.escalate_to.contains(&t);
+        Self {
+            on: true,
+            remind_after: nonzero(p.remind_after_minutes),
+            remind_every: nonzero(p.remind_every_minutes),
+            max_reminders: p.max_reminders.to_string(),
+            escalate_after: p
+                .escalate_after_minutes
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            manager: to(readtrack_domain::reminder::EscalateTo::Manager),
+            backup: to(readtrack_domain::reminder::EscalateTo::Backup),
+            task: p.create_task,
+        }
+    }
+
+    fn set(&mut self, key: &str, val: String) {
+        match key {
+            "on" => self.on = true,
+            "remind_after" => self.remind_after = val,
+            "remind_every" => self.remind_every = val,
+            "max_reminders" => self.max_reminders = val,
+            "escalate_after" => self.escalate_after = val,
+            "manager" => self.manager = true,
+            "backup" => self.backup = true,
+            "task" => self.task = true,
+            _ => {}
+        }
+    }
+
+    /// The patch for this plan; `field` prefixes the names of numbers that do not parse.
+    fn patch(&self, field: &str) -> Result<PlanPatch, (String, String)> {
+        if !self.on {
+            return Ok(Some(None));
+        }
+        let mut escalate_to = Vec::new();
+        if self.manager {
+            escalate_to.push("manager".to_string());
+        }
+        if self.backup {
+            escalate_to.push("backup".to_string());
+        }
+        Ok(Some(Some(ReminderPlanInput {
+            remind_after_minutes: number(
+                &format!("{field}.remind_after_minutes"),
+                &self.remind_after,
+            )?,
+            remind_every_minutes: number(
+                &format!("{field}.remind_every_minutes"),
+                &self.remind_every,
+            )?,
+            max_reminders: number(&format!("{field}.max_reminders"), &self.max_reminders)?,
+            escalate_after_minutes: number(
+                &format!("{field}.escalate_after_minutes"),
+                &self.escalate_after,
+            )?,
+            escalate_to: Some(escalate_to),
+            create_task: Some(self.task),
+        })))
+    }
+}
+
+fn nonzero(n: u32) -> String {
+    if n == 0 { String::new() } else { n.to_string() }
+}
+
+/// A whole number from a form field, or nothing when the field is empty.
+fn number(field: &str, raw: &str) -> Result<Option<i64>, (String, String)> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse::<i64>().map(Some).map_err(|_| {
+        (
+            field.to_string(),
+            format!("`{field}` must be a whole number"),
+        )
+    })
+}
+
+/// What the form holds: the saved settings, or what the admin sent after a refusal.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsValues {
+    time_zone: String,
+    days: Vec<u8>,
+    work_start: String,
+    work_end: String,
+    quiet_start: String,
+    quiet_end: String,
+    quiet_reads: String,
+    tracking_for: Vec<String>,
+    retention_days: String,
+    min_group_size: String,
+    pilot: Vec<String>,
+    policy_text: String,
+    important: PlanValues,
+    urgent: PlanValues,
+    csrf: String,
+}
+
+impl SettingsValues {
+    /// Whether per-person tracking is ticked for a priority.
+    pub fn tracks(&self, priority: &str) -> bool {
+        self.tracking_for.iter().any(|p| p == priority)
+    }
+
+    fn of(s: &OrgSettings) -> Self {
+        Self {
+            time_zone: s.time_zone.name().to_string(),
+            days: s
+                .working_hours
+                .days
+                .iter()
+                .map(|d| weekday_number(*d))
+                .collect(),
+            work_start: format_time_of_day(s.working_hours.start),
+            work_end: format_time_of_day(s.working_hours.end),
+            quiet_start: format_time_of_day(s.quiet_hours.start),
+            quiet_end: format_time_of_day(s.quiet_hours.end),
+            quiet_reads: s.quiet_hours.reads.as_str().to_string(),
+            tracking_for: s
+                .per_person_tracking_for
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect(),
+            retention_days: s.retention_days.to_string(),
+            min_group_size: s.min_group_size.to_string(),
+            pilot: s
+                .pilot
+                .as_ref()
+                .map(|p| p.roots.iter().map(|d| d.to_string()).collect())
+                .unwrap_or_default(),
+            policy_text: s.policy_text.clone(),
+            important: PlanValues::of(s.default_reminders_important.as_ref()),
+            urgent: PlanValues::of(s.default_reminders_urgent.as_ref()),
+            csrf: String::new(),
+        }
+    }
+
+    fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut v = Self::default();
+        for (k, val) in pairs {
+            if let Some(key) = k.strip_prefix("important.") {
+                v.important.set(key, val);
+                continue;
+            }
+            if let Some(key) = k.strip_prefix("urgent.") {
+                v.urgent.set(key, val);
+                continue;
+            }
+            match k.as_str() {
+                "time_zone" => v.time_zone = val,
+                "day" => {
+                    if let Ok(d) = val.parse::<u8>() {
+                        v.days.push(d);
+                    }
+                }
+                "work_start" => v.work_start = val,
+                "work_end" => v.work_end = val,
+                "quiet_start" => v.quiet_start = val,
+                "quiet_end" => v.quiet_end = val,
+                "quiet_reads" => v.quiet_reads = val,
+                "tracking_for" => v.tracking_for.push(val),
+                "retention_days" => v.retention_days = val,
+                "min_group_size" => v.min_group_size = val,
+                "pilot" if !val.is_empty() => v.pilot.push(val),
+                // Browsers send a textarea's line breaks as CRLF; the policy is stored
+                // with LF, so an untouched text does not look like a new version.
+                "policy_text" => v.policy_text = val.replace("\r\n", "\n"),
+                "_csrf" => v.csrf = val,
+                _ => {}
+            }
+        }
+        v
+    }
+
+    /// The whole form as one patch; a number that does not parse is refused by name.
+    fn patch(&self, current: &OrgSettings) -> Result<SettingsPatch, (String, String)> {
+        let whole = |field: &str, raw: &str| -> Result<i64, (String, String)> {
+            number(field, raw)?
+                .ok_or_else(|| (field.to_string(), format!("`{field}` must not be empty")))
+        };
+        let policy_text = (self.policy_text.trim() != current.policy_text.trim())
+            .then(|| self.policy_text.clone());
+        Ok(SettingsPatch {
+            time_zone: Some(self.time_zone.trim().to_string()),
+            working_hours: Some((
+                self.days.iter().map(|d| i64::from(*d)).collect(),
+                self.work_start.trim().to_string(),
+                self.work_end.trim().to_string(),
+            )),
+            quiet_hours: Some((
+                self.quiet_start.trim().to_string(),
+                self.quiet_end.trim().to_string(),
+                Some(self.quiet_reads.clone()).filter(|r| !r.is_empty()),
+            )),
+            per_person_tracking_for: Some(self.tracking_for.clone()),
+            retention_days: Some(whole("retention_days", &self.retention_days)?),
+            min_group_size: Some(whole("min_group_size", &self.min_group_size)?),
+            policy_text,
+            pilot_departments: Some(Some(self.pilot.clone()).filter(|p| !p.is_empty())),
+            default_reminders: Some((
+                self.important.patch("default_reminders.important")?,
+                self.urgent.patch("default_reminders.urgent")?,
+            )),
+        })
+    }
+}
+
+/// Which part of the form a refused field belongs to, as the template names it.
+pub fn field_slot(field: &str) -> &'static str {
+    let first = field.split(['.', '[']).next().unwrap_or(field);
+    match first {
+        "time_zone" => "time_zone",
+        "working_hours" => "working_hours",
+        "quiet_hours" => "quiet_hours",
+        "per_person_tracking_for" => "tracking_for",
+        "retention_days" => "retention_days",
+        "min_group_size" => "min_group_size",
+        "policy" => "policy",
+        "pilot" => "pilot",
+        "default_reminders" if field.contains("urgent") => "urgent",
+        "default_reminders" => "important",
+        _ => "form",
+    }
+}
+
+/// The refusal to show, if any: the form's part and the message.
+#[derive(Debug, Clone, Default)]
+pub struct FieldErrors(Vec<(&'static str, String)>);
+
+impl FieldErrors {
+    /// The message for a part of the form.
+    pub fn get(&self, slot: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(s, _)| *s == slot)
+            .map(|(_, m)| m.as_str())
+    }
+
+    /// Whether a part of the form was refused.
+    pub fn has(&self, slot: &str) -> bool {
+        self.get(slot).is_some()
+    }
+
+    /// The first refusal, for the summary at the top: its part and message.
+    pub fn first(&self) -> Option<(&'static str, &str)> {
+        self.0.first().map(|(s, m)| (*s, m.as_str()))
+    }
+}
+
+/// One default plan's part of the form.
+#[derive(Debug, Clone)]
+pub struct PlanBox {
+    /// Field-name prefix and error slot (`important`, `urgent`).
+    pub prefix: &'static str,
+    /// The fieldset's legend.
+    pub legend: &'static str,
+    /// Its values.
+    pub v: PlanValues,
+}
+
+/// A weekday checkbox.
+#[derive(Debug, Clone)]
+pub struct DayBox {
+    /// ISO number.
+    pub n: u8,
+    /// Short name.
+    pub label: &'static str,
+    /// Ticked.
+    pub checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    ctx: Chrome,
+    t: &'static Tr,
+    tab: &'static str,
+    v: SettingsValues,
+    days: Vec<DayBox>,
+    pilot: Vec<DeptOption>,
+    /// (wire name, label, ticked) for each priority.
+    tracking: Vec<(&'static str, &'static str, bool)>,
+    plans: Vec<PlanBox>,
+    policy_version: i64,
+    errors: FieldErrors,
+    notice: Option<String>,
+}
+
+/// `?saved=1`, or `?saved=policy` when the policy became a new version.
+#[derive(Debug, Deserialize)]
+pub struct SettingsQuery {
+    /// What was saved.
+    pub saved: Option<String>,
+}
+
+fn page(
+    v: &Viewer,
+    departments: &[Department],
+    values: SettingsValues,
+    errors: FieldErrors,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let t = v.t();
+    let names = [t.mon, t.tue, t.wed, t.thu, t.fri, t.sat, t.sun];
+    let chosen: HashSet<&str> = values.pilot.iter().map(String::as_str).collect();
+    let page = SettingsPage {
+        ctx: Chrome::for_viewer(v, "/admin/settings"),
+        t,
+        tab: "settings",
+        days: (1..=7u8)
+            .map(|n| DayBox {
+                n,
+                label: names[usize::from(n) - 1],
+                checked: values.days.contains(&n),
+            })
+            .collect(),
+        pilot: tree_order(departments)
+            .into_iter()
+            .map(|(d, depth)| DeptOption {
+                checked: chosen.contains(d.id.to_string().as_str()),
+                id: d.id.to_string(),
+                name: d.name,
+                depth: depth.min(6),
+            })
+            .collect(),
+        tracking: [
+            ("normal", t.priority_normal),
+            ("important", t.priority_important),
+            ("urgent", t.priority_urgent),
+        ]
+        .into_iter()
+        .map(|(p, label)| (p, label, values.tracks(p)))
+        .collect(),
+        plans: vec![
+            PlanBox {
+                prefix: "important",
+                legend: t.default_plan_important,
+                v: values.important.clone(),
+            },
+            PlanBox {
+                prefix: "urgent",
+                legend: t.default_plan_urgent,
+                v: values.urgent.clone(),
+            },
+        ],
+        policy_version: v.org.settings.policy_version,
+        v: values,
+        errors,
+        notice,
+    };
+    render(status, &page)
+}
+
+/// `GET /admin/settings`.
+pub async fn settings(
+    State(s): State<ServerState>,
+    v: Viewer,
+    Query(q): Query<SettingsQuery>,
+) -> Response {
+    if let Err(e) = v.caller.require_admin() {
+        return error_page(v.lang, e.into());
+    }
+    let departments = match s.app.departments(&v.caller).await {
+        Ok(d) => d,
+        Err(e) => return error_page(v.lang, e.into()),
+    };
+    let t = v.t();
+    let notice = match q.saved.as_deref() {
+        Some("policy") => Some(format!(
+            "{} {} {}",
+            t.settings_saved_policy_before,
+            v.org.settings.policy_version,
+            t.settings_saved_policy_after
+        )),
+        Some(_) => Some(t.settings_saved.to_string()),
+        None => None,
+    };
+    let values = SettingsValues::of(&v.org.settings);
+    page(
+        &v,
+        &departments,
+        values,
+        FieldErrors::default(),
+        notice,
+        StatusCode::OK,
+    )
+}
+
+/// `POST /admin/settings`: applies the whole form, or changes nothing and says why.
+pub async fn save(
+    State(s): State<ServerState>,
+    v: Viewer,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Err(e) = v.caller.require_admin() {
+        return error_page(v.lang, e.into());
+    }
+    let departments = match s.app.departments(&v.caller).await {
+        Ok(d) => d,
+        Err(e) => return error_page(v.lang, e.into()),
+    };
+    let values = SettingsValues::from_pairs(pairs);
+    let refuse =
+        |values: SettingsValues, slot: &'static str, message: String, status: StatusCode| {
+            page(
+                &v,
+                &departments,
+                values,
+                FieldErrors(vec![(slot, message)]),
+                None,
+                status,
+            )
+        };
+    if !v.csrf_ok(&values.csrf) {
+        let msg = v.t().form_expired.to_string();
+        return refuse(values, "form", msg, StatusCode::FORBIDDEN);
+    }
+    let patch = match values.patch(&v.org.settings) {
+        Ok(p) => p,
+        Err((field, message)) => {
+            return refuse(values, field_slot(&field), message, StatusCode::BAD_REQUEST);
+        }
+    };
+    let before = v.org.settings.policy_version;
+    match s.app.update_settings(&v.caller, patch).await {
+        Ok(org) => {
+            let saved = if org.settings.policy_version != before {
+                "policy"
+            } else {
+                "1"
+            };
+            Redirect::to(&format!("/admin/settings?saved={saved}")).into_response()
+        }
+        Err(ServiceError::Invalid(f)) => refuse(
+            values,
+            field_slot(&f.field),
+            f.message,
+            StatusCode::BAD_REQUEST,
+        ),
+        Err(e) => error_page(v.lang, e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_fields_land_next_to_their_part_of_the_form() {
+        assert_eq!(field_slot("time_zone"), "time_zone");
+        assert_eq!(field_slot("working_hours.days[2]"), "working_hours");
+        assert_eq!(field_slot("quiet_hours.reads"), "quiet_hours");
+        assert_eq!(field_slot("per_person_tracking_for[0]"), "tracking_for");
+        assert_eq!(field_slot("pilot.departments[1]"), "pilot");
+        assert_eq!(field_slot("policy.text"), "policy");
+        assert_eq!(
+            field_slot("default_reminders.urgent.max_reminders"),
+            "urgent"
+        );
+        assert_eq!(
+            field_slot("default_reminders.important.remind_after_minutes"),
+            "important"
+        );
+        assert_eq!(field_slot("something_new"), "form");
+    }
+}
