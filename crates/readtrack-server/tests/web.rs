@@ -552,3 +552,806 @@ async fn a_link_from_another_site_reloads_from_this_site_before_asking_to_sign_i
     assert_eq!(same_site.status(), StatusCode::SEE_OTHER);
     assert_eq!(same_site.headers()[LOCATION], "/login?next=/notices/7");
 }
+
+/// A page as a signed-in browser gets it: (status, HTML).
+async fn page(app: &TestApp, token: &str, path: &str) -> (StatusCode, String) {
+    let res = client()
+        .get(app.url(path))
+        .header(COOKIE, format!("rt_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+/// A form posted from a signed-in browser; the response is not followed.
+async fn post_form(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    pairs: &[(&str, &str)],
+) -> reqwest::Response {
+    client()
+        .post(app.url(path))
+        .header(COOKIE, format!("rt_session={token}"))
+        .form_body(pairs)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The links of a page's main navigation.
+fn nav_links(html: &str) -> Vec<String> {
+    let Some(start) = html.find("class=\"main-nav\"") else {
+        return Vec::new();
+    };
+    let end = html[start..]
+        .find("</nav>")
+        .map_or(html.len(), |e| start + e);
+    html[start..end]
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .map(String::from)
+        .collect()
+}
+
+/// An organisation with an auditor, a manager and the person who reports to them.
+struct Roles {
+    app: TestApp,
+    org: common::Org,
+    auditor: String,
+    manager: (String, String),
+    member: (String, String),
+}
+
+async fn roles() -> Roles {
+    let app = TestApp::spawn().await;
+    let org = app.setup().await;
+    let (_, auditor) = app
+        .person_with(
+            &org.admin,
+            json!({"name": "Olive Audit", "email": "olive@harbour.example", "department_id": org.root, "role": "auditor"}),
+            true,
+        )
+        .await;
+    let manager = app
+        .person(
+            &org.admin,
+            "Patrick Manager",
+            "patrick@harbour.example",
+            &org.root,
+            true,
+        )
+        .await;
+    let member = app
+        .person_with(
+            &org.admin,
+            json!({"name": "Kelvin Chan", "email": "kelvin@harbour.example", "department_id": org.root, "manager_id": manager.0}),
+            true,
+        )
+        .await;
+    Roles {
+        app,
+        org,
+        auditor,
+        manager,
+        member,
+    }
+}
+
+#[tokio::test]
+async fn each_new_page_opens_for_the_people_it_is_for_and_refuses_everyone_else() {
+    let r = roles().await;
+    let (app, admin, auditor) = (&r.app, &r.org.admin, &r.auditor);
+    let (manager, member) = (&r.manager.1, &r.member.1);
+    let cases: [(&str, [StatusCode; 4]); 7] = [
+        ("/tasks", [StatusCode::OK; 4]),
+        ("/me/data", [StatusCode::OK; 4]),
+        ("/policy", [StatusCode::OK; 4]),
+        (
+            "/analytics",
+            [
+                StatusCode::OK,
+                StatusCode::OK,
+                StatusCode::OK,
+                StatusCode::FORBIDDEN,
+            ],
+        ),
+        (
+            "/admin/settings",
+            [
+                StatusCode::OK,
+                StatusCode::FORBIDDEN,
+                StatusCode::FORBIDDEN,
+                StatusCode::FORBIDDEN,
+            ],
+        ),
+        (
+            "/admin/surveys",
+            [
+                StatusCode::OK,
+                StatusCode::FORBIDDEN,
+                StatusCode::FORBIDDEN,
+                StatusCode::FORBIDDEN,
+            ],
+        ),
+        (
+            "/admin/audit",
+            [
+                StatusCode::OK,
+                StatusCode::OK,
+                StatusCode::FORBIDDEN,
+                StatusCode::FORBIDDEN,
+            ],
+        ),
+    ];
+    for (path, expected) in cases {
+        for (who, (token, want)) in ["admin", "auditor", "manager", "member"]
+            .iter()
+            .zip([admin, auditor, manager, member].into_iter().zip(expected))
+        {
+            let (status, html) = page(app, token, path).await;
+            assert_eq!(status, want, "{path} for the {who}");
+            assert!(html.contains("<!doctype html>"), "{path} is a page");
+        }
+    }
+
+    // The navigation offers each person what they may open, and nothing else.
+    let nav = |token: &str| {
+        let token = token.to_string();
+        async move { nav_links(&page(app, &token, "/inbox").await.1) }
+    };
+    let admin_nav = nav(admin).await;
+    for href in [
+        "/tasks",
+        "/me/data",
+        "/policy",
+        "/analytics",
+        "/admin/settings",
+    ] {
+        assert!(
+            admin_nav.iter().any(|h| h == href),
+            "{href} in {admin_nav:?}"
+        );
+    }
+    let auditor_nav = nav(auditor).await;
+    assert!(
+        auditor_nav.iter().any(|h| h == "/admin/audit"),
+        "{auditor_nav:?}"
+    );
+    assert!(!auditor_nav.iter().any(|h| h == "/admin/settings"));
+    assert!(nav(manager).await.iter().any(|h| h == "/analytics"));
+    let member_nav = nav(member).await;
+    assert!(member_nav.iter().any(|h| h == "/tasks"), "{member_nav:?}");
+    assert!(
+        !member_nav
+            .iter()
+            .any(|h| h == "/analytics" || h.starts_with("/admin")),
+        "{member_nav:?}"
+    );
+
+    // The pages are in Chinese for a Chinese browser, like the rest of the app.
+    let zh = client()
+        .get(app.url("/tasks"))
+        .header(COOKIE, format!("rt_session={member}"))
+        .header("accept-language", "zh-HK,zh;q=0.9")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(zh.contains("<h1>待辦事項</h1>"), "{zh}");
+}
+
+#[tokio::test]
+async fn every_form_of_the_new_pages_refuses_a_post_without_the_session_csrf_token() {
+    let r = roles().await;
+    let (app, admin, member) = (&r.app, &r.org.admin, &r.member.1);
+    let (_, survey) = app
+        .post(
+            "/api/v1/surveys",
+            Some(admin),
+            json!({"title": "How is it?"}),
+        )
+        .await;
+    let survey = survey["id"].as_str().unwrap().to_string();
+    let forms = [
+        (member, "/tasks/1/complete".to_string(), vec![]),
+        (member, "/policy/ack".to_string(), vec![("version", "1")]),
+        (
+            member,
+            format!("/surveys/{survey}"),
+            vec![("monitored", "2"), ("helped", "4")],
+        ),
+        (
+            admin,
+            "/admin/settings".to_string(),
+            vec![("time_zone", "UTC")],
+        ),
+        (
+            admin,
+            "/admin/surveys".to_string(),
+            vec![("title", "Again?")],
+        ),
+    ];
+    for (token, path, fields) in forms {
+        for csrf in [None, Some("made-up-elsewhere")] {
+            let mut pairs = fields.clone();
+            if let Some(c) = csrf {
+                pairs.push(("_csrf", c));
+            }
+            let res = post_form(app, token, &path, &pairs).await;
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path} with {csrf:?}");
+            assert!(
+                res.text().await.unwrap().contains("The form expired"),
+                "{path} says why"
+            );
+        }
+    }
+    let (_, settings) = app.get("/api/v1/org/settings", Some(admin)).await;
+    assert_eq!(
+        settings["time_zone"], "Asia/Hong_Kong",
+        "nothing was changed"
+    );
+    let (_, surveys) = app.get("/api/v1/surveys", Some(member)).await;
+    assert_eq!(surveys["items"].as_array().unwrap().len(), 1);
+    assert_eq!(surveys["items"][0]["answered"], false);
+}
+
+#[tokio::test]
+async fn acknowledging_the_policy_on_its_page_records_it_and_lifts_the_banner_on_every_page() {
+    let app = TestApp::spawn().await;
+    let org = app.setup().await;
+    let (_, mei) = app
+        .person(
+            &org.admin,
+            "Mei Ling Wong",
+            "mei@harbour.example",
+            &org.root,
+            false,
+        )
+        .await;
+    let (_, inbox) = page(&app, &mei, "/inbox").await;
+    assert!(
+        inbox.contains("class=\"policy-banner\""),
+        "a banner until acknowledged"
+    );
+    let (status, policy) = page(&app, &mei, "/policy").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !policy.contains("class=\"policy-banner\""),
+        "the policy page itself needs no banner"
+    );
+    assert!(policy.contains("id=\"acknowledge\""));
+    assert!(
+        policy.contains("readtrack records when you receive"),
+        "the policy text"
+    );
+    let version = attr_after(&policy, "name=\"version\"", "value").unwrap();
+    assert_eq!(version, "1");
+
+    let csrf = page_csrf(&app, &mei).await;
+    let res = post_form(
+        &app,
+        &mei,
+        "/policy/ack",
+        &[("version", &version), ("_csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/policy?done=1");
+    let (_, me) = app.get("/api/v1/me", Some(&mei)).await;
+    assert_eq!(me["policy_ack_version"], 1);
+    let (_, done) = page(&app, &mei, "/policy?done=1").await;
+    assert!(done.contains("data-acked=\"true\""), "{done}");
+    let (_, inbox) = page(&app, &mei, "/inbox").await;
+    assert!(!inbox.contains("class=\"policy-banner\""));
+
+    // A new version brings the banner back, and acknowledging an old one is refused.
+    let (s, _) = app
+        .patch(
+            "/api/v1/org/settings",
+            Some(&org.admin),
+            json!({"policy": {"text": "A shorter policy, version two."}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, inbox) = page(&app, &mei, "/inbox").await;
+    assert!(inbox.contains("class=\"policy-banner\""));
+    let stale = post_form(
+        &app,
+        &mei,
+        "/policy/ack",
+        &[("version", "1"), ("_csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
+    assert!(stale.text().await.unwrap().contains("The policy changed"));
+}
+
+/// The settings form as the page fills it in, with some fields replaced.
+async fn settings_form(
+    app: &TestApp,
+    admin: &str,
+    replace: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let (status, html) = page(app, admin, "/admin/settings").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut pairs: Vec<(String, String)> = vec![
+        ("_csrf".into(), page_csrf(app, admin).await),
+        (
+            "time_zone".into(),
+            attr_after(&html, "name=\"time_zone\"", "value").unwrap(),
+        ),
+        ("work_start".into(), "09:00".into()),
+        ("work_end".into(), "18:00".into()),
+        ("quiet_start".into(), "20:00".into()),
+        ("quiet_end".into(), "08:00".into()),
+        ("quiet_reads".into(), "coarse".into()),
+        ("retention_days".into(), "180".into()),
+        ("min_group_size".into(), "5".into()),
+        ("important.on".into(), "on".into()),
+        ("important.remind_after".into(), "120".into()),
+        ("important.max_reminders".into(), "2".into()),
+        ("urgent.on".into(), "on".into()),
+        ("urgent.remind_after".into(), "60".into()),
+        ("urgent.max_reminders".into(), "1".into()),
+        ("urgent.escalate_after".into(), "240".into()),
+        ("urgent.manager".into(), "on".into()),
+        ("urgent.task".into(), "on".into()),
+    ];
+    for day in ["1", "2", "3", "4", "5"] {
+        pairs.push(("day".into(), day.into()));
+    }
+    for p in ["important", "urgent"] {
+        pairs.push(("tracking_for".into(), p.into()));
+    }
+    let policy_start = html.find("name=\"policy_text\"").unwrap();
+    let text_start = policy_start + html[policy_start..].find('>').unwrap() + 1;
+    let text_end = text_start + html[text_start..].find("</textarea>").unwrap();
+    let policy = html[text_start..text_end]
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'");
+    pairs.push(("policy_text".into(), policy));
+    for (k, v) in replace {
+        pairs.retain(|(key, _)| key != k);
+        pairs.push((k.to_string(), v.to_string()));
+    }
+    pairs
+}
+
+async fn post_pairs(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    pairs: &[(String, String)],
+) -> reqwest::Response {
+    let borrowed: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    post_form(app, token, path, &borrowed).await
+}
+
+#[tokio::test]
+async fn a_refused_setting_is_shown_next_to_its_field_and_nothing_is_saved() {
+    let app = TestApp::spawn().await;
+    let org = app.setup().await;
+    let admin = &org.admin;
+    let cases = [
+        (
+            "time_zone",
+            "Mars/Olympus_Mons",
+            "err-time_zone",
+            "`time_zone`",
+        ),
+        (
+            "retention_days",
+            "forever",
+            "err-retention_days",
+            "`retention_days`",
+        ),
+        (
+            "min_group_size",
+            "0",
+            "err-min_group_size",
+            "`min_group_size`",
+        ),
+        (
+            "work_end",
+            "08:00",
+            "err-working_hours",
+            "`working_hours.end`",
+        ),
+        (
+            "urgent.max_reminders",
+            "99",
+            "err-urgent",
+            "`default_reminders.urgent.max_reminders`",
+        ),
+    ];
+    for (field, value, slot, named) in cases {
+        let form = settings_form(&app, admin, &[(field, value)]).await;
+        let res = post_pairs(&app, admin, "/admin/settings", &form).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{field}={value}");
+        let html = res.text().await.unwrap();
+        let at = html
+            .find(&format!("id=\"{slot}\""))
+            .unwrap_or_else(|| panic!("{field}: no message at {slot}"));
+        let message = &html[at..at + html[at..].find("</p>").unwrap()];
+        assert!(
+            message.contains(named) || message.contains(&named.replace('`', "&#96;")),
+            "{field}: the message names the field: {message}"
+        );
+        assert!(
+            html.contains("aria-invalid=\"true\""),
+            "{field}: marked invalid"
+        );
+        assert!(
+            html.contains(&format!("value=\"{value}\"")),
+            "{field}: what the admin typed is kept"
+        );
+    }
+    let (_, saved) = app.get("/api/v1/org/settings", Some(admin)).await;
+    assert_eq!(saved["time_zone"], "Asia/Hong_Kong");
+    assert_eq!(saved["retention_days"], 180);
+
+    // A good form saves; a changed policy text makes the next version and says so.
+    let form = settings_form(&app, admin, &[("retention_days", "90")]).await;
+    let res = post_pairs(&app, admin, "/admin/settings", &form).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/admin/settings?saved=1");
+    let (_, saved) = app.get("/api/v1/org/settings", Some(admin)).await;
+    assert_eq!(saved["retention_days"], 90);
+    assert_eq!(
+        saved["policy"]["version"], 1,
+        "an untouched policy stays at its version"
+    );
+    assert_eq!(
+        saved["default_reminders"]["urgent"]["escalate_to"],
+        json!(["manager"])
+    );
+
+    let form = settings_form(
+        &app,
+        admin,
+        &[("policy_text", "We track urgent notices only.\r\nAsk HR.")],
+    )
+    .await;
+    let res = post_pairs(&app, admin, "/admin/settings", &form).await;
+    assert_eq!(res.headers()[LOCATION], "/admin/settings?saved=policy");
+    let (_, html) = page(&app, admin, "/admin/settings?saved=policy").await;
+    assert!(
+        html.contains("version 2"),
+        "the page says a new version was made"
+    );
+    let (_, saved) = app.get("/api/v1/org/settings", Some(admin)).await;
+    assert_eq!(saved["policy"]["version"], 2);
+    assert_eq!(
+        saved["policy"]["text"],
+        "We track urgent notices only.\nAsk HR."
+    );
+}
+
+#[tokio::test]
+async fn a_member_answers_a_survey_once_without_their_name_and_results_wait_for_enough_answers() {
+    let r = roles().await;
+    let (app, admin, member) = (&r.app, &r.org.admin, &r.member.1);
+    let csrf = page_csrf(app, admin).await;
+    let res = post_form(
+        app,
+        admin,
+        "/admin/surveys",
+        &[("title", "Does read tracking feel fair?"), ("_csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, list) = app.get("/api/v1/surveys", Some(member)).await;
+    let id = list["items"][0]["id"].as_str().unwrap().to_string();
+    let href = format!("/surveys/{id}");
+    let (_, inbox) = page(app, member, "/inbox").await;
+    assert!(
+        nav_links(&inbox).contains(&href),
+        "the open survey is in the navigation"
+    );
+
+    let (status, form) = page(app, member, &href).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains("Does read tracking feel fair?"));
+    assert!(
+        form.contains("Your answer is stored without your name"),
+        "the page says the answer is anonymous"
+    );
+    let csrf = page_csrf(app, member).await;
+    let missing = post_form(app, member, &href, &[("monitored", "2"), ("_csrf", &csrf)]).await;
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+    assert!(missing.text().await.unwrap().contains("Choose a score"));
+    let answer = [
+        ("monitored", "2"),
+        ("helped", "4"),
+        ("comment", "Fine for urgent notices."),
+        ("_csrf", csrf.as_str()),
+    ];
+    let res = post_form(app, member, &href, &answer).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], format!("{href}?thanks=1").as_str());
+    let again = post_form(app, member, &href, &answer).await;
+    assert_eq!(
+        again.status(),
+        StatusCode::CONFLICT,
+        "one answer per person"
+    );
+    let (_, inbox) = page(app, member, "/inbox").await;
+    assert!(
+        !nav_links(&inbox).contains(&href),
+        "answered: gone from the navigation"
+    );
+
+    let (_, results) = page(app, admin, "/admin/surveys").await;
+    assert!(
+        results.contains("class=\"answers\">1</strong>"),
+        "{results}"
+    );
+    assert!(
+        results.contains("Results appear once at least 5"),
+        "one answer is too few to show, and the page says why"
+    );
+    assert!(
+        !results.contains("Fine for urgent notices."),
+        "no comment shown yet"
+    );
+}
+
+#[tokio::test]
+async fn tasks_are_listed_with_their_notice_and_marked_done_from_the_page() {
+    let r = roles().await;
+    let (app, admin) = (&r.app, &r.org.admin);
+    let (kelvin_id, kelvin) = (&r.member.0, &r.member.1);
+    let id = app
+        .send(
+            admin,
+            json!({"title": "Sign the new roster", "priority": "urgent", "audience": {"members": [kelvin_id]},
+                   "reminders": {"remind_after_minutes": 5, "max_reminders": 1, "escalate_after_minutes": 10,
+                                 "escalate_to": ["manager"], "create_task": true}}),
+        )
+        .await;
+    app.advance(11).await;
+    let task = app
+        .eventually(
+            "the escalation's task",
+            std::time::Duration::from_secs(5),
+            || async {
+                let (_, tasks) = app.get("/api/v1/tasks", Some(kelvin)).await;
+                tasks["items"][0]["id"].as_str().map(String::from)
+            },
+        )
+        .await;
+
+    let (status, html) = page(app, kelvin, "/tasks").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(&format!("href=\"/notices/{id}\"")),
+        "the task links its notice"
+    );
+    assert!(html.contains("Sign the new roster"));
+    assert!(html.contains(&format!("action=\"/tasks/{task}/complete\"")));
+
+    // The manager sees the escalation under their team's unread notices.
+    let (_, team) = page(app, &r.manager.1, "/tasks").await;
+    assert!(team.contains("id=\"team-unread\""), "{team}");
+    assert!(team.contains("Kelvin Chan"));
+
+    let csrf = page_csrf(app, kelvin).await;
+    let res = post_form(
+        app,
+        kelvin,
+        &format!("/tasks/{task}/complete"),
+        &[("_csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, tasks) = app.get("/api/v1/tasks", Some(kelvin)).await;
+    assert!(tasks["items"][0]["done_at"].is_string(), "{tasks}");
+    let (_, html) = page(app, kelvin, "/tasks?done=1").await;
+    assert!(html.contains("id=\"done-tasks\""));
+    assert!(!html.contains(&format!("action=\"/tasks/{task}/complete\"")));
+
+    // Someone else's task is not theirs to close.
+    let other = post_form(
+        app,
+        &r.manager.1,
+        &format!("/tasks/{task}/complete"),
+        &[("_csrf", &page_csrf(app, &r.manager.1).await)],
+    )
+    .await;
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn my_data_shows_my_reads_and_who_looked_at_them_and_links_the_json_export() {
+    let r = roles().await;
+    let (app, admin) = (&r.app, &r.org.admin);
+    let (kelvin_id, kelvin) = (&r.member.0, &r.member.1);
+    let id = app
+        .send(
+            &r.manager.1,
+            json!({"title": "Stock-take on Sunday", "priority": "urgent", "tracking": "per_person",
+                   "audience": {"members": [kelvin_id]}}),
+        )
+        .await;
+    app.receipts(kelvin, json!([receipt("k-1", &id, "read", &now())]))
+        .await;
+    // The admin's look at someone else's board is an audited view.
+    let (status, _) = page(app, admin, &format!("/notices/{id}/board")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, html) = page(app, kelvin, "/me/data").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("href=\"/api/v1/me/export\""),
+        "the JSON download"
+    );
+    assert!(html.contains("Stock-take on Sunday"), "the receipt");
+    assert!(html.contains("kelvin@harbour.example"));
+    assert!(html.contains("Patrick Manager"), "the manager by name");
+    let viewed = &html[html.find("id=\"viewed-by\"").unwrap()..];
+    let viewed = &viewed[..viewed.find("</section>").unwrap()];
+    assert!(viewed.contains("Ivy Lam"), "who looked: {viewed}");
+    assert!(viewed.contains("viewed a read board"), "{viewed}");
+
+    // Opening the page is itself recorded, like the export it shows.
+    let (_, audit) = page(app, &r.auditor, "/admin/audit").await;
+    assert!(audit.contains("data-action=\"export\""), "{audit}");
+    assert!(audit.contains("data-action=\"board.viewed\""));
+}
+
+#[tokio::test]
+async fn unknown_pages_get_a_page_in_the_viewers_language_and_unknown_api_paths_keep_their_json() {
+    let app = TestApp::spawn().await;
+    let org = app.setup().await;
+    let res = client()
+        .get(app.url("/no/such/page"))
+        .header("accept-language", "zh-HK")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(
+        res.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(res.headers().contains_key("content-security-policy"));
+    assert!(res.text().await.unwrap().contains("找不到頁面"));
+    let (status, html) = page(&app, &org.admin, "/inbox/nowhere").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        html.contains("Page not found") && html.contains("class=\"main-nav\""),
+        "signed in: with the navigation"
+    );
+    for path in ["/api/nowhere", "/api/v1/nowhere"] {
+        let (status, body) = app.get(path, Some(&org.admin)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(body["error"]["code"], "not_found", "{path}: {body}");
+    }
+    let (status, _) = app.get("/healthz", None).await;
+    assert_eq!(status, StatusCode::OK, "real routes still win");
+}
+
+#[tokio::test]
+async fn the_analytics_page_charts_departments_and_days_and_hides_groups_below_the_minimum() {
+    let r = roles().await;
+    let (app, admin) = (&r.app, &r.org.admin);
+    let depot = app
+        .department(admin, "Kwai Chung Depot", Some(&r.org.root))
+        .await;
+    let compliance = app.department(admin, "Compliance", Some(&r.org.root)).await;
+    let mut depot_people = Vec::new();
+    for i in 0..6 {
+        depot_people.push(
+            app.person(
+                admin,
+                &format!("Driver {i}"),
+                &format!("driver{i}@harbour.example"),
+                &depot,
+                true,
+            )
+            .await,
+        );
+    }
+    let (auditor_id, _) = app
+        .person(
+            admin,
+            "Carol Compliance",
+            "carol@harbour.example",
+            &compliance,
+            true,
+        )
+        .await;
+    let ids: Vec<&String> = depot_people.iter().map(|(id, _)| id).collect();
+    let id = app
+        .send(
+            admin,
+            json!({"title": "Depot closed on Monday", "priority": "urgent", "audience": {"members": ids}}),
+        )
+        .await;
+    let small = app
+        .send(
+            admin,
+            json!({"title": "Compliance training", "priority": "urgent", "audience": {"members": [auditor_id]}}),
+        )
+        .await;
+    app.advance(30).await;
+    for (n, (_, token)) in depot_people.iter().enumerate().take(4) {
+        app.receipts(
+            token,
+            json!([receipt(&format!("d-{n}"), &id, "read", &app.clock_now())]),
+        )
+        .await;
+    }
+    let _ = small;
+
+    let (status, html) = page(app, admin, "/analytics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<svg class=\"chart\" id=\"chart-time-to-read\""),
+        "the bar chart"
+    );
+    assert!(
+        html.contains("<svg class=\"chart\" id=\"chart-read-rate\""),
+        "the line chart"
+    );
+    assert!(html.contains("role=\"img\""));
+    let bars = &html[html.find("id=\"chart-time-to-read\"").unwrap()..];
+    let bars = &bars[..bars.find("</svg>").unwrap()];
+    assert!(
+        bars.contains("Kwai Chung Depot"),
+        "a bar labelled by department"
+    );
+    assert!(bars.contains("fill=\"#0A58AD\""), "the median bar");
+    assert!(
+        bars.contains("fewer than 5 people"),
+        "the small department: {bars}"
+    );
+    assert!(
+        bars.contains(" min · ") && bars.contains(">\n30 min\n<"),
+        "the figures beside the bar, and round ticks: {bars}"
+    );
+    let line = &html[html.find("id=\"chart-read-rate\"").unwrap()..];
+    let line = &line[..line.find("</svg>").unwrap()];
+    assert!(
+        line.contains("<polyline") || line.contains("<circle"),
+        "{line}"
+    );
+    let table = &html[html.find("id=\"departments-table\"").unwrap()..];
+    assert!(table.contains("67%"), "4 of 6 read: {table}");
+    assert!(
+        !table.contains("Compliance</th><td class=\"num\">"),
+        "no figures for one person"
+    );
+
+    // The before/after comparison of two periods.
+    let today = app.clock_now()[..10].to_string();
+    let (status, compared) = page(
+        app,
+        admin,
+        &format!("/analytics?before_from=2020-01-01&before_to=2020-01-31&after_from={today}&after_to={today}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(compared.contains("id=\"compare-table\""), "{compared}");
+    assert!(compared.contains("Median time to read"));
+    let (status, backwards) = page(app, admin, "/analytics?from=2026-12-31&to=2026-01-01").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        backwards.contains("id=\"period-error\""),
+        "a backwards period is explained"
+    );
+
+    // A manager sees their own subtree only: Patrick's department is the root, so all.
+    let (status, _) = page(app, &r.manager.1, "/analytics").await;
+    assert_eq!(status, StatusCode::OK);
+}
