@@ -141,6 +141,12 @@ impl App {
     ) -> Result<Vec<DeliveryRecord>> {
         caller.require_admin()?;
         let id = WebhookId::parse("id", id).map_err(|_| ServiceError::NotFound("webhook"))?;
+        // Another organisation's webhook id is "not found", as everywhere else, rather
+        // than an empty list that confirms nothing but still answers for a foreign id.
+        let webhooks = self.storage().webhooks(caller.org_id()).await?;
+        if !webhooks.iter().any(|w| w.id == id) {
+            return Err(ServiceError::NotFound("webhook"));
+        }
         Ok(self.storage().deliveries(caller.org_id(), id, 100).await?)
     }
 
