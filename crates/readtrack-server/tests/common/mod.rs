@@ -31,6 +31,8 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub clock: Arc<AdjustableClock>,
+    /// The services behind the server, for what has no endpoint (a second organisation).
+    pub service: App,
     data: PathBuf,
     _tmp: Option<KeptData>,
     stop: Option<oneshot::Sender<()>>,
@@ -117,8 +119,34 @@ impl TestApp {
         app
     }
 
+    /// A server on a fresh data directory with its own HTTP and service settings
+    /// (small queues and caps, to reach overload on purpose).
+    pub async fn spawn_with(server: ServerConfig, service: AppConfig) -> Self {
+        assert!(
+            postgres_admin_url().is_none(),
+            "spawn_with runs on SQLite only"
+        );
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data = tmp.path().to_path_buf();
+        let mut app = Self::spawn_configured(&data, None, server, service).await;
+        app._tmp = Some(KeptData {
+            _dir: tmp,
+            _database: None,
+        });
+        app
+    }
+
     /// A server on an existing data directory (a restart), optionally on a given port.
     pub async fn spawn_at(data: &Path, port: Option<u16>) -> Self {
+        Self::spawn_configured(data, port, ServerConfig::default(), AppConfig::default()).await
+    }
+
+    async fn spawn_configured(
+        data: &Path,
+        port: Option<u16>,
+        server: ServerConfig,
+        service: AppConfig,
+    ) -> Self {
         init();
         let storage = open_storage(data).await;
         let clock = Arc::new(AdjustableClock::new());
@@ -130,7 +158,7 @@ impl TestApp {
             Some(clock.clone()),
             AppConfig {
                 webhook_renderer: Some(readtrack_server::webhook_renderer()),
-                ..AppConfig::default()
+                ..service
             },
         )
         .await
@@ -140,10 +168,10 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().unwrap();
         let state = ServerState {
-            app,
+            app: app.clone(),
             config: Arc::new(ServerConfig {
                 dev_clock: true,
-                ..ServerConfig::default()
+                ..server
             }),
             metrics: readtrack_server::metrics_handle(),
         };
@@ -161,6 +189,7 @@ impl TestApp {
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),
             clock,
+            service: app,
             data: data.to_path_buf(),
             _tmp: None,
             stop: Some(stop),
