@@ -12,7 +12,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Chart width in SVG units; the page scales the chart to its column.
-const WIDTH: u32 = 720;
+const WIDTH: u32 = 900;
 /// Bar chart rows: this many units each.
 const ROW: u32 = 38;
 /// Brand blue: the median bar and the line.
@@ -255,7 +255,7 @@ fn finish(svg: String, drawn: bool, about: &Described) -> String {
         .split("viewBox=\"")
         .nth(1)
         .and_then(|v| v.split('"').next())
-        .unwrap_or("0 0 720 320");
+        .unwrap_or("0 0 900 320");
     let esc = |s: &str| {
         s.replace('&', "&amp;")
             .replace('<', "&lt;")

@@ -185,6 +185,12 @@ pub async fn my_data(State(s): State<ServerState>, v: Viewer) -> Response {
             }
         })
         .collect();
+    // An audited look names the notice by id; the viewer knows it by its title.
+    let titles: std::collections::HashMap<String, String> = e
+        .receipts
+        .iter()
+        .map(|r| (format!("message:{}", r.receipt.message_id), r.title.clone()))
+        .collect();
     let reminded = receipts
         .iter()
         .filter(|r| r.reminders > 0)
@@ -240,7 +246,10 @@ pub async fn my_data(State(s): State<ServerState>, v: Viewer) -> Response {
                 at: format::seconds(a.at, &v.zone),
                 who: a.actor_name.clone().unwrap_or_else(|| t.system.to_string()),
                 action: action_label(t, &a.action),
-                subject: a.subject.clone(),
+                subject: titles
+                    .get(&a.subject)
+                    .cloned()
+                    .unwrap_or_else(|| a.subject.clone()),
             })
             .collect(),
     };
