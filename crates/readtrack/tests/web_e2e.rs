@@ -93,7 +93,8 @@ struct Server {
 }
 
 impl Server {
-    fn start(data: &Path, listen: &str, demo: bool) -> Server {
+    /// `flags` are extra `serve` flags: `--demo`, `--dev-clock`.
+    fn start(data: &Path, listen: &str, flags: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_readtrack"));
         cmd.arg("serve")
             .arg("--data")
@@ -102,9 +103,7 @@ impl Server {
             .env("READTRACK_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        if demo {
-            cmd.arg("--demo");
-        }
+        cmd.args(flags);
         let mut child = cmd.spawn().expect("the readtrack binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = mpsc::channel();
@@ -141,7 +140,7 @@ impl Server {
     /// Starts again on the same address and data directory (without re-seeding).
     fn restart(&mut self) {
         self.stop();
-        let mut again = Server::start(&self.data, &self.addr.to_string(), false);
+        let mut again = Server::start(&self.data, &self.addr.to_string(), &[]);
         assert_eq!(again.addr, self.addr);
         self.child = again.child.take();
     }
@@ -205,7 +204,7 @@ impl World {
     async fn start() -> World {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let data = tempfile::tempdir().expect("a data dir");
-        let server = Server::start(data.path(), "127.0.0.1:0", true);
+        let server = Server::start(data.path(), "127.0.0.1:0", &["--demo"]);
         let driver = Driver::start().await;
         let http = reqwest::Client::new();
         let mut world = World {
@@ -903,4 +902,626 @@ async fn the_compose_page_counts_the_recipients_before_sending_and_the_board_rem
     );
     screenshot(&sender, "sent.png").await;
     sender.quit().await.ok();
+}
+
+/// (department path, people) of the organisation the analytics test builds: Compliance
+/// is smaller than the minimum group size of 5, so its figures must stay hidden.
+const HISTORY_DEPARTMENTS: &[(&str, usize, f64)] = &[
+    // (path, people, typical minutes to read at the start)
+    ("Retail/Causeway Bay", 12, 9.0),
+    ("Retail/Mong Kok", 14, 45.0),
+    ("Retail/Tsim Sha Tsui", 10, 16.0),
+    ("Logistics/Kwai Chung", 12, 80.0),
+    ("Customer Service", 9, 6.0),
+    ("Head Office/Compliance", 3, 12.0),
+];
+
+const HISTORY_TITLES: &[&str] = &[
+    "Typhoon season: updated store closing procedure",
+    "New card terminals from Monday",
+    "Stock-take on Sunday: rosters",
+    "Fire drill on Thursday at 10:00",
+    "Privacy refresher: customer data at the counter",
+    "Peak season overtime arrangements",
+    "Uniform collection at Kwai Chung",
+    "Christmas roster: please confirm your shifts",
+    "Price change on festive hampers",
+    "Lift maintenance at head office",
+];
+
+/// A small deterministic generator, so the seeded history (and its charts) is the same
+/// on every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// What the seeded history is made of, for the test to check against.
+struct History {
+    /// The notices, oldest first: (id, sent at).
+    notices: Vec<(String, Timestamp)>,
+    /// The first and last day with a notice, `YYYY-MM-DD` in Hong Kong.
+    first_day: String,
+    last_day: String,
+    /// The day the pilot started.
+    pilot_day: String,
+}
+
+/// 10:00 in Hong Kong on `day`.
+fn hk(day: jiff::civil::Date, hour: i8, minute: i8) -> Timestamp {
+    day.at(hour, minute, 0, 0)
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Asia/Hong_Kong").expect("the zone"))
+        .expect("a time")
+        .timestamp()
+}
+
+impl World {
+    /// A server with a movable clock and no demo crowd, holding two working weeks of
+    /// notices that people read at chosen times: slower departments, late readers who
+    /// were reminded, a few who never read, and a pilot half-way that speeds reading up.
+    async fn start_with_history() -> (World, History) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let data = tempfile::tempdir().expect("a data dir");
+        let server = Server::start(data.path(), "127.0.0.1:0", &["--dev-clock"]);
+        let driver = Driver::start().await;
+        let mut world = World {
+            server,
+            driver,
+            http: reqwest::Client::new(),
+            profiles: tempfile::tempdir().expect("a profiles dir"),
+            _data: data,
+            reader_id: String::new(),
+            sender_token: String::new(),
+        };
+        let http = world.http.clone();
+        let url = |p: &str| world.server.url(p);
+        let hk_today = jiff::tz::TimeZone::get("Asia/Hong_Kong")
+            .expect("the zone")
+            .to_datetime(Timestamp::now())
+            .date();
+        // The last ten working days up to today: reminders and escalations count working
+        // time, so every notice goes out on a weekday.
+        let mut days: Vec<jiff::civil::Date> = (0..=16)
+            .rev()
+            .filter_map(|n| hk_today.checked_sub(jiff::Span::new().days(n)).ok())
+            .filter(|d| {
+                !matches!(
+                    d.weekday(),
+                    jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday
+                )
+            })
+            .collect();
+        days.drain(..days.len().saturating_sub(10));
+        let clock = |at: Timestamp| {
+            let http = http.clone();
+            let url = url("/api/v1/dev/clock");
+            async move {
+                let res = http
+                    .post(&url)
+                    .json(&json!({"set": at.to_string()}))
+                    .send()
+                    .await
+                    .expect("the clock moves");
+                assert!(res.status().is_success(), "{}", res.status());
+            }
+        };
+        // Set up two weeks ago, so that nothing happened before the organisation existed.
+        clock(hk(days[0], 8, 0)).await;
+        let setup: Value = http
+            .post(url("/api/v1/setup"))
+            .json(&json!({"org_name": "Harbour Line", "time_zone": "Asia/Hong_Kong",
+                          "admin": {"name": "Ivy Lam (IT admin)", "email": ADMIN, "password": PASSWORD}}))
+            .send()
+            .await
+            .expect("setup")
+            .json()
+            .await
+            .expect("setup answer");
+        let admin = setup["token"].as_str().expect("an admin token").to_string();
+
+        let mut csv = String::from("name,email,department,manager_email,backup_email,role\n");
+        csv.push_str(&format!(
+            "Grace Wong,{SENDER},Head Office/Operations,,,member\n"
+        ));
+        let surnames = [
+            "Chan", "Wong", "Lee", "Cheung", "Lau", "Ho", "Ng", "Leung", "Yip", "Tam", "Lam",
+        ];
+        let given = [
+            "Ka Yan",
+            "Wing Sze",
+            "Chi Ho",
+            "Man Kit",
+            "Hoi Ting",
+            "Tsz Ching",
+            "Ka Ho",
+            "Wai Man",
+            "Pui Yee",
+        ];
+        let mut n = 0usize;
+        for (path, people, _) in HISTORY_DEPARTMENTS {
+            for i in 0..*people {
+                if *path == "Customer Service" && i == 0 {
+                    csv.push_str(&format!("Kelvin Chan,{READER},{path},{SENDER},,member\n"));
+                    continue;
+                }
+                let name = format!(
+                    "{} {}",
+                    surnames[n % surnames.len()],
+                    given[(n / surnames.len() + n) % given.len()]
+                );
+                csv.push_str(&format!(
+                    "{name},person{n}@harbourline.example,{path},{SENDER},,member\n"
+                ));
+                n += 1;
+            }
+        }
+        let imported = http
+            .post(url("/api/v1/members/import"))
+            .bearer_auth(&admin)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .expect("import");
+        assert!(
+            imported.status().is_success(),
+            "{}",
+            imported.text().await.unwrap_or_default()
+        );
+        let members = world
+            .api(&admin, "GET", "/api/v1/members?limit=500", None)
+            .await;
+        let departments = world.api(&admin, "GET", "/api/v1/departments", None).await;
+        let dept_name = |id: &str| {
+            departments["items"]
+                .as_array()
+                .and_then(|a| a.iter().find(|d| d["id"] == id))
+                .and_then(|d| d["name"].as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        // (member id, email, typical minutes) for everyone who receives the notices.
+        let mut people: Vec<(String, String, f64)> = Vec::new();
+        for m in members["items"].as_array().expect("members") {
+            let email = m["email"].as_str().unwrap_or("").to_string();
+            let dept = dept_name(m["department_id"].as_str().unwrap_or(""));
+            if let Some((_, _, minutes)) = HISTORY_DEPARTMENTS
+                .iter()
+                .find(|(p, _, _)| p.ends_with(&dept))
+            {
+                people.push((m["id"].as_str().unwrap().to_string(), email, *minutes));
+            }
+        }
+        let id_of = |email: &str| {
+            members["items"]
+                .as_array()
+                .and_then(|a| a.iter().find(|m| m["email"] == email))
+                .and_then(|m| m["id"].as_str())
+                .map(String::from)
+                .expect("a member")
+        };
+        world.reader_id = id_of(READER);
+        for email in [SENDER, READER] {
+            let path = format!("/api/v1/members/{}", id_of(email));
+            world
+                .api(&admin, "PATCH", &path, Some(json!({"password": PASSWORD})))
+                .await;
+        }
+        let ids: Vec<&String> = people.iter().map(|(id, _, _)| id).collect();
+        let tokens = world
+            .api(
+                &admin,
+                "POST",
+                "/api/v1/tokens/batch",
+                Some(json!({"name": "history", "member_ids": ids})),
+            )
+            .await;
+        let token_of: std::collections::HashMap<String, String> = tokens["items"]
+            .as_array()
+            .expect("tokens")
+            .iter()
+            .map(|t| {
+                (
+                    t["member_id"].as_str().unwrap().to_string(),
+                    t["token"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        // Everyone acknowledges the policy, so the boards may list them.
+        let acks = people.iter().map(|(id, _, _)| {
+            let (http, url, token) = (
+                http.clone(),
+                url("/api/v1/policy/ack"),
+                token_of[id].clone(),
+            );
+            async move {
+                http.post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({"version": 1}))
+                    .send()
+                    .await
+                    .map(|r| r.status())
+            }
+        });
+        for status in futures_util::future::join_all(acks).await {
+            assert!(status.expect("an answer").is_success());
+        }
+        world.sender_token = world.login(SENDER).await;
+        world
+            .api(
+                &admin,
+                "POST",
+                "/api/v1/policy/ack",
+                Some(json!({"version": 1})),
+            )
+            .await;
+        let top: Vec<String> = departments["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| {
+                ["Retail", "Logistics", "Customer Service", "Head Office"]
+                    .contains(&d["name"].as_str().unwrap_or(""))
+            })
+            .map(|d| d["id"].as_str().unwrap().to_string())
+            .collect();
+        let pilot: Vec<String> = departments["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["name"] == "Retail" || d["name"] == "Customer Service")
+            .map(|d| d["id"].as_str().unwrap().to_string())
+            .collect();
+
+        let mut rng = Lcg(20_261_128);
+        let mut notices = Vec::new();
+        let pilot_index = days.len() / 2;
+        for (index, day) in days.iter().enumerate() {
+            if index == pilot_index {
+                // The pilot starts: per-person tracking in Retail and Customer Service
+                // only, and people read sooner (what the before/after comparison shows).
+                world
+                    .api(
+                        &admin,
+                        "PATCH",
+                        "/api/v1/org/settings",
+                        Some(json!({"pilot": {"departments": pilot}})),
+                    )
+                    .await;
+            }
+            let sent_at = hk(*day, 10, 0);
+            // Every third notice asks to be confirmed too.
+            let asks_ack = index % 3 == 0;
+            clock(sent_at).await;
+            let sent = world
+                .api(
+                    &world.sender_token,
+                    "POST",
+                    "/api/v1/messages",
+                    Some(
+                        json!({"title": HISTORY_TITLES[index % HISTORY_TITLES.len()],
+                                "body": "Please read this notice and tell your team.",
+                                "priority": "important", "tracking": "per_person",
+                                "require_ack": asks_ack,
+                                "audience": {"departments": top}}),
+                    ),
+                )
+                .await;
+            let id = sent["id"].as_str().expect("a notice id").to_string();
+            // Who reads when, in minutes after sending.
+            let mut reads: Vec<(String, f64)> = Vec::new();
+            for (member, email, typical) in &people {
+                let later = if index >= pilot_index { 0.45 } else { 1.0 };
+                let read_share = if index >= pilot_index { 0.96 } else { 0.82 };
+                let minutes = if email == READER {
+                    // Kelvin is late on the last two: one read after its escalation, one
+                    // still unread, so his task list has one of each.
+                    match days.len() - index {
+                        2 => Some(7.0 * 60.0),
+                        1 => None,
+                        _ => Some(4.0 + rng.next() * 20.0),
+                    }
+                } else if rng.next() < read_share {
+                    let spread = (-(1.0 - rng.next()).ln()).powf(1.3) * 1.6 + 0.15;
+                    Some((typical * later * spread).clamp(0.3, 470.0))
+                } else {
+                    None
+                };
+                if let Some(m) = minutes {
+                    reads.push((member.clone(), m));
+                }
+            }
+            // A receipt may not be dated after the server's clock, so the clock moves
+            // first: to 11:58, before the first reminder, for the prompt readers; then to
+            // 17:55, still working time, so the reminders and escalations of those still
+            // unread fire before the late readers' receipts land.
+            for ((hour, minute), (from, until)) in
+                [((11, 58), (0.0, 118.0)), ((17, 55), (118.0, 475.0))]
+            {
+                clock(hk(*day, hour, minute)).await;
+                if from > 0.0 && days.len() - index <= 2 {
+                    // Kelvin's escalation (at 16:00) comes before his late read.
+                    let reader = token_of[&world.reader_id].clone();
+                    eventually!(
+                        Duration::from_secs(10),
+                        "Kelvin's task from the escalation",
+                        {
+                            let tasks = world.api(&reader, "GET", "/api/v1/tasks", None).await;
+                            tasks["items"]
+                                .as_array()
+                                .and_then(|a| a.iter().find(|t| t["message_id"] == id.as_str()))
+                                .map(|_| ())
+                        }
+                    );
+                }
+                let posts = reads
+                    .iter()
+                    .filter(|(_, m)| *m >= from && *m < until)
+                    .map(|(member, m)| {
+                        let at = sent_at + jiff::SignedDuration::from_secs_f64(m * 60.0);
+                        let mut items = vec![
+                            json!({"event_id": format!("{id}-{member}-d"), "message_id": id, "kind": "delivered",
+                                   "at": (sent_at + jiff::SignedDuration::from_secs(20)).to_string()}),
+                            json!({"event_id": format!("{id}-{member}-r"), "message_id": id, "kind": "read", "at": at.to_string()}),
+                        ];
+                        if asks_ack {
+                            // Confirmed a few minutes after reading, within the same window.
+                            let acked = (m + 2.0 + m % 7.0).min(until - 0.5);
+                            let acked_at = sent_at + jiff::SignedDuration::from_secs_f64(acked * 60.0);
+                            items.push(json!({"event_id": format!("{id}-{member}-a"), "message_id": id,
+                                              "kind": "ack", "at": acked_at.to_string()}));
+                        }
+                        let body = json!({ "receipts": items });
+                        let (http, url, token) = (http.clone(), url("/api/v1/receipts"), token_of[member].clone());
+                        async move {
+                            let res = http.post(&url).bearer_auth(&token).json(&body).send().await.expect("an answer");
+                            res.json::<Value>().await.expect("results")
+                        }
+                    });
+                for answer in futures_util::future::join_all(posts).await {
+                    let applied = answer["results"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().all(|i| i["status"] == "applied"));
+                    assert!(applied, "every seeded receipt applies: {answer}");
+                }
+            }
+            notices.push((id, sent_at));
+        }
+        let history = History {
+            notices,
+            first_day: days[0].to_string(),
+            last_day: days[days.len() - 1].to_string(),
+            pilot_day: days[pilot_index].to_string(),
+        };
+        (world, history)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_analytics_page_renders_its_charts_and_members_see_their_tasks_and_their_data() {
+    if !browsers_present() {
+        return;
+    }
+    let _one_at_a_time = SERIAL.lock().await;
+    let (world, history) = World::start_with_history().await;
+    let days = history.notices.len();
+
+    let analyst = world.browser("analyst", "en-GB,en").await;
+    world.sign_in(&analyst, ADMIN).await;
+    analyst.set_window_rect(0, 0, 1280, 1500).await.unwrap();
+    analyst.goto(world.server.url("/analytics")).await.unwrap();
+    let bars = js(
+        &analyst,
+        "const svg = document.getElementById('chart-time-to-read');
+         if (!svg) return null;
+         const box = svg.getBoundingClientRect();
+         return {width: box.width, height: box.height,
+                 medians: svg.querySelectorAll('rect[fill=\"#0A58AD\"]').length,
+                 p90s: svg.querySelectorAll('rect[fill=\"#9CC1EA\"]').length,
+                 labels: [...svg.querySelectorAll('text')].map((t) => t.textContent.trim()),
+                 title: svg.querySelector('title')?.textContent ?? null};",
+    )
+    .await;
+    assert!(bars.is_object(), "the bar chart is on the page");
+    assert_eq!(
+        bars["medians"], 5,
+        "a median bar per department of 5 or more: {bars}"
+    );
+    assert_eq!(bars["p90s"], 5, "and its 90th percentile behind it: {bars}");
+    assert!(
+        bars["width"].as_f64().unwrap() > 500.0,
+        "drawn at a readable size: {bars}"
+    );
+    assert_eq!(bars["title"], "Time to read by department");
+    let labels: Vec<&str> = bars["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for label in [
+        "Mong Kok",
+        "Kwai Chung",
+        "Causeway Bay",
+        "fewer than 5 people",
+    ] {
+        assert!(labels.contains(&label), "{label:?} in {labels:?}");
+    }
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.ends_with(" min") || l.ends_with(" h")),
+        "the time axis is in minutes or hours: {labels:?}"
+    );
+
+    let line = js(
+        &analyst,
+        "const svg = document.getElementById('chart-read-rate');
+         if (!svg) return null;
+         const points = svg.querySelector('polyline[stroke=\"#0A58AD\"]')?.getAttribute('points').trim().split(/\\s+/) ?? [];
+         return {points: points.length, dots: svg.querySelectorAll('circle').length,
+                 width: svg.getBoundingClientRect().width,
+                 labels: [...svg.querySelectorAll('text')].map((t) => t.textContent.trim())};",
+    )
+    .await;
+    assert_eq!(line["points"], days, "a point a day: {line}");
+    assert_eq!(line["dots"], days, "and a dot on each: {line}");
+    assert!(line["width"].as_f64().unwrap() > 500.0);
+    assert!(
+        line["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "100%"),
+        "{line}"
+    );
+
+    // Lagging departments first: the table's read rates never go down.
+    let rates = js(
+        &analyst,
+        "return [...document.querySelectorAll('#departments-table tbody tr:not(.suppressed)')]
+           .map((r) => parseFloat(r.cells[3].textContent));",
+    )
+    .await;
+    let rates: Vec<f64> = rates
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    assert_eq!(rates.len(), 5, "{rates:?}");
+    assert!(rates.windows(2).all(|w| w[0] <= w[1]), "{rates:?}");
+    screenshot(&analyst, "analytics.png").await;
+
+    // Before and after the pilot: people read sooner once it started.
+    let before_to = js_string(
+        &analyst,
+        &format!(
+            "const d = new Date('{}T00:00:00Z'); d.setUTCDate(d.getUTCDate() - 1);
+             return d.toISOString().slice(0, 10);",
+            history.pilot_day
+        ),
+    )
+    .await
+    .unwrap();
+    js(
+        &analyst,
+        &format!(
+            "const set = (n, v) => document.querySelector(`input[name=${{n}}]`).value = v;
+             set('before_from', '{}'); set('before_to', '{before_to}');
+             set('after_from', '{}'); set('after_to', '{}'); return true;",
+            history.first_day, history.pilot_day, history.last_day
+        ),
+    )
+    .await;
+    analyst
+        .find(By::Id("compare-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let verdict = eventually!(Duration::from_secs(10), "the comparison", {
+        js_string(
+            &analyst,
+            "const row = [...document.querySelectorAll('#compare-table tbody tr')]
+               .find((r) => r.cells[0].textContent.trim() === 'Median time to read');
+             return row ? row.cells[3].className : null;",
+        )
+        .await
+    });
+    assert!(verdict.contains("good"), "reading got faster: {verdict}");
+
+    analyst
+        .goto(world.server.url("/admin/settings"))
+        .await
+        .unwrap();
+    let pilot = js(
+        &analyst,
+        "return [...document.querySelectorAll('input[name=pilot]:checked')]
+           .map((i) => i.parentElement.textContent.trim());",
+    )
+    .await;
+    assert_eq!(
+        pilot,
+        json!(["Customer Service", "Retail"]),
+        "the pilot as set"
+    );
+    screenshot(&analyst, "settings.png").await;
+    // The administrator's look at a board lists Kelvin: an audited view he can see.
+    let first = &history.notices[0].0;
+    analyst
+        .goto(world.server.url(&format!("/notices/{first}/board")))
+        .await
+        .unwrap();
+    eventually!(Duration::from_secs(5), "the audited board", {
+        analyst.find(By::Css("p.audited")).await.ok()
+    });
+    analyst.quit().await.ok();
+
+    let reader = world.browser("kelvin", "en-GB,en").await;
+    world.sign_in(&reader, READER).await;
+    reader.goto(world.server.url("/tasks")).await.unwrap();
+    let (last, _) = &history.notices[days - 1];
+    let (late, _) = &history.notices[days - 2];
+    let open = js(
+        &reader,
+        "return [...document.querySelectorAll('#open-tasks .task-title')].map((a) => a.getAttribute('href'));",
+    )
+    .await;
+    assert_eq!(
+        open,
+        json!([format!("/notices/{last}")]),
+        "the unread notice's task"
+    );
+    let done = js(
+        &reader,
+        "return [...document.querySelectorAll('#done-tasks .task-title')].map((a) => a.getAttribute('href'));",
+    )
+    .await;
+    assert_eq!(
+        done,
+        json!([format!("/notices/{late}")]),
+        "reading late closed the other"
+    );
+    screenshot(&reader, "tasks.png").await;
+    reader
+        .find(By::Css("#open-tasks button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually!(Duration::from_secs(5), "the task marked done", {
+        js(
+            &reader,
+            "return document.querySelectorAll('#done-tasks .task').length",
+        )
+        .await
+        .as_u64()
+        .filter(|n| *n == 2)
+    });
+
+    reader.set_window_rect(0, 0, 1280, 1400).await.unwrap();
+    reader.goto(world.server.url("/me/data")).await.unwrap();
+    let viewed = count(&reader, "viewed-by").await.unwrap_or_default();
+    assert!(
+        viewed.contains("Ivy Lam") && viewed.contains("viewed a read board"),
+        "{viewed}"
+    );
+    let receipts = js(
+        &reader,
+        "return document.querySelectorAll('#my-receipts tbody tr').length",
+    )
+    .await;
+    assert_eq!(receipts, json!(days), "a line per notice received");
+    screenshot(&reader, "my-data.png").await;
+    reader.quit().await.ok();
 }
