@@ -39,7 +39,7 @@ fn cell(s: &str) -> String {
 #[utoipa::path(get, path = "/api/v1/messages/{id}/receipts.csv", tag = "receipts", security(("bearer" = [])),
     params(("id" = String, Path, description = "Message id"), CsvQuery),
     responses((status = 200, description = "CSV: name,department,state,delivered_at,read_at,acked_at,response,outside_working_hours,reminders,escalated_at", content_type = "text/csv"),
-              (status = 401, body = readtrack_protocol::ErrorBody), (status = 403, body = readtrack_protocol::ErrorBody), (status = 404, body = readtrack_protocol::ErrorBody)))]
+              (status = 400, body = readtrack_protocol::ErrorBody), (status = 401, body = readtrack_protocol::ErrorBody), (status = 403, body = readtrack_protocol::ErrorBody), (status = 404, body = readtrack_protocol::ErrorBody)))]
 pub async fn board_csv(
     State(s): State<ServerState>,
     Auth(caller): Auth,

@@ -16,6 +16,18 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Auth, PageParams, body_bytes};
 use crate::state::ServerState;
 
+/// What a refused import answers: the report of every bad line, or, when the request
+/// itself is malformed (its query string, say), the API's usual error. Documented as
+/// either, because a client must be ready for both.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ImportRefusal {
+    /// Bad lines; nothing was written.
+    Lines(ImportResult),
+    /// A malformed request.
+    Error(ErrorBody),
+}
+
 /// Creates a department (admin).
 #[utoipa::path(post, path = "/api/v1/departments", tag = "directory", request_body = CreateDepartment, security(("bearer" = [])),
     responses((status = 201, body = Department), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -201,7 +213,7 @@ pub struct ImportQuery {
 /// same body, and nothing is written.
 #[utoipa::path(post, path = "/api/v1/members/import", tag = "directory", security(("bearer" = [])), params(ImportQuery),
     request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, body = ImportResult), (status = 400, body = ImportResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 200, body = ImportResult), (status = 400, body = ImportRefusal), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn import_members(
     State(s): State<ServerState>,
     Auth(caller): Auth,
