@@ -18,6 +18,8 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Most requests handled at once; beyond it the server answers 503 at once.
     pub max_concurrent_requests: usize,
+    /// Send `Strict-Transport-Security` (the server is reached over HTTPS only).
+    pub hsts: bool,
 }
 
 impl Default for ServerConfig {
@@ -28,6 +30,7 @@ impl Default for ServerConfig {
             dev_clock: false,
             request_timeout_secs: 30,
             max_concurrent_requests: 2048,
+            hsts: false,
         }
     }
 }
