@@ -14,6 +14,7 @@ use clap::Args;
 use readtrack_bus::{EventBus, InProcessBus, NatsBus, NatsConfig};
 use readtrack_server::{ServerConfig, ServerState};
 use readtrack_service::clock::{AdjustableClock, Clock, SystemClock};
+use readtrack_service::ratelimit::{Limit, Limits};
 use readtrack_service::{App, AppConfig};
 use readtrack_storage::Storage;
 use readtrack_storage::postgres::{PgConfig, PostgresStorage};
@@ -62,6 +63,25 @@ pub struct ServeArgs {
     /// Largest CSV import body in bytes [default: 33554432].
     #[arg(long, env = "READTRACK_IMPORT_BODY_LIMIT")]
     import_body_limit: Option<usize>,
+    /// Sign-in attempts per account, as `N/SECONDS` [default: 10/300].
+    #[arg(long, env = "READTRACK_LOGIN_LIMIT", value_name = "N/SECONDS")]
+    login_limit: Option<String>,
+    /// Sign-in attempts per client address, as `N/SECONDS` [default: 50/300].
+    #[arg(long, env = "READTRACK_LOGIN_ADDRESS_LIMIT", value_name = "N/SECONDS")]
+    login_address_limit: Option<String>,
+    /// Notices sent per token, as `N/SECONDS` [default: 300/60].
+    #[arg(long, env = "READTRACK_SEND_LIMIT", value_name = "N/SECONDS")]
+    send_limit: Option<String>,
+    /// Receipt requests (HTTP or WebSocket batches) per token, as `N/SECONDS`
+    /// [default: 600/60]; relay tokens are exempt.
+    #[arg(long, env = "READTRACK_RECEIPT_LIMIT", value_name = "N/SECONDS")]
+    receipt_limit: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "READTRACK_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "READTRACK_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Print the address actually bound (useful with port 0) as `listening on ADDR`.
     #[arg(long, hide = true)]
     print_addr: bool,
@@ -82,6 +102,12 @@ struct FileConfig {
     log_format: Option<String>,
     json_body_limit: Option<usize>,
     import_body_limit: Option<usize>,
+    login_limit: Option<String>,
+    login_address_limit: Option<String>,
+    send_limit: Option<String>,
+    receipt_limit: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// The merged configuration.
@@ -99,6 +125,43 @@ struct Settings {
     log_format: String,
     json_body_limit: usize,
     import_body_limit: usize,
+    limits: Limits,
+    /// Certificate chain and key files; HTTPS when set.
+    tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// Parses a rate limit written `N/SECONDS` (`10/300`: ten back to back, refilled over
+/// five minutes); a trailing `s` is allowed.
+fn parse_limit(name: &str, raw: &str) -> anyhow::Result<Limit> {
+    let wrong = || {
+        anyhow::anyhow!(
+            "{name} must be N/SECONDS, such as 10/300 (ten per five minutes), not {raw:?}"
+        )
+    };
+    let (n, secs) = raw.trim().split_once('/').ok_or_else(wrong)?;
+    let n: u32 = n.trim().parse().map_err(|_| wrong())?;
+    let secs: u64 = secs
+        .trim()
+        .trim_end_matches('s')
+        .parse()
+        .map_err(|_| wrong())?;
+    if n == 0 || secs == 0 {
+        bail!("{name} must allow at least 1 per at least 1 second, not {raw:?}");
+    }
+    Ok(Limit::per_secs(n, secs))
+}
+
+/// The limit from the flag (or environment), else the file, else the default.
+fn limit(
+    name: &str,
+    flag: &Option<String>,
+    file: Option<String>,
+    default: Limit,
+) -> anyhow::Result<Limit> {
+    match flag.clone().or(file) {
+        Some(raw) => parse_limit(name, &raw),
+        None => Ok(default),
+    }
 }
 
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -113,6 +176,41 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         None => FileConfig::default(),
     };
     let defaults = ServerConfig::default();
+    let default_limits = Limits::default();
+    let limits = Limits {
+        login_per_account: limit(
+            "--login-limit",
+            &args.login_limit,
+            file.login_limit,
+            default_limits.login_per_account,
+        )?,
+        login_per_address: limit(
+            "--login-address-limit",
+            &args.login_address_limit,
+            file.login_address_limit,
+            default_limits.login_per_address,
+        )?,
+        sends_per_token: limit(
+            "--send-limit",
+            &args.send_limit,
+            file.send_limit,
+            default_limits.sends_per_token,
+        )?,
+        receipts_per_token: limit(
+            "--receipt-limit",
+            &args.receipt_limit,
+            file.receipt_limit,
+            default_limits.receipts_per_token,
+        )?,
+    };
+    let tls = match (
+        args.tls_cert.clone().or(file.tls_cert),
+        args.tls_key.clone().or(file.tls_key),
+    ) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => bail!("TLS needs both a certificate (--tls-cert) and its key (--tls-key)"),
+    };
     let s = Settings {
         listen: args
             .listen
@@ -149,6 +247,8 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
             .import_body_limit
             .or(file.import_body_limit)
             .unwrap_or(defaults.import_body_limit),
+        limits,
+        tls,
     };
     if s.dev_clock && !s.listen.ip().is_loopback() {
         bail!(
@@ -281,6 +381,28 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests and writes");
 }
 
+/// Serves HTTPS (rustls with the ring provider installed by `main`) until SIGINT or
+/// SIGTERM, then lets in-flight requests finish, as the plain server does.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    state: ServerState,
+    tls: axum_server::tls_rustls::RustlsConfig,
+) -> anyhow::Result<()> {
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+    });
+    let router = readtrack_server::app(state);
+    axum_server::from_tcp_rustls(listener.into_std()?, tls)
+        .context("cannot serve TLS on the listener")?
+        .handle(handle)
+        .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+        .context("server failed")
+}
+
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let s = settings(&args)?;
@@ -295,6 +417,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let config = AppConfig {
         webhook_renderer: Some(readtrack_server::webhook_renderer()),
+        limits: s.limits,
         ..AppConfig::default()
     };
     let bus_name = bus.name();
@@ -306,6 +429,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", s.listen))?;
     let addr = listener.local_addr()?;
+    // Read the certificate before announcing the address: a bad file stops the start.
+    let tls = match &s.tls {
+        Some((cert, key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot load the TLS certificate {} and key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?,
+        ),
+        None => None,
+    };
     if args.print_addr {
         println!("listening on {addr}");
     }
@@ -313,7 +451,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(url) => redacted(url),
         None => s.data.display().to_string(),
     };
-    tracing::info!(%addr, %database, bus = bus_name, "readtrack is listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, %database, bus = bus_name, scheme, "readtrack is listening");
 
     if s.demo {
         // The crowd subscribes before anything is sent, so it sees the opening notices.
@@ -352,13 +491,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             json_body_limit: s.json_body_limit,
             import_body_limit: s.import_body_limit,
             dev_clock: s.dev_clock,
+            hsts: tls.is_some(),
             ..ServerConfig::default()
         }),
         metrics: readtrack_server::metrics_handle(),
     };
-    readtrack_server::run(listener, state, shutdown_signal())
-        .await
-        .context("server failed")?;
+    match tls {
+        None => readtrack_server::run(listener, state, shutdown_signal())
+            .await
+            .context("server failed")?,
+        Some(tls) => serve_tls(listener, state, tls).await?,
+    }
     background.stop().await;
     drop(app);
     tracing::info!("stopped");
@@ -368,6 +511,54 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn settings_of(args: &[&str]) -> anyhow::Result<Settings> {
+        let cli = Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))?;
+        settings(&cli.serve)
+    }
+
+    #[test]
+    fn rate_limits_come_from_flags_then_the_file_then_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("readtrack.toml");
+        std::fs::write(&file, "login_limit = \"3/60\"\nreceipt_limit = \"5/10s\"\n").unwrap();
+        let s =
+            settings_of(&["--config", file.to_str().unwrap(), "--receipt-limit", "7/1"]).unwrap();
+        assert_eq!(
+            s.limits.login_per_account,
+            Limit::per_secs(3, 60),
+            "from the file"
+        );
+        assert_eq!(
+            s.limits.receipts_per_token,
+            Limit::per_secs(7, 1),
+            "the flag wins"
+        );
+        assert_eq!(
+            s.limits.sends_per_token,
+            Limits::default().sends_per_token,
+            "the default"
+        );
+        for bad in ["10", "0/60", "10/0", "ten/60", "10/-1"] {
+            let e = settings_of(&["--send-limit", bad]).err().expect(bad);
+            assert!(e.to_string().contains("--send-limit"), "{e}");
+        }
+    }
+
+    #[test]
+    fn tls_needs_a_certificate_and_its_key() {
+        assert!(settings_of(&["--tls-cert", "cert.pem"]).is_err());
+        let s = settings_of(&["--tls-cert", "cert.pem", "--tls-key", "key.pem"]).unwrap();
+        assert!(s.tls.is_some());
+        assert!(settings_of(&[]).unwrap().tls.is_none());
+    }
 
     #[test]
     fn passwords_never_reach_the_logs() {
