@@ -1102,6 +1102,38 @@ async fn a_member_answers_a_survey_once_without_their_name_and_results_wait_for_
         !results.contains("Fine for urgent notices."),
         "no comment shown yet"
     );
+
+    // Four more answers reach the minimum group size: the results and comments appear.
+    for i in 0..4 {
+        let (_, token) = app
+            .person(
+                admin,
+                &format!("Staff {i}"),
+                &format!("staff{i}@harbour.example"),
+                &r.org.root,
+                true,
+            )
+            .await;
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/surveys/{id}/answers"),
+                Some(&token),
+                json!({"monitored": 1 + i, "helped": 5 - i}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    let (_, results) = page(app, admin, "/admin/surveys").await;
+    assert!(results.contains("class=\"answers\">5</strong>"));
+    assert!(
+        !results.contains("Results appear once"),
+        "enough answers now"
+    );
+    assert!(results.contains("class=\"score-bars\""), "a bar per score");
+    assert!(
+        results.contains("Fine for urgent notices."),
+        "the comment, without a name"
+    );
 }
 
 #[tokio::test]

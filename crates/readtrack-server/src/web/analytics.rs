@@ -297,6 +297,7 @@ pub async fn analytics(
         axis_time: t.time_to_read,
         axis_rate: t.read_rate,
         suppressed: &suppressed_words,
+        no_reads: t.no_reads_yet,
         duration: &dur,
     };
 

@@ -70,6 +70,8 @@ pub struct ChartWords<'a> {
     pub axis_rate: &'a str,
     /// "fewer than 5 people".
     pub suppressed: &'a str,
+    /// "no reads yet", for a department whose recipients have not read.
+    pub no_reads: &'a str,
     /// Formats seconds ("12 min").
     pub duration: &'a (dyn Fn(f64) -> String + Sync),
 }
@@ -155,10 +157,17 @@ pub fn time_to_read(rows: &[TimeToReadBar], words: &ChartWords, about: &Describe
             .color(&INK)
             .pos(Pos::new(HPos::Left, VPos::Center));
         chart.draw_series(rows.iter().enumerate().map(|(j, r)| {
-            let (x, text, style) = if r.suppressed {
+            let note = if r.suppressed {
+                Some(words.suppressed)
+            } else if r.p50.is_none() && r.p90.is_none() {
+                Some(words.no_reads)
+            } else {
+                None
+            };
+            let (x, text, style) = if let Some(note) = note {
                 (
                     0.0,
-                    words.suppressed.to_string(),
+                    note.to_string(),
                     (FONT, 14)
                         .into_font()
                         .style(FontStyle::Italic)
@@ -281,6 +290,7 @@ mod tests {
             axis_time: "Time to read",
             axis_rate: "Read rate",
             suppressed: "fewer than 5 people",
+            no_reads: "no reads yet",
             duration: &|s| format!("{s:.0} s"),
         }
     }

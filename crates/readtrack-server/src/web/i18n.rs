@@ -407,8 +407,8 @@ strings! {
     pilot_departments: "Pilot departments", "試行部門";
     pilot_hint: "Tick departments to limit per-person tracking to them (sub-departments included). None ticked: everyone.", "勾選部門即只在這些部門（包括下屬部門）逐人追蹤。不勾選即適用於所有人。";
     policy_text: "Policy text (Markdown)", "政策內容（Markdown）";
-    policy_change_hint_before: "Changing the text makes a new version,", "修改內容會產生新版本，即第";
-    policy_change_hint_after: ". Everyone is then asked to acknowledge it, and until they do they are counted but not listed on read boards.", " 版。所有人需要重新確認；確認前他們只計入總數，不會在閱讀情況中列出。";
+    policy_change_hint_before: "Changing the text makes it version", "修改內容會使政策成為第";
+    policy_change_hint_after: ": everyone is then asked to acknowledge it again, and until they do they are counted on read boards but not listed.", " 版：所有人需要重新確認；確認前他們只計入閱讀情況的總數，不會被逐一列出。";
     policy_will_change: "You changed the text: saving makes a new policy version.", "你已修改內容：儲存後會產生新的政策版本。";
     default_plan_important: "Default reminders for important notices", "重要通告的預設提醒";
     default_plan_urgent: "Default reminders for urgent notices", "緊急通告的預設提醒";
@@ -466,7 +466,8 @@ strings! {
     chart_ttr_title: "Time to read by department", "各部門閱讀所需時間";
     chart_ttr_hint: "Median and 90th percentile from sending to reading, for notices sent in the period, lagging departments first.", "由發送至閱讀的中位數及第 90 百分位數（期間內發送的通告），落後的部門排先。";
     chart_ttr_desc: "Horizontal bars per department; the department lagging most is", "每個部門一條橫棒；最落後的部門是";
-    lagging_first: "Lagging most", "最落後";
+    lagging_first: "Lagging most:", "最落後：";
+    no_reads_yet: "no reads yet", "尚未有人閱讀";
     median: "Median", "中位數";
     p90: "90th percentile", "第 90 百分位";
     time_to_read: "Time to read", "閱讀所需時間";
