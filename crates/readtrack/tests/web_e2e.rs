@@ -459,7 +459,7 @@ async fn a_read_in_the_recipients_browser_reaches_the_senders_open_board_live_an
     world.sign_in(&reader, READER).await;
     // The inbox reports the notice delivered, live on the board, and never read.
     eventually!(
-        Duration::from_secs(5),
+        Duration::from_secs(15),
         "the board showing the inbox's delivery",
         {
             board_row(&sender, &reader_id)
@@ -487,7 +487,7 @@ async fn a_read_in_the_recipients_browser_reaches_the_senders_open_board_live_an
         .await
         .unwrap();
     let read_at = eventually!(
-        Duration::from_secs(5),
+        Duration::from_secs(15),
         "the notice page recording the read",
         {
             js_string(
@@ -596,7 +596,7 @@ async fn a_read_made_while_the_server_is_down_reaches_the_board_after_the_restar
     .await;
     assert_eq!(below, json!(true), "the body starts below the fold");
     eventually!(
-        Duration::from_secs(5),
+        Duration::from_secs(15),
         "the board showing the page's delivery",
         {
             board_row(&sender, &reader_id)
@@ -612,7 +612,7 @@ async fn a_read_made_while_the_server_is_down_reaches_the_board_after_the_restar
     )
     .await;
     let read_at = eventually!(
-        Duration::from_secs(5),
+        Duration::from_secs(15),
         "the read recorded on the device while offline",
         {
             js_string(
@@ -746,7 +746,7 @@ async fn the_inbox_speaks_traditional_chinese_to_a_chinese_browser_and_switches_
         .click()
         .await
         .unwrap();
-    eventually!(Duration::from_secs(5), "the switch to English", {
+    eventually!(Duration::from_secs(15), "the switch to English", {
         let h = reader.find(By::Css("main h1")).await.ok();
         match h {
             Some(h) => h.text().await.ok().filter(|t| t == "Inbox"),
@@ -760,7 +760,7 @@ async fn the_inbox_speaks_traditional_chinese_to_a_chinese_browser_and_switches_
         .click()
         .await
         .unwrap();
-    eventually!(Duration::from_secs(5), "the switch back to Chinese", {
+    eventually!(Duration::from_secs(15), "the switch back to Chinese", {
         let h = reader.find(By::Css("main h1")).await.ok();
         match h {
             Some(h) => h.text().await.ok().filter(|t| t == "收件匣"),
@@ -797,7 +797,7 @@ async fn the_compose_page_counts_the_recipients_before_sending_and_the_board_rem
         .click()
         .await
         .unwrap();
-    let departmental: u64 = eventually!(Duration::from_secs(5), "the recipient count", {
+    let departmental: u64 = eventually!(Duration::from_secs(15), "the recipient count", {
         count(&sender, "recipient-count")
             .await
             .and_then(|c| c.parse::<u64>().ok())
@@ -806,12 +806,12 @@ async fn the_compose_page_counts_the_recipients_before_sending_and_the_board_rem
 
     let search = sender.find(By::Id("people-search")).await.unwrap();
     search.send_keys("Kelvin Chan").await.unwrap();
-    let result = eventually!(Duration::from_secs(5), "a search result", {
+    let result = eventually!(Duration::from_secs(15), "a search result", {
         sender.find(By::Css("#people-results button")).await.ok()
     });
     result.click().await.unwrap();
     eventually!(
-        Duration::from_secs(5),
+        Duration::from_secs(15),
         "the count including the person picked",
         {
             count(&sender, "recipient-count")
@@ -834,7 +834,7 @@ async fn the_compose_page_counts_the_recipients_before_sending_and_the_board_rem
         .send_keys("The counter closes at **15:00** for the stock-take.")
         .await
         .unwrap();
-    eventually!(Duration::from_secs(5), "the Markdown preview", {
+    eventually!(Duration::from_secs(15), "the Markdown preview", {
         js_string(
             &sender,
             "return document.querySelector('#preview strong')?.textContent ?? null",
@@ -867,7 +867,7 @@ async fn the_compose_page_counts_the_recipients_before_sending_and_the_board_rem
         .click()
         .await
         .unwrap();
-    eventually!(Duration::from_secs(5), "the reminder answer", {
+    eventually!(Duration::from_secs(15), "the reminder answer", {
         count(&sender, "remind-status")
             .await
             .filter(|t| t.starts_with("Reminded: "))
@@ -880,7 +880,7 @@ async fn the_compose_page_counts_the_recipients_before_sending_and_the_board_rem
         .await
         .unwrap();
     eventually!(
-        Duration::from_secs(5),
+        Duration::from_secs(15),
         "the refusal of a second reminder",
         {
             count(&sender, "remind-status")
@@ -1461,7 +1461,7 @@ async fn the_analytics_page_renders_its_charts_and_members_see_their_tasks_and_t
         .goto(world.server.url(&format!("/notices/{first}/board")))
         .await
         .unwrap();
-    eventually!(Duration::from_secs(5), "the audited board", {
+    eventually!(Duration::from_secs(15), "the audited board", {
         analyst.find(By::Css("p.audited")).await.ok()
     });
     analyst.quit().await.ok();
@@ -1499,7 +1499,7 @@ async fn the_analytics_page_renders_its_charts_and_members_see_their_tasks_and_t
         .click()
         .await
         .unwrap();
-    eventually!(Duration::from_secs(5), "the task marked done", {
+    eventually!(Duration::from_secs(15), "the task marked done", {
         js(
             &reader,
             "return document.querySelectorAll('#done-tasks .task').length",
