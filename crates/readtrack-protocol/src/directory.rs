@@ -81,6 +81,9 @@ pub struct CreateMember {
 /// `PATCH /api/v1/members/{id}`: absent fields stay, `null` clears.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// A patch applies only the fields it names, so a misspelt one would answer 200 and
+// change nothing: unknown fields are refused instead, naming the field.
+#[serde(deny_unknown_fields)]
 pub struct UpdateMember {
     /// New name.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -109,6 +109,9 @@ pub struct OrgSettingsBody {
 /// `PATCH /api/v1/org/settings` (admin): absent fields stay; `"pilot": null` ends the pilot.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// A patch applies only the fields it names, so a misspelt one would answer 200 and
+// change nothing: unknown fields are refused instead, naming the field.
+#[serde(deny_unknown_fields)]
 pub struct OrgSettingsPatch {
     /// IANA zone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
