@@ -1,0 +1,312 @@
+//! Overload: a WebSocket consumer that stops reading is cut loose with a reason instead
+//! of growing the server's memory, and resumes with `since` without missing a frame; a
+//! burst beyond capacity is answered 503 with Retry-After at once, not left to time out,
+//! and the server recovers by itself.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::TestApp;
+use futures_util::StreamExt;
+use readtrack_server::ServerConfig;
+use readtrack_service::AppConfig;
+use readtrack_service::ratelimit::{Limit, Limits};
+use readtrack_service::writer::WriterConfig;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+const WAIT: Duration = Duration::from_secs(20);
+/// Recipients of each notice: one receipt batch of this size per kind.
+const CROWD: usize = 1000;
+
+/// Frames of a connection until it is closed: their sequence numbers and the close frame.
+async fn drain(ws: &mut common::Ws) -> (Vec<i64>, Option<(u16, String)>) {
+    let mut seqs = Vec::new();
+    loop {
+        match tokio::time::timeout(WAIT, ws.stream.next()).await {
+            Err(_) => panic!("the connection neither sent nor closed"),
+            Ok(None) | Ok(Some(Err(_))) => return (seqs, None),
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return (
+                    seqs,
+                    frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+                );
+            }
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if let Some(seq) = v["seq"].as_i64() {
+                    seqs.push(seq);
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+/// Frames replayed after `since`, up to `hello`.
+async fn replay(app: &TestApp, token: &str, since: i64) -> Vec<i64> {
+    let mut ws = app.ws(token, Some(since)).await;
+    let mut seqs = Vec::new();
+    loop {
+        let frame = ws.next(WAIT).await.expect("frames up to hello");
+        if frame["type"] == "hello" {
+            return seqs;
+        }
+        seqs.push(frame["seq"].as_i64().expect("seq"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_stops_reading_is_dropped_with_a_reason_and_resumes_without_a_gap() {
+    let app = TestApp::spawn().await;
+    let org = app.setup().await;
+    let mut csv = String::from("name,email,department,manager_email,backup_email,role\n");
+    for i in 0..CROWD {
+        csv.push_str(&format!(
+            "Picker {i},picker{i}@harbour.example,Warehouse,,,\n"
+        ));
+    }
+    let (status, res, _) = app
+        .send_raw(
+            reqwest::Method::POST,
+            "/api/v1/members/import",
+            Some(&org.admin),
+            Some(csv.into_bytes()),
+            "text/csv",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (_, members) = app.get("/api/v1/members?limit=500", Some(&org.admin)).await;
+    let (_, more) = app
+        .get(
+            &format!(
+                "/api/v1/members?limit=500&cursor={}",
+                members["next_cursor"].as_str().unwrap()
+            ),
+            Some(&org.admin),
+        )
+        .await;
+    let (_, rest) = app
+        .get(
+            &format!(
+                "/api/v1/members?limit=500&cursor={}",
+                more["next_cursor"].as_str().unwrap()
+            ),
+            Some(&org.admin),
+        )
+        .await;
+    let pickers: Vec<Value> = [&members, &more, &rest]
+        .iter()
+        .flat_map(|page| page["items"].as_array().unwrap().clone())
+        .filter(|m| m["email"].as_str().unwrap().starts_with("picker"))
+        .collect();
+    // The import made the department; every picker is in it.
+    let dept = pickers[0]["department_id"].as_str().unwrap().to_string();
+    let crowd: Vec<String> = pickers
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(crowd.len(), CROWD);
+    // A gateway reports for the whole crowd.
+    let (status, relay) = app
+        .post(
+            "/api/v1/tokens",
+            Some(&org.admin),
+            json!({"name": "turnstiles", "member_id": org.admin_id, "scope": "relay"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{relay}");
+    let relay = relay["token"].as_str().unwrap().to_string();
+
+    // The sender's board connection reads its hello, then nothing more.
+    let mut slow = app.ws(&org.admin, None).await;
+    let hello = slow
+        .until(WAIT, |f| f["type"] == "hello")
+        .await
+        .expect("hello");
+    let start = hello["last_seq"].as_i64().unwrap();
+    assert_eq!(app.service.hub().connection_count(), 1);
+
+    // Receipts flow until the hub gives up on the connection: its queue is bounded.
+    let mut notices = 0;
+    let mut serial = 0;
+    while app.service.hub().connection_count() > 0 {
+        assert!(
+            notices < 60,
+            "the server kept queueing for a reader that reads nothing"
+        );
+        let id = app
+            .send(
+                &org.admin,
+                json!({"title": format!("Shift change {notices}"), "priority": "urgent",
+                       "tracking": "per_person", "require_ack": true,
+                       "audience": {"departments": [dept]}}),
+            )
+            .await;
+        notices += 1;
+        for kind in ["delivered", "read", "ack"] {
+            let at = app.clock_now();
+            let items: Vec<Value> = crowd
+                .iter()
+                .map(|m| {
+                    serial += 1;
+                    json!({"event_id": format!("slow-{serial}"), "message_id": id,
+                           "member_id": m, "kind": kind, "at": at})
+                })
+                .collect();
+            let results = app.receipts(&relay, json!(items)).await;
+            assert!(results.iter().all(|r| r["status"] == "applied"));
+        }
+    }
+
+    // Reading again: what was already on its way, then a close saying how to resume.
+    let (got, close) = drain(&mut slow).await;
+    let (code, reason) = close.expect("a close frame with a reason");
+    assert_eq!(code, 1013, "try again later: {reason}");
+    let since: i64 = reason
+        .rsplit("since=")
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the reason names where to resume: {reason:?}"));
+    assert_eq!(Some(&since), got.last().or(Some(&start)), "{reason}");
+
+    // Resuming from there misses nothing and repeats nothing.
+    let resumed = replay(&app, &org.admin, since).await;
+    let everything = replay(&app, &org.admin, start).await;
+    let mut seen = got.clone();
+    seen.extend(&resumed);
+    let unique: BTreeSet<i64> = seen.iter().copied().collect();
+    assert_eq!(unique.len(), seen.len(), "no frame twice");
+    assert_eq!(
+        seen, everything,
+        "the dropped connection plus its resume is exactly the full history"
+    );
+    assert!(
+        everything.len() >= notices * 3 * CROWD,
+        "every receipt made a frame"
+    );
+    eprintln!(
+        "slow consumer: dropped after {} frames of {} ({notices} notices)",
+        got.len(),
+        everything.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_capacity_is_refused_at_once_and_the_server_recovers_by_itself() {
+    // A tiny server: four requests at a time, one receipt job waiting at most.
+    let app = TestApp::spawn_with(
+        ServerConfig {
+            max_concurrent_requests: 4,
+            ..ServerConfig::default()
+        },
+        AppConfig {
+            writer: WriterConfig {
+                max_batch: 64,
+                queue: 1,
+            },
+            limits: Limits {
+                receipts_per_token: Limit::per_secs(100_000, 1),
+                ..Limits::default()
+            },
+            ..AppConfig::default()
+        },
+    )
+    .await;
+    let org = app.setup().await;
+    let dept = app.department(&org.admin, "Kowloon", Some(&org.root)).await;
+    let (_, reader) = app
+        .person(&org.admin, "Ada", "ada@harbour.example", &dept, true)
+        .await;
+    let message = app
+        .send(
+            &org.admin,
+            json!({"title": "Typhoon signal No. 8", "priority": "urgent", "require_ack": true,
+                   "audience": {"departments": [dept]}}),
+        )
+        .await;
+
+    // Far more at once than the server takes; every request gets an answer.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let mut burst = Vec::new();
+    for i in 0..300 {
+        let http = http.clone();
+        let url = app.url("/api/v1/receipts");
+        let at = app.clock_now();
+        let token = reader.clone();
+        let message = message.clone();
+        burst.push(tokio::spawn(async move {
+            let items: Vec<Value> = (0..50)
+                .map(|j| {
+                    json!({"event_id": format!("burst-{i}-{j}"), "message_id": message,
+                                "kind": "read", "at": at})
+                })
+                .collect();
+            let res = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "receipts": items }))
+                .send()
+                .await
+                .expect("an answer, not a timeout or a reset");
+            let status = res.status();
+            let retry_after = res.headers().get("retry-after").cloned();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            (status, retry_after, body)
+        }));
+    }
+    let mut ok = 0;
+    let mut refused = 0;
+    for task in burst {
+        let (status, retry_after, body) = task.await.unwrap();
+        match status {
+            StatusCode::OK => ok += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                refused += 1;
+                assert!(
+                    ["overloaded", "unavailable"]
+                        .contains(&body["error"]["code"].as_str().unwrap_or("")),
+                    "{body}"
+                );
+                let secs: u64 = retry_after
+                    .expect("Retry-After on a 503")
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(secs >= 1);
+            }
+            other => panic!("a burst answer is 200 or 503, not {other}: {body}"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "the burst went beyond capacity ({ok} accepted)"
+    );
+    assert!(ok > 0, "some of the burst was served");
+
+    // Afterwards, with nobody doing anything, the server serves again.
+    let results = app
+        .eventually("the server to serve again", WAIT, || async {
+            let (status, res) = app
+                .post(
+                    "/api/v1/receipts",
+                    Some(&reader),
+                    json!({"receipts": [{"event_id": "after", "message_id": message,
+                                         "kind": "ack", "at": app.clock_now()}]}),
+                )
+                .await;
+            (status == StatusCode::OK).then_some(res)
+        })
+        .await;
+    assert_eq!(results["results"][0]["status"], "applied", "{results}");
+    assert_eq!(app.get("/healthz", None).await.0, StatusCode::OK);
+    eprintln!("burst: {ok} served, {refused} refused with 503");
+}
