@@ -471,6 +471,22 @@ impl App {
         Ok((before, after))
     }
 
+    /// Whether anyone reports to the caller (managers see their team's analytics and
+    /// unread notices).
+    pub async fn manages_anyone(&self, caller: &Caller) -> Result<bool> {
+        Ok(self.storage().manages_anyone(caller.id()).await?)
+    }
+
+    /// Every survey of the organisation, newest first (admins and auditors).
+    pub async fn all_surveys(&self, caller: &Caller) -> Result<Vec<SurveyRecord>> {
+        if !matches!(caller.member.role, Role::Admin | Role::Auditor) {
+            return Err(ServiceError::Forbidden(
+                "only admins and auditors may list every survey".into(),
+            ));
+        }
+        Ok(self.storage().surveys(caller.org_id()).await?)
+    }
+
     /// Opens a pulse survey (admin) to departments (sub-departments included) or everyone.
     pub async fn create_survey(
         &self,

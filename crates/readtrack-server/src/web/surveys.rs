@@ -133,7 +133,7 @@ async fn admin_page(
     };
     // Every survey of the organisation, closed ones too: the service's own list is of
     // those open to the caller. The role was checked above.
-    let records = match s.app.storage().surveys(v.caller.org_id()).await {
+    let records = match s.app.all_surveys(&v.caller).await {
         Ok(r) => r,
         Err(e) => return error_page(v.lang, ServiceError::from(e).into()),
     };
