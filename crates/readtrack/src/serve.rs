@@ -547,7 +547,7 @@ mod tests {
             "the default"
         );
         for bad in ["10", "0/60", "10/0", "ten/60", "10/-1"] {
-            let e = settings_of(&["--send-limit", bad]).err().expect(bad);
+            let e = settings_of(&["--send-limit", bad]).expect_err(bad);
             assert!(e.to_string().contains("--send-limit"), "{e}");
         }
     }
