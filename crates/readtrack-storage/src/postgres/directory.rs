@@ -9,7 +9,9 @@ use readtrack_domain::ids::{DepartmentId, MemberId, OrgId};
 use readtrack_domain::member::Member;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
-use super::{MEMBER_COLUMNS, PostgresStorage, conflict_on_unique, member_from_row};
+use super::{
+    INT8, MEMBER_COLUMNS, PostgresStorage, chunks, conflict_on_unique, member_from_row, text,
+};
 use crate::model::*;
 use crate::sql::*;
 use crate::{Result, StorageError};
@@ -423,34 +425,36 @@ impl PostgresStorage {
         if dry_run {
             return Ok(counts);
         }
-        if !updates.0.is_empty() {
+        let updated_bytes = |i: usize| 2 * INT8 + text(updates.1[i]) + text(updates.3[i]);
+        for r in chunks(updates.0.len(), updated_bytes) {
             sqlx::query(
                 "UPDATE members SET name = v.name, department_id = v.department_id, role = v.role, active = TRUE
                  FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::text[]) AS v(id, name, department_id, role)
                  WHERE members.id = v.id",
             )
-            .bind(&updates.0)
-            .bind(&updates.1)
-            .bind(&updates.2)
-            .bind(&updates.3)
+            .bind(&updates.0[r.clone()])
+            .bind(&updates.1[r.clone()])
+            .bind(&updates.2[r.clone()])
+            .bind(&updates.3[r])
             .execute(&mut *tx)
             .await?;
         }
-        if !inserts.is_empty() {
-            let names: Vec<&str> = inserts.iter().map(|r| r.name.as_str()).collect();
-            let emails: Vec<&str> = inserts.iter().map(|r| r.email.as_str()).collect();
-            let depts: Vec<i64> = inserts.iter().map(|r| path_ids[&r.department].0).collect();
-            let roles: Vec<&str> = inserts.iter().map(|r| r.role.as_str()).collect();
+        let names: Vec<&str> = inserts.iter().map(|r| r.name.as_str()).collect();
+        let emails: Vec<&str> = inserts.iter().map(|r| r.email.as_str()).collect();
+        let depts: Vec<i64> = inserts.iter().map(|r| path_ids[&r.department].0).collect();
+        let roles: Vec<&str> = inserts.iter().map(|r| r.role.as_str()).collect();
+        let inserted_bytes = |i: usize| INT8 + text(names[i]) + text(emails[i]) + text(roles[i]);
+        for r in chunks(inserts.len(), inserted_bytes) {
             sqlx::query(
                 "INSERT INTO members (org_id, name, email, department_id, role, created_at)
                  SELECT $1, v.name, v.email, v.department_id, v.role, $6
                  FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[]) AS v(name, email, department_id, role)",
             )
             .bind(org.0)
-            .bind(&names)
-            .bind(&emails)
-            .bind(&depts)
-            .bind(&roles)
+            .bind(&names[r.clone()])
+            .bind(&emails[r.clone()])
+            .bind(&depts[r.clone()])
+            .bind(&roles[r])
             .bind(now)
             .execute(&mut *tx)
             .await
@@ -479,16 +483,18 @@ impl PostgresStorage {
                     .and_then(|e| ids.get(e.as_str()).copied()),
             );
         }
-        sqlx::query(
-            "UPDATE members SET manager_id = v.manager_id, backup_id = v.backup_id
-             FROM UNNEST($1::int8[], $2::int8[], $3::int8[]) AS v(id, manager_id, backup_id)
-             WHERE members.id = v.id",
-        )
-        .bind(&links.0)
-        .bind(&links.1)
-        .bind(&links.2)
-        .execute(&mut *tx)
-        .await?;
+        for r in chunks(links.0.len(), |_| 3 * INT8) {
+            sqlx::query(
+                "UPDATE members SET manager_id = v.manager_id, backup_id = v.backup_id
+                 FROM UNNEST($1::int8[], $2::int8[], $3::int8[]) AS v(id, manager_id, backup_id)
+                 WHERE members.id = v.id",
+            )
+            .bind(&links.0[r.clone()])
+            .bind(&links.1[r.clone()])
+            .bind(&links.2[r])
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(counts)
     }

@@ -4,7 +4,7 @@ use readtrack_domain::event::Event;
 use readtrack_domain::ids::{MemberId, MessageId, OrgId, Seq};
 use sqlx::Row;
 
-use super::PostgresStorage;
+use super::{INT8, PostgresStorage, chunks};
 use crate::Result;
 use crate::sql::*;
 
@@ -65,15 +65,20 @@ impl PostgresStorage {
         members: &[MemberId],
     ) -> Result<Vec<MemberId>> {
         let ids: Vec<i64> = members.iter().map(|m| m.0).collect();
-        Ok(sqlx::query_scalar::<_, i64>(
-            "SELECT member_id FROM receipts WHERE message_id = $1 AND member_id = ANY($2)",
-        )
-        .bind(message.0)
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(MemberId)
-        .collect())
+        let mut out = Vec::new();
+        for r in chunks(ids.len(), |_| INT8) {
+            out.extend(
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT member_id FROM receipts WHERE message_id = $1 AND member_id = ANY($2)",
+                )
+                .bind(message.0)
+                .bind(&ids[r])
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(MemberId),
+            );
+        }
+        Ok(out)
     }
 }

@@ -8,7 +8,7 @@ use readtrack_domain::receipt::{ReceiptState, ReceiptTimes};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-use super::PostgresStorage;
+use super::{INT8, PostgresStorage, chunks, text};
 use crate::model::*;
 use crate::sql::*;
 use crate::{Result, StorageError};
@@ -129,16 +129,16 @@ pub(crate) async fn insert_events(conn: &mut PgConnection, events: &[Event]) -> 
             }
         }
     }
-    if !deliveries.0.is_empty() {
+    for r in chunks(deliveries.0.len(), |_| 4 * INT8) {
         sqlx::query(
             "INSERT INTO webhook_deliveries (webhook_id, org_id, event_seq, next_attempt_at, created_at)
              SELECT v.webhook_id, v.org_id, v.seq, v.at, v.at
              FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[]) AS v(webhook_id, org_id, seq, at)",
         )
-        .bind(&deliveries.0)
-        .bind(&deliveries.1)
-        .bind(&deliveries.2)
-        .bind(&deliveries.3)
+        .bind(&deliveries.0[r.clone()])
+        .bind(&deliveries.1[r.clone()])
+        .bind(&deliveries.2[r.clone()])
+        .bind(&deliveries.3[r])
         .execute(&mut *conn)
         .await?;
     }
@@ -152,19 +152,22 @@ pub(crate) async fn insert_events(conn: &mut PgConnection, events: &[Event]) -> 
         cols.at.push(ms(e.at));
         cols.payload.push(encode_payload(&e.body));
     }
-    sqlx::query(
-        "INSERT INTO events (org_id, seq, kind, target_member_id, message_id, at, payload)
-         SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::text[])",
-    )
-    .bind(&cols.org_id)
-    .bind(&cols.seq)
-    .bind(&cols.kind)
-    .bind(&cols.target)
-    .bind(&cols.message_id)
-    .bind(&cols.at)
-    .bind(&cols.payload)
-    .execute(&mut *conn)
-    .await?;
+    let row_bytes = |i: usize| 5 * INT8 + text(cols.kind[i]) + text(&cols.payload[i]);
+    for r in chunks(cols.seq.len(), row_bytes) {
+        sqlx::query(
+            "INSERT INTO events (org_id, seq, kind, target_member_id, message_id, at, payload)
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::text[])",
+        )
+        .bind(&cols.org_id[r.clone()])
+        .bind(&cols.seq[r.clone()])
+        .bind(&cols.kind[r.clone()])
+        .bind(&cols.target[r.clone()])
+        .bind(&cols.message_id[r.clone()])
+        .bind(&cols.at[r.clone()])
+        .bind(&cols.payload[r])
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 

@@ -5,8 +5,8 @@
 //! at once, so every read-modify-write locks what it reads (`FOR UPDATE`), always in the
 //! same order (receipt rows by key, then counter rows by notice, then the organisation
 //! row last) so concurrent transactions queue instead of deadlocking. Batches travel as
-//! arrays (`UNNEST`), one statement per step whatever the batch size, so the prepared
-//! statement cache always hits.
+//! arrays (`UNNEST`): the same few prepared statements whatever the batch size, each sent
+//! in chunks of at most [`BIND_BUDGET`] bytes.
 
 mod copy;
 mod directory;
@@ -21,6 +21,7 @@ mod tasks;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -151,6 +152,56 @@ where
             other => return other,
         }
     }
+}
+
+/// Plans the rest of the transaction (`on`) as nested loops over the batch, or (`off`)
+/// as the planner likes. Batch statements join an array of a few hundred keys to a
+/// table of millions of rows; the planner cannot see the array's size and, with the
+/// table still small enough, prefers hashing the whole table over a few hundred index
+/// lookups: measured 55 ms against 7 ms for 1,000 keys on 100,000 receipts.
+pub(crate) async fn plan_for_keys(conn: &mut sqlx::PgConnection, on: bool) -> Result<()> {
+    let allow = if on { "off" } else { "on" };
+    sqlx::query(
+        "SELECT set_config('enable_hashjoin', $1, true), set_config('enable_mergejoin', $1, true)",
+    )
+    .bind(allow)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Most bytes of bound values one batch statement sends. sqlx 0.9 leaves Nagle's
+/// algorithm on (upstream issue #4335): a message larger than the socket's initial send
+/// buffer (16 KiB on Linux) leaves in two writes, and the second waits for the server's
+/// delayed acknowledgement, 40 ms on loopback. Measured on 100,000 receipts in batches of
+/// 1,000: 175 ms a batch with one statement per step, against a few ms below the budget.
+pub(crate) const BIND_BUDGET: usize = 12 * 1024;
+
+/// Bound size of an `int8` array element (length word and value).
+pub(crate) const INT8: usize = 12;
+
+/// Bound size of a `text` array element.
+pub(crate) fn text(s: &str) -> usize {
+    4 + s.len()
+}
+
+/// Consecutive ranges of `0..n` whose rows, sized by `row_bytes`, stay within
+/// [`BIND_BUDGET`] (a row larger than the budget gets a range of its own).
+pub(crate) fn chunks(n: usize, mut row_bytes: impl FnMut(usize) -> usize) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for i in 0..n {
+        let b = row_bytes(i);
+        if i > start && bytes + b > BIND_BUDGET {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += b;
+    }
+    if start < n {
+        out.push(start..n);
+    }
+    out
 }
 
 /// Maps a unique-constraint violation to [`StorageError::Conflict`].
@@ -521,5 +572,22 @@ impl Storage for PostgresStorage {
         members: &[MemberId],
     ) -> Result<Vec<MemberId>> {
         self.recipients_among_impl(message, members).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_every_row_once_within_the_budget() {
+        assert!(chunks(0, |_| INT8).is_empty());
+        let ranges = chunks(5_000, |_| 2 * INT8);
+        assert_eq!(ranges.first().map(|r| r.start), Some(0));
+        assert_eq!(ranges.last().map(|r| r.end), Some(5_000));
+        assert!(ranges.windows(2).all(|p| p[0].end == p[1].start));
+        assert!(ranges.iter().all(|r| r.len() * 2 * INT8 <= BIND_BUDGET));
+        let giant = chunks(3, |i| if i == 1 { 3 * BIND_BUDGET } else { 10 });
+        assert_eq!(giant, vec![0..1, 1..2, 2..3], "an oversized row goes alone");
     }
 }

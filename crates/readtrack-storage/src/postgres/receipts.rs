@@ -22,7 +22,7 @@ use sqlx::{PgConnection, Row};
 
 use super::messages::{RECEIPT_COLUMNS, count_visible, pilot_array, receipt_from_row};
 use super::schedule::assign_and_insert;
-use super::{Facts, PostgresStorage};
+use super::{Facts, INT8, PostgresStorage, chunks, plan_for_keys, text};
 use crate::model::*;
 use crate::sql::*;
 use crate::{Result, StorageError};
@@ -174,6 +174,7 @@ impl PostgresStorage {
         let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; batch.len()];
         let mut responses: Vec<Option<String>> = vec![None; batch.len()];
         let mut tx = self.pool.begin().await?;
+        plan_for_keys(&mut tx, true).await?;
 
         // 1. Check each item against its notice; repeats inside the batch are duplicates.
         let facts = self
@@ -223,11 +224,17 @@ impl PostgresStorage {
                  ORDER BY r.message_id, r.member_id
                  FOR UPDATE OF r"
             );
-            let loaded = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&msgs)
-                .bind(&members)
-                .fetch_all(&mut *tx)
-                .await?;
+            // Chunks of sorted keys lock in key order as one statement would.
+            let mut loaded = Vec::with_capacity(keys.len());
+            for r in chunks(keys.len(), |_| 2 * INT8) {
+                loaded.extend(
+                    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(&msgs[r.clone()])
+                        .bind(&members[r])
+                        .fetch_all(&mut *tx)
+                        .await?,
+                );
+            }
             for row in loaded {
                 let mut rec = receipt_from_row(&row)?;
                 let f = &facts[&rec.message_id].facts;
@@ -264,20 +271,22 @@ impl PostgresStorage {
                 cols.1.push(w.receipt.event_id.as_str());
                 cols.2.push(w.receipt.message_id.0);
             }
-            let inserted = sqlx::query(
-                "INSERT INTO receipt_events (member_id, event_id, message_id, recorded_at)
-                 SELECT v.member_id, v.event_id, v.message_id, $4
-                 FROM UNNEST($1::int8[], $2::text[], $3::int8[]) AS v(member_id, event_id, message_id)
-                 ON CONFLICT DO NOTHING RETURNING member_id, event_id",
-            )
-            .bind(&cols.0)
-            .bind(&cols.1)
-            .bind(&cols.2)
-            .bind(ms(now))
-            .fetch_all(&mut *tx)
-            .await?;
-            for row in inserted {
-                fresh.insert((row.try_get("member_id")?, row.try_get("event_id")?));
+            for r in chunks(cols.0.len(), |i| 2 * INT8 + text(cols.1[i])) {
+                let inserted = sqlx::query(
+                    "INSERT INTO receipt_events (member_id, event_id, message_id, recorded_at)
+                     SELECT v.member_id, v.event_id, v.message_id, $4
+                     FROM UNNEST($1::int8[], $2::text[], $3::int8[]) AS v(member_id, event_id, message_id)
+                     ON CONFLICT DO NOTHING RETURNING member_id, event_id",
+                )
+                .bind(&cols.0[r.clone()])
+                .bind(&cols.1[r.clone()])
+                .bind(&cols.2[r])
+                .bind(ms(now))
+                .fetch_all(&mut *tx)
+                .await?;
+                for row in inserted {
+                    fresh.insert((row.try_get("member_id")?, row.try_get("event_id")?));
+                }
             }
         }
         candidates.retain(|&i| {
@@ -358,7 +367,11 @@ impl PostgresStorage {
                 let f = &facts[&id];
                 let epoch = rules.get(&f.org_id).map(|r| r.epoch);
                 if f.facts.tracking == Tracking::PerPerson && Some(c.visible_epoch) != epoch {
+                    // A recount reads every recipient: the one statement here that
+                    // should hash rather than loop.
+                    plan_for_keys(&mut tx, false).await?;
                     let (visible, epoch) = count_visible(&mut tx, id, f.org_id).await?;
+                    plan_for_keys(&mut tx, true).await?;
                     c.visible = visible;
                     c.visible_epoch = epoch;
                     c.dirty = true;
@@ -483,24 +496,28 @@ impl PostgresStorage {
                 });
                 cols.read_quiet.push(timed && r.read_quiet);
             }
-            sqlx::query(
-                "UPDATE receipts SET state = v.state, delivered_at = v.delivered_at, read_at = v.read_at,
-                     read_recorded_at = v.read_recorded_at, acked_at = v.acked_at, response = v.response, read_quiet = v.read_quiet
-                 FROM UNNEST($1::int8[], $2::int8[], $3::int2[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::text[], $9::bool[])
-                     AS v(message_id, member_id, state, delivered_at, read_at, read_recorded_at, acked_at, response, read_quiet)
-                 WHERE receipts.message_id = v.message_id AND receipts.member_id = v.member_id",
-            )
-            .bind(&cols.message_id)
-            .bind(&cols.member_id)
-            .bind(&cols.state)
-            .bind(&cols.delivered_at)
-            .bind(&cols.read_at)
-            .bind(&cols.read_recorded_at)
-            .bind(&cols.acked_at)
-            .bind(&cols.response)
-            .bind(&cols.read_quiet)
-            .execute(&mut *tx)
-            .await?;
+            let row_bytes =
+                |i: usize| 6 * INT8 + 6 + 5 + cols.response[i].as_deref().map_or(4, text);
+            for r in chunks(cols.message_id.len(), row_bytes) {
+                sqlx::query(
+                    "UPDATE receipts SET state = v.state, delivered_at = v.delivered_at, read_at = v.read_at,
+                         read_recorded_at = v.read_recorded_at, acked_at = v.acked_at, response = v.response, read_quiet = v.read_quiet
+                     FROM UNNEST($1::int8[], $2::int8[], $3::int2[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::text[], $9::bool[])
+                         AS v(message_id, member_id, state, delivered_at, read_at, read_recorded_at, acked_at, response, read_quiet)
+                     WHERE receipts.message_id = v.message_id AND receipts.member_id = v.member_id",
+                )
+                .bind(&cols.message_id[r.clone()])
+                .bind(&cols.member_id[r.clone()])
+                .bind(&cols.state[r.clone()])
+                .bind(&cols.delivered_at[r.clone()])
+                .bind(&cols.read_at[r.clone()])
+                .bind(&cols.read_recorded_at[r.clone()])
+                .bind(&cols.acked_at[r.clone()])
+                .bind(&cols.response[r.clone()])
+                .bind(&cols.read_quiet[r])
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         let mut changed = CounterColumns::default();
         let mut tallies: (Vec<i64>, Vec<i64>, Vec<i64>) = Default::default();
@@ -521,33 +538,37 @@ impl PostgresStorage {
             }
         }
         if !changed.message_id.is_empty() {
-            sqlx::query(
-                "UPDATE message_counters SET delivered = v.delivered, read = v.read, acknowledged = v.acknowledged,
-                     visible = v.visible, visible_epoch = v.visible_epoch
-                 FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[])
-                     AS v(message_id, delivered, read, acknowledged, visible, visible_epoch)
-                 WHERE message_counters.message_id = v.message_id",
-            )
-            .bind(&changed.message_id)
-            .bind(&changed.delivered)
-            .bind(&changed.read)
-            .bind(&changed.acknowledged)
-            .bind(&changed.visible)
-            .bind(&changed.visible_epoch)
-            .execute(&mut *tx)
-            .await?;
+            for r in chunks(changed.message_id.len(), |_| 6 * INT8) {
+                sqlx::query(
+                    "UPDATE message_counters SET delivered = v.delivered, read = v.read, acknowledged = v.acknowledged,
+                         visible = v.visible, visible_epoch = v.visible_epoch
+                     FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[])
+                         AS v(message_id, delivered, read, acknowledged, visible, visible_epoch)
+                     WHERE message_counters.message_id = v.message_id",
+                )
+                .bind(&changed.message_id[r.clone()])
+                .bind(&changed.delivered[r.clone()])
+                .bind(&changed.read[r.clone()])
+                .bind(&changed.acknowledged[r.clone()])
+                .bind(&changed.visible[r.clone()])
+                .bind(&changed.visible_epoch[r])
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         if !tallies.0.is_empty() {
-            sqlx::query(
-                "UPDATE message_responses SET count = v.count
-                 FROM UNNEST($1::int8[], $2::int8[], $3::int8[]) AS v(message_id, position, count)
-                 WHERE message_responses.message_id = v.message_id AND message_responses.position = v.position",
-            )
-            .bind(&tallies.0)
-            .bind(&tallies.1)
-            .bind(&tallies.2)
-            .execute(&mut *tx)
-            .await?;
+            for r in chunks(tallies.0.len(), |_| 3 * INT8) {
+                sqlx::query(
+                    "UPDATE message_responses SET count = v.count
+                     FROM UNNEST($1::int8[], $2::int8[], $3::int8[]) AS v(message_id, position, count)
+                     WHERE message_responses.message_id = v.message_id AND message_responses.position = v.position",
+                )
+                .bind(&tallies.0[r.clone()])
+                .bind(&tallies.1[r.clone()])
+                .bind(&tallies.2[r])
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         let mut depts: (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>) = Default::default();
         for ((msg, dept), (read, acked)) in dept_deltas {
@@ -560,18 +581,20 @@ impl PostgresStorage {
             depts.3.push(acked);
         }
         if !depts.0.is_empty() {
-            sqlx::query(
-                "UPDATE department_counters SET read = department_counters.read + v.read,
-                     acknowledged = department_counters.acknowledged + v.acknowledged
-                 FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[]) AS v(message_id, department_id, read, acknowledged)
-                 WHERE department_counters.message_id = v.message_id AND department_counters.department_id = v.department_id",
-            )
-            .bind(&depts.0)
-            .bind(&depts.1)
-            .bind(&depts.2)
-            .bind(&depts.3)
-            .execute(&mut *tx)
-            .await?;
+            for r in chunks(depts.0.len(), |_| 4 * INT8) {
+                sqlx::query(
+                    "UPDATE department_counters SET read = department_counters.read + v.read,
+                         acknowledged = department_counters.acknowledged + v.acknowledged
+                     FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[]) AS v(message_id, department_id, read, acknowledged)
+                     WHERE department_counters.message_id = v.message_id AND department_counters.department_id = v.department_id",
+                )
+                .bind(&depts.0[r.clone()])
+                .bind(&depts.1[r.clone()])
+                .bind(&depts.2[r.clone()])
+                .bind(&depts.3[r])
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         // Tasks close by themselves once their notice is read (or confirmed, where asked).
         let mut finished: (Vec<i64>, Vec<i64>, Vec<&str>) = Default::default();
@@ -590,17 +613,19 @@ impl PostgresStorage {
             finished.2.push(by);
         }
         if !finished.0.is_empty() {
-            sqlx::query(
-                "UPDATE tasks SET done_at = $4, done_by = v.done_by
-                 FROM UNNEST($1::int8[], $2::int8[], $3::text[]) AS v(message_id, member_id, done_by)
-                 WHERE tasks.message_id = v.message_id AND tasks.member_id = v.member_id AND tasks.done_at IS NULL",
-            )
-            .bind(&finished.0)
-            .bind(&finished.1)
-            .bind(&finished.2)
-            .bind(ms(now))
-            .execute(&mut *tx)
-            .await?;
+            for r in chunks(finished.0.len(), |i| 2 * INT8 + text(finished.2[i])) {
+                sqlx::query(
+                    "UPDATE tasks SET done_at = $4, done_by = v.done_by
+                     FROM UNNEST($1::int8[], $2::int8[], $3::text[]) AS v(message_id, member_id, done_by)
+                     WHERE tasks.message_id = v.message_id AND tasks.member_id = v.member_id AND tasks.done_at IS NULL",
+                )
+                .bind(&finished.0[r.clone()])
+                .bind(&finished.1[r.clone()])
+                .bind(&finished.2[r])
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         assign_and_insert(&mut tx, &mut events).await?;
         tx.commit().await?;

@@ -20,9 +20,9 @@ use readtrack_domain::time_zone::Zone;
 use readtrack_domain::working_time::WorkCalendar;
 use sqlx::{PgConnection, Row};
 
-use super::PostgresStorage;
 use super::messages::{allocate_seqs, insert_events};
 use super::orgs::{ORG_COLUMNS, org_from_row};
+use super::{INT8, PostgresStorage, chunks, plan_for_keys};
 use crate::model::*;
 use crate::sql::*;
 use crate::{Result, StorageError};
@@ -119,6 +119,7 @@ impl PostgresStorage {
         limit: u32,
     ) -> Result<FiredSteps> {
         let mut tx = self.pool.begin().await?;
+        plan_for_keys(&mut tx, true).await?;
         // The claim: due rows nobody else holds. They stay locked until this
         // transaction ends, committed (fired and replaced) or aborted (left for others).
         let due = sqlx::query(
@@ -140,15 +141,22 @@ impl PostgresStorage {
             keys.0.push(row.try_get("message_id")?);
             keys.1.push(row.try_get("member_id")?);
         }
-        sqlx::query(
-            "SELECT 1 FROM receipts r JOIN UNNEST($1::int8[], $2::int8[]) AS k(message_id, member_id)
-                 ON r.message_id = k.message_id AND r.member_id = k.member_id
-             ORDER BY r.message_id, r.member_id FOR UPDATE OF r",
-        )
-        .bind(&keys.0)
-        .bind(&keys.1)
-        .execute(&mut *tx)
-        .await?;
+        let mut sorted: Vec<(i64, i64)> =
+            keys.0.iter().copied().zip(keys.1.iter().copied()).collect();
+        sorted.sort();
+        sorted.dedup();
+        let (messages, members): (Vec<i64>, Vec<i64>) = sorted.into_iter().unzip();
+        for r in chunks(messages.len(), |_| 2 * INT8) {
+            sqlx::query(
+                "SELECT 1 FROM receipts r JOIN UNNEST($1::int8[], $2::int8[]) AS k(message_id, member_id)
+                     ON r.message_id = k.message_id AND r.member_id = k.member_id
+                 ORDER BY r.message_id, r.member_id FOR UPDATE OF r",
+            )
+            .bind(&messages[r.clone()])
+            .bind(&members[r])
+            .execute(&mut *tx)
+            .await?;
+        }
         let mut plans: HashMap<MessageId, Arc<PlanFacts>> = HashMap::new();
         let mut orgs: HashMap<OrgId, Arc<OrgSettings>> = HashMap::new();
         let mut events: Vec<Event> = Vec::new();
