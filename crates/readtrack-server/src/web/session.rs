@@ -209,7 +209,7 @@ impl FromRequestParts<ServerState> for Viewer {
 /// Analytics) and the surveys waiting for their answer. A failed look-up only hides an
 /// entry; the page itself still renders.
 async fn navigation_facts(state: &ServerState, caller: &Caller) -> (bool, Vec<(String, String)>) {
-    let manages = match state.app.manages_anyone(&caller).await {
+    let manages = match state.app.manages_anyone(caller).await {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, "could not tell whether the viewer manages anyone");
