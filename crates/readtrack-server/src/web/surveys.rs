@@ -135,7 +135,7 @@ async fn admin_page(
     // those open to the caller. The role was checked above.
     let records = match s.app.all_surveys(&v.caller).await {
         Ok(r) => r,
-        Err(e) => return error_page(v.lang, ServiceError::from(e).into()),
+        Err(e) => return error_page(v.lang, e.into()),
     };
     let now = s.app.clock().now();
     let name_of = |id: readtrack_domain::ids::DepartmentId| {
