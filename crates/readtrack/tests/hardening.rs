@@ -148,6 +148,10 @@ fn https_is_served_natively_with_a_certificate_and_strict_transport_security() {
         .json()
         .unwrap();
     assert_eq!(me["email"], "ivy@harbour.example");
+    // The web pages' cookies are Secure over HTTPS.
+    let login = https.get(format!("{base}/login")).send().unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("; Secure"), "{cookie}");
     // Plain HTTP on the TLS port gets no answer from the application.
     let plain = client()
         .get(format!("http://{}/healthz", server.addr))
@@ -167,6 +171,15 @@ fn https_is_served_natively_with_a_certificate_and_strict_transport_security() {
         .send()
         .unwrap();
     assert!(res.headers().get("strict-transport-security").is_none());
+    let login = client()
+        .get(format!("http://{}/login", server.addr))
+        .send()
+        .unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        !cookie.contains("Secure"),
+        "a plain-HTTP demo keeps its cookies: {cookie}"
+    );
 }
 
 #[test]
