@@ -20,6 +20,9 @@ pub struct ServerConfig {
     pub max_concurrent_requests: usize,
     /// Send `Strict-Transport-Security` (the server is reached over HTTPS only).
     pub hsts: bool,
+    /// Seconds a WebSocket write may stay blocked (the client reads nothing) before the
+    /// connection is dropped.
+    pub stream_write_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -31,6 +34,7 @@ impl Default for ServerConfig {
             request_timeout_secs: 30,
             max_concurrent_requests: 2048,
             hsts: false,
+            stream_write_timeout_secs: 30,
         }
     }
 }

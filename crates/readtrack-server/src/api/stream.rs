@@ -4,6 +4,7 @@
 //! from storage, then skips live frames it already replayed: nothing committed after
 //! the client's `since` can fall between the two.
 
+use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -73,13 +74,14 @@ pub async fn stream(
             )
         })?;
     let app = s.app.clone();
+    let write_timeout = Duration::from_secs(s.config.stream_write_timeout_secs.max(1));
     Ok(ws
         // Small buffers keep an idle connection cheap; frames are small.
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
-        .on_upgrade(move |socket| run(socket, app, caller, q.since)))
+        .on_upgrade(move |socket| run(socket, app, caller, q.since, write_timeout)))
 }
 
 fn text(frame: &ServerFrame) -> Message {
@@ -95,7 +97,28 @@ fn close(code: u16, reason: String) -> Message {
     }))
 }
 
-async fn run(socket: WebSocket, app: App, caller: Caller, since: Option<i64>) {
+/// Gives up on a write the client has not let through within `limit`: a client that
+/// stops reading would otherwise hold this task, its queue and its socket buffers for
+/// as long as it keeps the TCP connection open.
+async fn within<T, E>(limit: Duration, write: impl Future<Output = Result<T, E>>) -> bool {
+    match tokio::time::timeout(limit, write).await {
+        Ok(Ok(_)) => true,
+        Ok(Err(_)) => false,
+        Err(_) => {
+            metrics::counter!("readtrack_websocket_stalled_total").increment(1);
+            tracing::debug!("dropping a WebSocket whose client stopped reading");
+            false
+        }
+    }
+}
+
+async fn run(
+    socket: WebSocket,
+    app: App,
+    caller: Caller,
+    since: Option<i64>,
+    write_timeout: Duration,
+) {
     let (mut sink, mut incoming) = socket.split();
     let mut sub = app.hub().subscribe(caller.id(), caller.org_id());
     let mut shutdown = app.shutdown_signal();
@@ -122,13 +145,13 @@ async fn run(socket: WebSocket, app: App, caller: Caller, since: Option<i64>) {
             };
             let n = page.len();
             for e in &page {
-                if sink.feed(text(&convert::frame(e))).await.is_err() {
+                if !within(write_timeout, sink.feed(text(&convert::frame(e)))).await {
                     return;
                 }
                 last_sent = e.seq.0;
                 cursor = e.seq;
             }
-            if sink.flush().await.is_err() {
+            if !within(write_timeout, sink.flush()).await {
                 return;
             }
             if n < BACKLOG_PAGE as usize {
@@ -150,7 +173,7 @@ async fn run(socket: WebSocket, app: App, caller: Caller, since: Option<i64>) {
         member_id: caller.id().to_string(),
         last_seq,
     };
-    if sink.send(text(&hello)).await.is_err() {
+    if !within(write_timeout, sink.send(text(&hello))).await {
         return;
     }
 
@@ -162,7 +185,7 @@ async fn run(socket: WebSocket, app: App, caller: Caller, since: Option<i64>) {
             event = sub.rx.recv() => {
                 let Some(event) = event else {
                     let reason = format!("falling behind or server restarting; reconnect with since={last_sent}");
-                    let _ = sink.send(close(1013, reason)).await;
+                    let _ = within(write_timeout, sink.send(close(1013, reason))).await;
                     return;
                 };
                 let mut batch = vec![event];
@@ -176,12 +199,12 @@ async fn run(socket: WebSocket, app: App, caller: Caller, since: Option<i64>) {
                     if e.seq.0 <= last_sent {
                         continue;
                     }
-                    if sink.feed(text(&convert::frame(&e))).await.is_err() {
+                    if !within(write_timeout, sink.feed(text(&convert::frame(&e)))).await {
                         return;
                     }
                     last_sent = e.seq.0;
                 }
-                if sink.flush().await.is_err() {
+                if !within(write_timeout, sink.flush()).await {
                     return;
                 }
             }
@@ -197,12 +220,12 @@ async fn run(socket: WebSocket, app: App, caller: Caller, since: Option<i64>) {
                     Message::Ping(_) | Message::Pong(_) => None,
                 };
                 if let Some(reply) = reply
-                    && sink.send(text(&reply)).await.is_err() {
+                    && !within(write_timeout, sink.send(text(&reply))).await {
                         return;
                     }
             }
             _ = keepalive.tick() => {
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                if !within(write_timeout, sink.send(Message::Ping(Default::default()))).await {
                     return;
                 }
             }
