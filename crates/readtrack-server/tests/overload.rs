@@ -59,9 +59,16 @@ async fn replay(app: &TestApp, token: &str, since: i64) -> Vec<i64> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_consumer_that_stops_reading_is_dropped_with_a_reason_and_resumes_without_a_gap() {
-    let app = TestApp::spawn().await;
+/// An organisation with a department of [`CROWD`] people and a relay token that
+/// reports for all of them.
+struct Crowd {
+    admin: String,
+    dept: String,
+    members: Vec<String>,
+    relay: String,
+}
+
+async fn crowd(app: &TestApp) -> Crowd {
     let org = app.setup().await;
     let mut csv = String::from("name,email,department,manager_email,backup_email,role\n");
     for i in 0..CROWD {
@@ -121,8 +128,45 @@ async fn a_consumer_that_stops_reading_is_dropped_with_a_reason_and_resumes_with
     assert_eq!(status, StatusCode::CREATED, "{relay}");
     let relay = relay["token"].as_str().unwrap().to_string();
 
+    Crowd {
+        admin: org.admin,
+        dept,
+        members: crowd,
+        relay,
+    }
+}
+
+/// One notice to the crowd, and all of it delivered, read and acknowledged by relay.
+async fn flood(app: &TestApp, c: &Crowd, n: usize) {
+    let id = app
+        .send(
+            &c.admin,
+            json!({"title": format!("Shift change {n}"), "priority": "urgent",
+                   "tracking": "per_person", "require_ack": true,
+                   "audience": {"departments": [c.dept]}}),
+        )
+        .await;
+    for kind in ["delivered", "read", "ack"] {
+        let at = app.clock_now();
+        let items: Vec<Value> = c
+            .members
+            .iter()
+            .map(|m| {
+                json!({"event_id": format!("flood-{n}-{kind}-{m}"), "message_id": id,
+                       "member_id": m, "kind": kind, "at": at})
+            })
+            .collect();
+        let results = app.receipts(&c.relay, json!(items)).await;
+        assert!(results.iter().all(|r| r["status"] == "applied"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_stops_reading_is_dropped_with_a_reason_and_resumes_without_a_gap() {
+    let app = TestApp::spawn().await;
+    let c = crowd(&app).await;
     // The sender's board connection reads its hello, then nothing more.
-    let mut slow = app.ws(&org.admin, None).await;
+    let mut slow = app.ws(&c.admin, None).await;
     let hello = slow
         .until(WAIT, |f| f["type"] == "hello")
         .await
@@ -132,34 +176,13 @@ async fn a_consumer_that_stops_reading_is_dropped_with_a_reason_and_resumes_with
 
     // Receipts flow until the hub gives up on the connection: its queue is bounded.
     let mut notices = 0;
-    let mut serial = 0;
     while app.service.hub().connection_count() > 0 {
         assert!(
             notices < 60,
             "the server kept queueing for a reader that reads nothing"
         );
-        let id = app
-            .send(
-                &org.admin,
-                json!({"title": format!("Shift change {notices}"), "priority": "urgent",
-                       "tracking": "per_person", "require_ack": true,
-                       "audience": {"departments": [dept]}}),
-            )
-            .await;
+        flood(&app, &c, notices).await;
         notices += 1;
-        for kind in ["delivered", "read", "ack"] {
-            let at = app.clock_now();
-            let items: Vec<Value> = crowd
-                .iter()
-                .map(|m| {
-                    serial += 1;
-                    json!({"event_id": format!("slow-{serial}"), "message_id": id,
-                           "member_id": m, "kind": kind, "at": at})
-                })
-                .collect();
-            let results = app.receipts(&relay, json!(items)).await;
-            assert!(results.iter().all(|r| r["status"] == "applied"));
-        }
     }
 
     // Reading again: what was already on its way, then a close saying how to resume.
@@ -174,8 +197,8 @@ async fn a_consumer_that_stops_reading_is_dropped_with_a_reason_and_resumes_with
     assert_eq!(Some(&since), got.last().or(Some(&start)), "{reason}");
 
     // Resuming from there misses nothing and repeats nothing.
-    let resumed = replay(&app, &org.admin, since).await;
-    let everything = replay(&app, &org.admin, start).await;
+    let resumed = replay(&app, &c.admin, since).await;
+    let everything = replay(&app, &c.admin, start).await;
     let mut seen = got.clone();
     seen.extend(&resumed);
     let unique: BTreeSet<i64> = seen.iter().copied().collect();
@@ -309,4 +332,60 @@ async fn a_burst_beyond_capacity_is_refused_at_once_and_the_server_recovers_by_i
     assert_eq!(results["results"][0]["status"], "applied", "{results}");
     assert_eq!(app.get("/healthz", None).await.0, StatusCode::OK);
     eprintln!("burst: {ok} served, {refused} refused with 503");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_again_is_disconnected_and_the_server_moves_on() {
+    // Writes may stall one second here (thirty by default).
+    let app = TestApp::spawn_with(
+        ServerConfig {
+            stream_write_timeout_secs: 1,
+            ..ServerConfig::default()
+        },
+        AppConfig::default(),
+    )
+    .await;
+    let c = crowd(&app).await;
+    let mut stalled = app.ws(&c.admin, None).await;
+    stalled
+        .until(WAIT, |f| f["type"] == "hello")
+        .await
+        .expect("hello");
+    let mut notices = 0;
+    while app.service.hub().connection_count() > 0 {
+        assert!(notices < 60, "the hub kept the connection");
+        flood(&app, &c, notices).await;
+        notices += 1;
+    }
+    // The connection's task is blocked writing to a client that reads nothing; it gives
+    // up instead of holding its queue and buffers for as long as the client likes.
+    app.eventually("the stalled write to be abandoned", WAIT, || async {
+        let (_, text, _) = app
+            .send_raw(reqwest::Method::GET, "/metrics", None, None, "")
+            .await;
+        let text = text.as_str().unwrap_or("").to_string();
+        text.lines()
+            .any(|l| {
+                l.starts_with("readtrack_websocket_stalled_total")
+                    && l.split_whitespace()
+                        .last()
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .is_some_and(|v| v >= 1.0)
+            })
+            .then_some(())
+    })
+    .await;
+    // What the client finds when it looks again: the end of the connection.
+    let (_, close) = drain(&mut stalled).await;
+    assert!(
+        close.as_ref().is_none_or(|(code, _)| *code != 1000),
+        "not a normal closure: {close:?}"
+    );
+    // Meanwhile everyone else is served.
+    assert_eq!(app.get("/healthz", None).await.0, StatusCode::OK);
+    let mut fresh = app.ws(&c.admin, None).await;
+    fresh
+        .until(WAIT, |f| f["type"] == "hello")
+        .await
+        .expect("a new connection works");
 }
