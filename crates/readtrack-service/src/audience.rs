@@ -6,9 +6,7 @@
 
 use std::collections::HashSet;
 
-use readtrack_domain::FieldError;
 use readtrack_domain::audience::{Audience, AudienceInput};
-use readtrack_domain::department::DepartmentTree;
 use readtrack_domain::ids::MemberId;
 use readtrack_storage::{MemberFilter, Page};
 
@@ -41,18 +39,7 @@ impl App {
             return Ok(AudiencePreview::default());
         }
         let audience = Audience::parse(input)?;
-        let tree = DepartmentTree::new(self.storage().departments(caller.org_id()).await?);
-        for (i, d) in audience.departments.iter().enumerate() {
-            if !tree.contains(*d) {
-                let field = format!("audience.departments[{i}]");
-                return Err(FieldError::with_code(
-                    &field,
-                    "unknown_department",
-                    format!("`{field}` {d} is not a department of this organisation"),
-                )
-                .into());
-            }
-        }
+        let (tree, named) = self.check_audience(caller, &audience).await?;
         let expanded = tree.subtrees(&audience.departments);
         let mut reached: HashSet<MemberId> = HashSet::new();
         for department in &expanded {
@@ -74,28 +61,8 @@ impl App {
                 }
             }
         }
-        if !audience.members.is_empty() {
-            // Only active members of the organisation count, exactly as at sending.
-            let found = self
-                .storage()
-                .existing_members(caller.org_id(), &audience.members)
-                .await?;
-            if let Some((i, m)) = audience
-                .members
-                .iter()
-                .enumerate()
-                .find(|(_, m)| !found.contains(m))
-            {
-                let field = format!("audience.members[{i}]");
-                return Err(FieldError::with_code(
-                    &field,
-                    "unknown_member",
-                    format!("`{field}` {m} is not an active member of this organisation"),
-                )
-                .into());
-            }
-            reached.extend(found);
-        }
+        // Only active members of the organisation count, exactly as at sending.
+        reached.extend(named);
         reached.remove(&caller.id());
         Ok(AudiencePreview {
             recipients: reached.len() as u64,

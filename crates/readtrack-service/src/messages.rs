@@ -1,7 +1,9 @@
 //! Sending notices and reading them.
 
 use readtrack_domain::FieldError;
+use readtrack_domain::audience::Audience;
 use readtrack_domain::department::DepartmentTree;
+use readtrack_domain::ids::MemberId;
 use readtrack_domain::ids::MessageId;
 use readtrack_domain::message::{NewMessage, NewMessageInput};
 use readtrack_domain::working_time::WorkCalendar;
@@ -23,6 +25,53 @@ pub struct MessageView {
 }
 
 impl App {
+    /// Checks an audience against the directory: every department must exist and every
+    /// member named must be active in the caller's organisation; each bad entry is a 400
+    /// naming it. Returns the department tree and the members named.
+    pub(crate) async fn check_audience(
+        &self,
+        caller: &Caller,
+        audience: &Audience,
+    ) -> Result<(DepartmentTree, Vec<MemberId>)> {
+        let tree = DepartmentTree::new(self.storage().departments(caller.org_id()).await?);
+        if let Some((i, d)) = audience
+            .departments
+            .iter()
+            .enumerate()
+            .find(|(_, d)| !tree.contains(**d))
+        {
+            let field = format!("audience.departments[{i}]");
+            return Err(FieldError::with_code(
+                &field,
+                "unknown_department",
+                format!("`{field}` {d} is not a department of this organisation"),
+            )
+            .into());
+        }
+        let found = if audience.members.is_empty() {
+            Vec::new()
+        } else {
+            self.storage()
+                .existing_members(caller.org_id(), &audience.members)
+                .await?
+        };
+        if let Some((i, m)) = audience
+            .members
+            .iter()
+            .enumerate()
+            .find(|(_, m)| !found.contains(m))
+        {
+            let field = format!("audience.members[{i}]");
+            return Err(FieldError::with_code(
+                &field,
+                "unknown_member",
+                format!("`{field}` {m} is not an active member of this organisation"),
+            )
+            .into());
+        }
+        Ok((tree, found))
+    }
+
     /// Sends a notice from the caller to its audience.
     pub async fn send_message(
         &self,
@@ -36,39 +85,7 @@ impl App {
         let org = self.org(caller.org_id()).await?;
         let now = self.clock().now();
         let message = NewMessage::parse(input, &org.settings, now)?;
-        let tree = DepartmentTree::new(self.storage().departments(caller.org_id()).await?);
-        for (i, d) in message.audience.departments.iter().enumerate() {
-            if !tree.contains(*d) {
-                let field = format!("audience.departments[{i}]");
-                return Err(FieldError::with_code(
-                    &field,
-                    "unknown_department",
-                    format!("`{field}` {d} is not a department of this organisation"),
-                )
-                .into());
-            }
-        }
-        if !message.audience.members.is_empty() {
-            let found = self
-                .storage()
-                .existing_members(caller.org_id(), &message.audience.members)
-                .await?;
-            if let Some((i, m)) = message
-                .audience
-                .members
-                .iter()
-                .enumerate()
-                .find(|(_, m)| !found.contains(m))
-            {
-                let field = format!("audience.members[{i}]");
-                return Err(FieldError::with_code(
-                    &field,
-                    "unknown_member",
-                    format!("`{field}` {m} is not an active member of this organisation"),
-                )
-                .into());
-            }
-        }
+        let (tree, _) = self.check_audience(caller, &message.audience).await?;
         let departments_expanded = tree.subtrees(&message.audience.departments);
         let first_steps = match &message.reminders {
             Some(plan) if message.tracking != readtrack_domain::message::Tracking::Off => {

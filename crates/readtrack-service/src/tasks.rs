@@ -37,14 +37,10 @@ impl App {
         Ok(self.storage().escalations_to(caller.id(), page).await?)
     }
 
-    /// Each recipient zone's first reminder-plan step for a notice sent now.
-    pub(crate) async fn first_steps(
-        &self,
-        caller: &Caller,
-        plan: &readtrack_domain::reminder::ReminderPlan,
-    ) -> Result<Vec<FirstStep>> {
+    /// The working calendar of every time zone the organisation's members live in: the
+    /// organisation's own (`None`, for members without a zone of their own) first.
+    async fn zone_calendars(&self, caller: &Caller) -> Result<Vec<(Option<String>, WorkCalendar)>> {
         let org = self.org(caller.org_id()).await?;
-        let now = self.clock().now();
         let s = &org.settings;
         let mut zones: Vec<Option<String>> = vec![None];
         zones.extend(
@@ -54,13 +50,28 @@ impl App {
                 .into_iter()
                 .map(Some),
         );
+        Ok(zones
+            .into_iter()
+            .map(|zone| {
+                let z = zone
+                    .as_deref()
+                    .and_then(|z| Zone::parse("time_zone", z).ok())
+                    .unwrap_or_else(|| s.time_zone.clone());
+                let cal = WorkCalendar::new(&z, &s.working_hours, &s.quiet_hours);
+                (zone, cal)
+            })
+            .collect())
+    }
+
+    /// Each recipient zone's first reminder-plan step for a notice sent now.
+    pub(crate) async fn first_steps(
+        &self,
+        caller: &Caller,
+        plan: &readtrack_domain::reminder::ReminderPlan,
+    ) -> Result<Vec<FirstStep>> {
+        let now = self.clock().now();
         let mut out = Vec::new();
-        for zone in zones {
-            let z = zone
-                .as_deref()
-                .and_then(|z| Zone::parse("time_zone", z).ok())
-                .unwrap_or_else(|| s.time_zone.clone());
-            let cal = WorkCalendar::new(&z, &s.working_hours, &s.quiet_hours);
+        for (zone, cal) in self.zone_calendars(caller).await? {
             if let Some((step, due_at)) = schedule::next_step(plan, &cal, now, StepsDone::default())
             {
                 let (kind, step_no) = match step {
@@ -102,25 +113,12 @@ impl App {
                 ServiceError::NotFound("message")
             });
         }
-        let org = self.org(caller.org_id()).await?;
         let now = self.clock().now();
-        let s = &org.settings;
-        let mut zones: Vec<Option<String>> = vec![None];
-        zones.extend(
-            self.storage()
-                .member_zones(caller.org_id())
-                .await?
-                .into_iter()
-                .map(Some),
-        );
-        let timing: Vec<ZoneTiming> = zones
+        let timing: Vec<ZoneTiming> = self
+            .zone_calendars(caller)
+            .await?
             .into_iter()
-            .map(|zone| {
-                let z = zone
-                    .as_deref()
-                    .and_then(|z| Zone::parse("time_zone", z).ok())
-                    .unwrap_or_else(|| s.time_zone.clone());
-                let cal = WorkCalendar::new(&z, &s.working_hours, &s.quiet_hours);
+            .map(|(zone, cal)| {
                 let defer_to = if cal.is_working(now) {
                     None
                 } else {
