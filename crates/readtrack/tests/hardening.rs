@@ -239,6 +239,8 @@ fn rate_limits_are_set_from_flags_per_account_per_address_and_per_token() {
             "4/600",
             "--receipt-limit",
             "3/600",
+            "--send-limit",
+            "2/600",
         ],
         &[],
         None,
@@ -301,6 +303,22 @@ fn rate_limits_are_set_from_flags_per_account_per_address_and_per_token() {
         .json()
         .unwrap();
     assert_eq!(post(other["token"].as_str().unwrap()), 200);
+
+    // Per token: two notices, then 429.
+    let send = || {
+        http.post(format!("{base}/api/v1/messages"))
+            .bearer_auth(&admin)
+            .json(&json!({"title": "Lift out of order", "audience": {"departments": [me["department_id"]]}}))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // (The admin's own department has nobody else, so each is refused as an empty
+    // audience: the limit counts attempts, before any parsing.)
+    assert_ne!(send(), 429);
+    assert_ne!(send(), 429);
+    assert_eq!(send(), 429, "the third notice within the window");
 }
 
 #[test]
