@@ -48,12 +48,12 @@ pub struct NatsConfig {
 }
 
 impl NatsConfig {
-    /// The defaults for a server URL: prefix `readtrack`, a 2 s gap timeout.
+    /// The defaults for a server URL: prefix `readtrack`, a 3 s gap timeout.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             prefix: "readtrack".into(),
-            gap_timeout: Duration::from_secs(2),
+            gap_timeout: Duration::from_secs(3),
             settle: Duration::from_millis(100),
         }
     }
@@ -275,6 +275,9 @@ struct OrgQueue {
     pending: BTreeMap<i64, Event>,
     /// Since when the queue has waited: for its first events to settle, or for a gap.
     waiting_since: Option<Instant>,
+    /// The lowest sequence number emitted since the queue started: an event below it
+    /// was never passed on, so its late arrival means clients missed it.
+    floor: Option<i64>,
 }
 
 /// Puts each organisation's events back in sequence order.
@@ -315,10 +318,17 @@ impl Reorder {
     }
 
     fn push(&mut self, events: Vec<Event>, now: Instant) -> Vec<BusMessage> {
+        let mut missed = false;
         for e in events {
             let q = self.orgs.entry(e.org_id).or_default();
             if q.next.is_some_and(|n| e.seq.0 < n) {
-                // Already emitted, or given up on and covered by a Lagged.
+                if q.floor.is_some_and(|f| e.seq.0 < f) {
+                    // Older than anything passed on: it arrived after its successors had
+                    // settled, so clients must fetch it from storage.
+                    missed = true;
+                    q.floor = Some(e.seq.0);
+                }
+                // Otherwise already emitted, or given up on and covered by a Lagged.
                 continue;
             }
             if q.next.is_none() && q.waiting_since.is_none() {
@@ -326,7 +336,13 @@ impl Reorder {
             }
             q.pending.insert(e.seq.0, e);
         }
-        self.tick(now)
+        let mut out = Vec::new();
+        if missed {
+            tracing::warn!("an event arrived after later ones had been passed on; clients resume");
+            out.push(BusMessage::Lagged);
+        }
+        out.extend(self.tick(now));
+        out
     }
 
     fn tick(&mut self, now: Instant) -> Vec<BusMessage> {
@@ -342,6 +358,7 @@ impl Reorder {
                 match q.waiting_since {
                     Some(t) if now >= t + self.settle => {
                         q.next = q.pending.keys().next().copied();
+                        q.floor = q.next;
                         q.waiting_since = None;
                     }
                     _ => continue,
@@ -739,6 +756,20 @@ mod tests {
         assert!(flat(r.push(vec![event(1, 10)], t + SETTLE / 2)).is_empty());
         assert_eq!(r.deadline(), Some(t + SETTLE));
         assert_eq!(flat(r.tick(t + SETTLE)), vec![10, 11]);
+    }
+
+    #[test]
+    fn an_event_older_than_the_first_one_passed_on_is_reported_as_lagged() {
+        let mut r = Reorder::new(GAP, SETTLE);
+        let t = Instant::now();
+        r.push(vec![event(1, 8)], t);
+        assert_eq!(flat(r.tick(t + SETTLE)), vec![8]);
+        assert_eq!(flat(r.push(vec![event(1, 7)], t + SETTLE * 3)), vec![-1]);
+        assert!(
+            flat(r.push(vec![event(1, 8)], t + SETTLE * 3)).is_empty(),
+            "a repeat is not"
+        );
+        assert_eq!(flat(r.push(vec![event(1, 9)], t + SETTLE * 3)), vec![9]);
     }
 
     #[test]
