@@ -18,6 +18,9 @@ use crate::{Result, StorageError};
 
 const EMAIL_TAKEN: &str = "a member with this email already exists";
 
+/// The first key of the advisory lock that serialises imports (the second is the org).
+const IMPORT_LOCK: i32 = 0x5254_494d; // "RTIM"
+
 impl PostgresStorage {
     pub(crate) async fn create_department_impl(&self, new: NewDepartment) -> Result<Department> {
         let mut tx = self.pool.begin().await?;
@@ -312,9 +315,11 @@ impl PostgresStorage {
         let mut tx = self.pool.begin().await?;
         let mut counts = ImportCounts::default();
         // One import per organisation at a time, whichever node it reaches: the checks
-        // below read the directory and must still hold when the writes land.
-        sqlx::query("SELECT id FROM orgs WHERE id = $1 FOR UPDATE")
-            .bind(org.0)
+        // below read the directory and must still hold when the writes land. An advisory
+        // lock, not the organisation row, which every receipt commit needs meanwhile.
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(IMPORT_LOCK)
+            .bind(i32::try_from(org.0).unwrap_or(i32::MAX))
             .execute(&mut *tx)
             .await?;
 
