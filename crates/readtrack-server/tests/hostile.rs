@@ -158,6 +158,14 @@ async fn hostile_json_bodies_get_a_clear_4xx_in_the_error_shape_and_change_nothi
             );
         }
     }
+    // A JSON array is not taken as the fields in order.
+    for (path, body) in [
+        ("/api/v1/org/settings", json!(["Europe/London"])),
+        ("/api/v1/org/settings", json!([null, null])),
+    ] {
+        let (status, res) = w.app.patch(path, Some(&w.admin), body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {res}");
+    }
     // Receipts over WebSocket take the same envelope: one bad item fails alone.
     let results = w
         .app
