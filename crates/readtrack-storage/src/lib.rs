@@ -1,4 +1,5 @@
-//! readtrack's storage: one trait, [`Storage`], with an embedded SQLite implementation.
+//! readtrack's storage: one trait, [`Storage`], with an embedded SQLite implementation and
+//! a PostgreSQL one for several nodes.
 //!
 //! Architecture invariant: handlers and services reach data only through this trait, so
 //! the backend is chosen by configuration. The SQL is kept portable (multi-row `VALUES`,
