@@ -419,8 +419,14 @@ fn instant(iso: &str) -> Timestamp {
         .unwrap_or_else(|e| panic!("{iso:?} is not an RFC 3339 time: {e}"))
 }
 
+/// Saves a screenshot: into the build's scratch folder by default, so running the tests
+/// leaves the checkout clean, or into `READTRACK_SCREENSHOTS` (e.g. `docs/screenshots`)
+/// to refresh the ones the README shows.
 async fn screenshot(b: &WebDriver, name: &str) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+    let dir = match std::env::var_os("READTRACK_SCREENSHOTS") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
+    };
     std::fs::create_dir_all(&dir).expect("the screenshots folder");
     let png = b.screenshot_as_png().await.expect("a screenshot");
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
