@@ -46,13 +46,27 @@ pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets(&[
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     10.0,
                 ])
                 .and_then(|b| b.install_recorder())
-                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle());
+            // A recorder installed this way keeps every histogram sample until /metrics is
+            // scraped; nobody scraping meant memory growing with every request. Upkeep
+            // folds the samples into their buckets. A plain thread: this runs once per
+            // process, outside any particular runtime.
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                });
+            handle
         })
         .clone()
 }

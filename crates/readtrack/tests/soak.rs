@@ -89,6 +89,8 @@ struct Window {
     errors: Vec<String>,
     rss_kib: Vec<u64>,
     receipts: u64,
+    /// Database and write-ahead log sizes at the window's last sample, in KiB.
+    files_kib: (u64, u64),
 }
 
 /// Everything measured, window by window.
@@ -520,9 +522,19 @@ async fn mixed_load_runs_without_errors_with_flat_memory_and_stable_latency() {
         )));
     }
     let deadline = Instant::now() + duration;
+    let data = dir.path().join("data");
+    let size = |name: &str| {
+        std::fs::metadata(data.join(name))
+            .map(|m| m.len() / 1024)
+            .unwrap_or(0)
+    };
     while Instant::now() < deadline {
         let rss = rss_kib(server.pid);
-        stats.with(|w| w.rss_kib.push(rss));
+        let files = (size("readtrack.db"), size("readtrack.db-wal"));
+        stats.with(|w| {
+            w.rss_kib.push(rss);
+            w.files_kib = files;
+        });
         tokio::time::sleep(Duration::from_secs(1).min(window / 4)).await;
     }
     stop.store(true, Ordering::Relaxed);
@@ -535,7 +547,9 @@ async fn mixed_load_runs_without_errors_with_flat_memory_and_stable_latency() {
     println!(
         "soak: {secs} s, {MEMBERS} members, {READERS} readers, 1 sender, 1 office, 1 live board"
     );
-    println!("window  requests  receipts  errors  p50_ms  p99_ms  max_ms  rss_mib");
+    println!(
+        "window  requests  receipts  errors  p50_ms  p99_ms  max_ms  rss_mib  db_mib  wal_mib"
+    );
     let mut summary = Vec::new();
     for (i, w) in windows.iter_mut().enumerate() {
         w.latencies_us.sort_unstable();
@@ -544,7 +558,7 @@ async fn mixed_load_runs_without_errors_with_flat_memory_and_stable_latency() {
         let p99 = percentile(&w.latencies_us, 0.99);
         let max = w.latencies_us.last().copied().unwrap_or(0);
         println!(
-            "{:>6}  {:>8}  {:>8}  {:>6}  {:>6.1}  {:>6.1}  {:>6.1}  {:>7.1}",
+            "{:>6}  {:>8}  {:>8}  {:>6}  {:>6.1}  {:>6.1}  {:>6.1}  {:>7.1}  {:>6.1}  {:>7.1}",
             i + 1,
             w.latencies_us.len(),
             w.receipts,
@@ -552,7 +566,9 @@ async fn mixed_load_runs_without_errors_with_flat_memory_and_stable_latency() {
             p50 as f64 / 1000.0,
             p99 as f64 / 1000.0,
             max as f64 / 1000.0,
-            rss as f64 / 1024.0
+            rss as f64 / 1024.0,
+            w.files_kib.0 as f64 / 1024.0,
+            w.files_kib.1 as f64 / 1024.0
         );
         summary.push((rss, p99));
     }
