@@ -20,6 +20,7 @@ use super::{Facts, SqliteStorage};
 use crate::model::*;
 use crate::sql::*;
 use crate::{Result, StorageError};
+use readtrack_domain::receipt::ReceiptTimes;
 
 /// Rows per multi-row statement: 4 columns x 400 stays far below SQLite's bound-parameter limit.
 const CHUNK: usize = 400;
@@ -183,28 +184,26 @@ impl SqliteStorage {
         keys.sort();
         keys.dedup();
         let mut rows: HashMap<(MessageId, MemberId), Loaded> = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(CHUNK) {
-            let sql = format!(
-                "WITH k(message_id, member_id) AS (VALUES {}) SELECT {RECEIPT_COLUMNS}, m.policy_ack_version
-                 FROM k JOIN receipts r ON r.message_id = k.message_id AND r.member_id = k.member_id
-                 JOIN members m ON m.id = r.member_id",
-                placeholders(chunk.len(), 2)
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (msg, member) in chunk {
-                q = q.bind(msg.0).bind(member.0);
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                let mut rec = receipt_from_row(&row)?;
+        if !keys.is_empty() {
+            let wanted: Vec<(i64, i64)> = keys.iter().map(|(m, p)| (m.0, p.0)).collect();
+            let found: String = sqlx::query_scalar(LOAD_ROWS)
+                .bind(serde_json::to_string(&wanted).map_err(encoding)?)
+                .fetch_one(&mut *tx)
+                .await?;
+            let found: Vec<LoadedColumns> =
+                serde_json::from_str(&found).map_err(decoding("receipt rows"))?;
+            for columns in found {
+                let policy_ack_version = columns.13;
+                let mut rec = receipt_from_columns(columns);
                 let f = &facts[&rec.message_id].facts;
                 if f.tracking == Tracking::Off {
-                    restore_untimed_state(&mut rec, &row, f.created_at)?;
+                    restore_untimed_state(&mut rec, f.created_at);
                 }
                 rows.insert(
                     (rec.message_id, rec.member_id),
                     Loaded {
                         rec,
-                        policy_ack_version: row.try_get("policy_ack_version")?,
+                        policy_ack_version,
                         dirty: false,
                     },
                 );
@@ -219,34 +218,50 @@ impl SqliteStorage {
         });
 
         // 3. Record the event ids; those already present are duplicates of earlier batches.
-        let mut fresh: HashSet<(i64, String)> = HashSet::with_capacity(candidates.len());
-        for chunk in candidates.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO receipt_events (member_id, event_id, message_id, recorded_at) VALUES {}
-                 ON CONFLICT DO NOTHING RETURNING member_id, event_id",
-                placeholders(chunk.len(), 4)
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for &i in chunk {
-                let w = &batch[i];
-                q = q
-                    .bind(w.member_id.0)
-                    .bind(w.receipt.event_id.as_str())
-                    .bind(w.receipt.message_id.0)
-                    .bind(ms(now));
+        // Asking for the present ones first (normally none) answers one short row, where
+        // `INSERT … RETURNING` would send every fresh key back one row at a time.
+        if !candidates.is_empty() {
+            let keys: Vec<(i64, &str)> = candidates
+                .iter()
+                .map(|&i| (batch[i].member_id.0, batch[i].receipt.event_id.as_str()))
+                .collect();
+            let present: String = sqlx::query_scalar(PRESENT_EVENT_IDS)
+                .bind(serde_json::to_string(&keys).map_err(encoding)?)
+                .fetch_one(&mut *tx)
+                .await?;
+            let present: HashSet<(i64, String)> =
+                serde_json::from_str::<Vec<(i64, String)>>(&present)
+                    .map_err(decoding("event ids"))?
+                    .into_iter()
+                    .collect();
+            if !present.is_empty() {
+                candidates.retain(|&i| {
+                    let w = &batch[i];
+                    let fresh = !present
+                        .contains(&(w.member_id.0, w.receipt.event_id.as_str().to_string()));
+                    if !fresh {
+                        outcomes[i] = Some(WriteOutcome::Duplicate);
+                    }
+                    fresh
+                });
             }
-            for row in q.fetch_all(&mut *tx).await? {
-                fresh.insert((row.try_get("member_id")?, row.try_get("event_id")?));
-            }
+            let fresh: Vec<(i64, &str, i64)> = candidates
+                .iter()
+                .map(|&i| {
+                    let w = &batch[i];
+                    (
+                        w.member_id.0,
+                        w.receipt.event_id.as_str(),
+                        w.receipt.message_id.0,
+                    )
+                })
+                .collect();
+            sqlx::query(INSERT_EVENT_IDS)
+                .bind(serde_json::to_string(&fresh).map_err(encoding)?)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
         }
-        candidates.retain(|&i| {
-            let w = &batch[i];
-            let ok = fresh.contains(&(w.member_id.0, w.receipt.event_id.as_str().to_string()));
-            if !ok {
-                outcomes[i] = Some(WriteOutcome::Duplicate);
-            }
-            ok
-        });
 
         // 4. The rules and counters of the organisations and notices involved.
         let mut org_ids: Vec<OrgId> = candidates.iter().map(|&i| batch[i].org_id).collect();
@@ -404,36 +419,35 @@ impl SqliteStorage {
         }
 
         // 6. Write the changed rows, counters and events; one commit for the lot.
-        let dirty: Vec<&Loaded> = rows.values().filter(|l| l.dirty).collect();
-        for chunk in dirty.chunks(CHUNK / 3) {
-            let sql = format!(
-                "WITH v(message_id, member_id, state, delivered_at, read_at, read_recorded_at, acked_at, response, read_quiet) AS (VALUES {})
-                 UPDATE receipts SET state = v.state, delivered_at = v.delivered_at, read_at = v.read_at,
-                     read_recorded_at = v.read_recorded_at, acked_at = v.acked_at, response = v.response, read_quiet = v.read_quiet
-                 FROM v WHERE receipts.message_id = v.message_id AND receipts.member_id = v.member_id",
-                placeholders(chunk.len(), 9)
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for l in chunk {
+        let changed: Vec<UpdatedColumns> = rows
+            .values()
+            .filter(|l| l.dirty)
+            .map(|l| {
                 let r = &l.rec;
                 let timed = facts[&r.message_id].facts.tracking != Tracking::Off;
                 let keep = |t: Option<Timestamp>| if timed { t.map(ms) } else { None };
-                q = q
-                    .bind(r.message_id.0)
-                    .bind(r.member_id.0)
-                    .bind(r.state().code())
-                    .bind(keep(r.times.delivered_at))
-                    .bind(keep(r.times.read_at))
-                    .bind(keep(r.read_recorded_at))
-                    .bind(keep(r.times.acked_at))
-                    .bind(if timed {
-                        r.times.response.clone()
+                (
+                    r.message_id.0,
+                    r.member_id.0,
+                    r.state().code(),
+                    keep(r.times.delivered_at),
+                    keep(r.times.read_at),
+                    keep(r.read_recorded_at),
+                    keep(r.times.acked_at),
+                    if timed {
+                        r.times.response.as_deref()
                     } else {
                         None
-                    })
-                    .bind(i64::from(timed && r.read_quiet));
-            }
-            q.execute(&mut *tx).await?;
+                    },
+                    i64::from(timed && r.read_quiet),
+                )
+            })
+            .collect();
+        if !changed.is_empty() {
+            sqlx::query(UPDATE_ROWS)
+                .bind(serde_json::to_string(&changed).map_err(encoding)?)
+                .execute(&mut *tx)
+                .await?;
         }
         for (id, c) in &counters {
             if !c.dirty {
@@ -461,19 +475,16 @@ impl SqliteStorage {
                 .await?;
             }
         }
-        for ((msg, dept), (read, acked)) in dept_deltas {
-            if read == 0 && acked == 0 {
-                continue;
-            }
-            sqlx::query(
-                "UPDATE department_counters SET read = read + ?, acknowledged = acknowledged + ? WHERE message_id = ? AND department_id = ?",
-            )
-            .bind(read)
-            .bind(acked)
-            .bind(msg.0)
-            .bind(dept.0)
-            .execute(&mut *tx)
-            .await?;
+        let dept_changes: Vec<(i64, i64, i64, i64)> = dept_deltas
+            .into_iter()
+            .filter(|(_, (read, acked))| *read != 0 || *acked != 0)
+            .map(|((msg, dept), (read, acked))| (msg.0, dept.0, read, acked))
+            .collect();
+        if !dept_changes.is_empty() {
+            sqlx::query(UPDATE_DEPARTMENT_COUNTERS)
+                .bind(serde_json::to_string(&dept_changes).map_err(encoding)?)
+                .execute(&mut *tx)
+                .await?;
         }
         // Tasks close by themselves once their notice is read (or confirmed, where asked).
         let finished: Vec<(i64, i64, &'static str)> = rows
@@ -491,18 +502,12 @@ impl SqliteStorage {
                 }
             })
             .collect();
-        for chunk in finished.chunks(CHUNK) {
-            let sql = format!(
-                "WITH v(message_id, member_id, done_by) AS (VALUES {})
-                 UPDATE tasks SET done_at = ?, done_by = v.done_by FROM v
-                 WHERE tasks.message_id = v.message_id AND tasks.member_id = v.member_id AND tasks.done_at IS NULL",
-                placeholders(chunk.len(), 3)
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (msg, member, by) in chunk {
-                q = q.bind(msg).bind(member).bind(*by);
-            }
-            q.bind(ms(now)).execute(&mut *tx).await?;
+        if !finished.is_empty() {
+            sqlx::query(CLOSE_TASKS)
+                .bind(serde_json::to_string(&finished).map_err(encoding)?)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
         }
         assign_and_insert(&mut tx, &mut events).await?;
         tx.commit().await?;
@@ -653,12 +658,8 @@ impl SqliteStorage {
 
 /// Notices without tracking keep no times; rebuild the folded record from the stored
 /// state so later reports still move it forward and never back.
-fn restore_untimed_state(
-    rec: &mut ReceiptRecord,
-    row: &sqlx::sqlite::SqliteRow,
-    placeholder: Timestamp,
-) -> Result<()> {
-    let state = ReceiptState::from_code(row.try_get("state")?);
+fn restore_untimed_state(rec: &mut ReceiptRecord, placeholder: Timestamp) {
+    let state = rec.stored_state;
     let t = Some(placeholder);
     if state >= ReceiptState::Delivered {
         rec.times.delivered_at = t;
@@ -669,5 +670,106 @@ fn restore_untimed_state(
     if state >= ReceiptState::Acknowledged {
         rec.times.acked_at = t;
     }
-    Ok(())
 }
+
+/// A recipient row as [`LOAD_ROWS`] answers it: the receipt columns in
+/// `RECEIPT_COLUMNS` order, then the member's `policy_ack_version`.
+type LoadedColumns = (
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    i64,
+);
+
+fn receipt_from_columns(c: LoadedColumns) -> ReceiptRecord {
+    ReceiptRecord {
+        message_id: MessageId(c.0),
+        member_id: MemberId(c.1),
+        department_id: DepartmentId(c.2),
+        stored_state: ReceiptState::from_code(c.3),
+        times: ReceiptTimes {
+            delivered_at: ts_opt(c.4),
+            read_at: ts_opt(c.5),
+            acked_at: ts_opt(c.7),
+            response: c.8,
+        },
+        read_recorded_at: ts_opt(c.6),
+        read_quiet: c.9 != 0,
+        reminders: c.10,
+        last_reminded_at: ts_opt(c.11),
+        escalated_at: ts_opt(c.12),
+    }
+}
+
+/// A changed row as [`UPDATE_ROWS`] takes it.
+type UpdatedColumns<'a> = (
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<&'a str>,
+    i64,
+);
+
+/// A batch's values could not be written as JSON (never happens for numbers and
+/// strings; kept as an error rather than a panic).
+fn encoding(e: serde_json::Error) -> StorageError {
+    StorageError::Corrupt(format!("batch encoding: {e}"))
+}
+
+/// A one-row JSON answer could not be read back.
+fn decoding(what: &str) -> impl Fn(serde_json::Error) -> StorageError + '_ {
+    move |e| StorageError::Corrupt(format!("{what}: {e}"))
+}
+
+// The hot path's statements. Each reads its batch from `json_each(?1)`; `CROSS JOIN`
+// keeps the batch as the outer loop, so every row is a primary-key lookup. Answers that
+// would be one row per receipt come back as a single JSON array instead: the driver
+// hands rows over one at a time between threads, which cost more than the lookups.
+
+/// The recipient rows of `[[message_id, member_id], …]`, with each member's policy
+/// acknowledgement, as one JSON array of [`LoadedColumns`] (`[]` when none match).
+const LOAD_ROWS: &str = "SELECT json_group_array(json_array(r.message_id, r.member_id, r.department_id, r.state, r.delivered_at, r.read_at, r.read_recorded_at, r.acked_at, r.response, r.read_quiet, r.reminders, r.last_reminded_at, r.escalated_at, m.policy_ack_version))
+     FROM json_each(?1) k CROSS JOIN receipts r ON r.message_id = k.value->>0 AND r.member_id = k.value->>1
+     JOIN members m ON m.id = r.member_id";
+
+/// Which of `[[member_id, event_id], …]` are recorded already, as `[[member_id, event_id], …]`.
+const PRESENT_EVENT_IDS: &str = "SELECT json_group_array(json_array(e.member_id, e.event_id))
+     FROM json_each(?1) k CROSS JOIN receipt_events e ON e.member_id = k.value->>0 AND e.event_id = k.value->>1";
+
+/// Records `[[member_id, event_id, message_id], …]` at `?2`.
+const INSERT_EVENT_IDS: &str = "INSERT INTO receipt_events (member_id, event_id, message_id, recorded_at)
+     SELECT value->>0, value->>1, value->>2, ?2 FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING";
+
+/// Writes back changed rows, as [`UpdatedColumns`].
+const UPDATE_ROWS: &str = "WITH v(message_id, member_id, state, delivered_at, read_at, read_recorded_at, acked_at, response, read_quiet) AS (
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8 FROM json_each(?1))
+     UPDATE receipts SET state = v.state, delivered_at = v.delivered_at, read_at = v.read_at,
+         read_recorded_at = v.read_recorded_at, acked_at = v.acked_at, response = v.response, read_quiet = v.read_quiet
+     FROM v WHERE receipts.message_id = v.message_id AND receipts.member_id = v.member_id";
+
+/// Adds `[[message_id, department_id, read, acknowledged], …]` to the department counters.
+const UPDATE_DEPARTMENT_COUNTERS: &str = "WITH v(message_id, department_id, read, acknowledged) AS (
+         SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?1))
+     UPDATE department_counters SET read = department_counters.read + v.read,
+         acknowledged = department_counters.acknowledged + v.acknowledged
+     FROM v WHERE department_counters.message_id = v.message_id AND department_counters.department_id = v.department_id";
+
+/// Closes the open tasks of `[[message_id, member_id, done_by], …]` at `?2`.
+const CLOSE_TASKS: &str = "WITH v(message_id, member_id, done_by) AS (
+         SELECT value->>0, value->>1, value->>2 FROM json_each(?1))
+     UPDATE tasks SET done_at = ?2, done_by = v.done_by FROM v
+     WHERE tasks.message_id = v.message_id AND tasks.member_id = v.member_id AND tasks.done_at IS NULL";
