@@ -26,9 +26,28 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Copies an embedded deployment into an empty PostgreSQL database and verifies it.
     Migrate(migrate::MigrateArgs),
+    /// Load generators that measure a server: `readtrack bench all-hands --help`.
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// The benchmark and its flags, parsed by the benchmark itself: its `--server`
+        /// and `--json` take values, unlike the client's global flags of those names.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Client commands (login, inbox, read, ack, send, board, outbox, sync, import).
     #[command(flatten)]
     Client(cli::Command),
+}
+
+/// Parses `readtrack bench …` with the benchmark's own parser (printing its help or
+/// mistakes and exiting, as clap does) and runs it.
+async fn bench(args: Vec<std::ffi::OsString>) -> anyhow::Result<()> {
+    let argv = std::iter::once(std::ffi::OsString::from("readtrack bench")).chain(args);
+    match readtrack_bench::BenchCli::parse_from(argv).command {
+        readtrack_bench::BenchCommand::AllHands(args) => {
+            readtrack_bench::all_hands::run(args).await
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +68,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(*args).await,
             Command::Migrate(args) => migrate::run(args).await,
+            Command::Bench { args } => bench(args).await,
             Command::Client(command) => cli::run(cli.client, command).await,
         }
     });
