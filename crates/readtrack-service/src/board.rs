@@ -80,12 +80,12 @@ impl App {
             ));
         }
         let org = self.org(caller.org_id()).await?;
-        let summary = self.storage().summary(&message).await?;
-        let departments = self.storage().department_counts(message.id).await?;
-        let page = self
-            .storage()
-            .board_rows(&message, filter, cursor, limit)
-            .await?;
+        // Three independent reads, run side by side on the reader pool.
+        let (summary, departments, page) = tokio::try_join!(
+            self.storage().summary(&message),
+            self.storage().department_counts(message.id),
+            self.storage().board_rows(&message, filter, cursor, limit),
+        )?;
         if access == BoardAccess::AuditedAdmin {
             // Purpose limitation: an admin sees per-person data only through this view, and
             // every look is recorded with whose rows it showed.

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use readtrack_domain::FieldError;
 use readtrack_domain::department::{Department, DepartmentTree};
 use readtrack_domain::ids::{DepartmentId, MemberId, OrgId};
-use readtrack_domain::member::Member;
+use readtrack_domain::member::{Member, Role};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{MEMBER_COLUMNS, SqliteStorage, conflict_on_unique, member_from_row};
@@ -150,21 +150,60 @@ impl SqliteStorage {
         org: OrgId,
         ids: &[MemberId],
     ) -> Result<Vec<Member>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let sql = format!(
-                "SELECT {MEMBER_COLUMNS} FROM members WHERE org_id = ? AND active = 1 AND id IN ({})",
-                vec!["?"; chunk.len()].join(",")
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.0);
-            for id in chunk {
-                q = q.bind(id.0);
-            }
-            for row in q.fetch_all(&self.reader).await? {
-                out.push(member_from_row(&row)?);
-            }
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let mut wanted: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        // One statement and one JSON row for the lot: a relay's batch names up to a
+        // thousand members, and the driver hands rows over one at a time between threads.
+        let found: String = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(m.id, m.org_id, m.name, m.email, m.department_id, m.manager_id,
+                 m.backup_id, m.role, m.time_zone, m.policy_ack_version, m.active))
+             FROM json_each(?1) k CROSS JOIN members m ON m.id = k.value
+             WHERE m.org_id = ?2 AND m.active = 1",
+        )
+        .bind(
+            serde_json::to_string(&wanted)
+                .map_err(|e| StorageError::Corrupt(format!("member ids: {e}")))?,
+        )
+        .bind(org.0)
+        .fetch_one(&self.reader)
+        .await?;
+        type Columns = (
+            i64,
+            i64,
+            String,
+            String,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            String,
+            Option<String>,
+            i64,
+            i64,
+        );
+        let rows: Vec<Columns> = serde_json::from_str(&found)
+            .map_err(|e| StorageError::Corrupt(format!("member rows: {e}")))?;
+        rows.into_iter()
+            .map(|c| {
+                Ok(Member {
+                    id: MemberId(c.0),
+                    org_id: OrgId(c.1),
+                    name: c.2,
+                    email: c.3,
+                    department_id: DepartmentId(c.4),
+                    manager_id: c.5.map(MemberId),
+                    backup_id: c.6.map(MemberId),
+                    role: Role::parse("role", &c.7)
+                        .map_err(|_| StorageError::Corrupt(format!("role {:?}", c.7)))?,
+                    time_zone: c.8,
+                    policy_ack_version: c.9,
+                    active: c.10 != 0,
+                })
+            })
+            .collect()
     }
 
     pub(crate) async fn existing_members_impl(

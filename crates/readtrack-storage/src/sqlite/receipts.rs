@@ -218,23 +218,29 @@ impl SqliteStorage {
         });
 
         // 3. Record the event ids; those already present are duplicates of earlier batches.
-        // Asking for the present ones first (normally none) answers one short row, where
+        // Normally every id is new: they are inserted in one statement and counted. Only
+        // when some were there already is that undone and the batch asked which, since
         // `INSERT … RETURNING` would send every fresh key back one row at a time.
         if !candidates.is_empty() {
-            let keys: Vec<(i64, &str)> = candidates
-                .iter()
-                .map(|&i| (batch[i].member_id.0, batch[i].receipt.event_id.as_str()))
-                .collect();
-            let present: String = sqlx::query_scalar(PRESENT_EVENT_IDS)
-                .bind(serde_json::to_string(&keys).map_err(encoding)?)
-                .fetch_one(&mut *tx)
-                .await?;
-            let present: HashSet<(i64, String)> =
-                serde_json::from_str::<Vec<(i64, String)>>(&present)
-                    .map_err(decoding("event ids"))?
-                    .into_iter()
+            sqlx::query("SAVEPOINT event_ids").execute(&mut *tx).await?;
+            let inserted = insert_event_ids(&mut tx, batch, &candidates, now).await?;
+            if inserted != candidates.len() as u64 {
+                sqlx::query("ROLLBACK TO event_ids")
+                    .execute(&mut *tx)
+                    .await?;
+                let keys: Vec<(i64, &str)> = candidates
+                    .iter()
+                    .map(|&i| (batch[i].member_id.0, batch[i].receipt.event_id.as_str()))
                     .collect();
-            if !present.is_empty() {
+                let present: String = sqlx::query_scalar(PRESENT_EVENT_IDS)
+                    .bind(serde_json::to_string(&keys).map_err(encoding)?)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let present: HashSet<(i64, String)> =
+                    serde_json::from_str::<Vec<(i64, String)>>(&present)
+                        .map_err(decoding("event ids"))?
+                        .into_iter()
+                        .collect();
                 candidates.retain(|&i| {
                     let w = &batch[i];
                     let fresh = !present
@@ -244,23 +250,9 @@ impl SqliteStorage {
                     }
                     fresh
                 });
+                insert_event_ids(&mut tx, batch, &candidates, now).await?;
             }
-            let fresh: Vec<(i64, &str, i64)> = candidates
-                .iter()
-                .map(|&i| {
-                    let w = &batch[i];
-                    (
-                        w.member_id.0,
-                        w.receipt.event_id.as_str(),
-                        w.receipt.message_id.0,
-                    )
-                })
-                .collect();
-            sqlx::query(INSERT_EVENT_IDS)
-                .bind(serde_json::to_string(&fresh).map_err(encoding)?)
-                .bind(ms(now))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query("RELEASE event_ids").execute(&mut *tx).await?;
         }
 
         // 4. The rules and counters of the organisations and notices involved.
@@ -654,6 +646,32 @@ impl SqliteStorage {
         };
         Ok(BoardPage { rows: out, next })
     }
+}
+
+/// Records the event ids of `batch[candidates]`; answers how many were new.
+async fn insert_event_ids(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    batch: &[ReceiptWrite],
+    candidates: &[usize],
+    now: Timestamp,
+) -> Result<u64> {
+    let rows: Vec<(i64, &str, i64)> = candidates
+        .iter()
+        .map(|&i| {
+            let w = &batch[i];
+            (
+                w.member_id.0,
+                w.receipt.event_id.as_str(),
+                w.receipt.message_id.0,
+            )
+        })
+        .collect();
+    Ok(sqlx::query(INSERT_EVENT_IDS)
+        .bind(serde_json::to_string(&rows).map_err(encoding)?)
+        .bind(ms(now))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
 }
 
 /// Notices without tracking keep no times; rebuild the folded record from the stored
