@@ -555,25 +555,31 @@ impl SqliteStorage {
         &self,
         message: MessageId,
     ) -> Result<Vec<DepartmentCounts>> {
-        let rows = sqlx::query(
-            "SELECT c.department_id, COALESCE(d.name, '') AS name, c.recipients, c.read, c.acknowledged
+        // One JSON row for the lot: an all-hands notice has hundreds of departments, and
+        // the driver hands rows over one at a time between threads.
+        let rows: String = sqlx::query_scalar(
+            "SELECT json_group_array(json_array(c.department_id, COALESCE(d.name, ''), c.recipients, c.read, c.acknowledged)
+                 ORDER BY COALESCE(d.name, ''), c.department_id)
              FROM department_counters c LEFT JOIN departments d ON d.id = c.department_id
-             WHERE c.message_id = ? ORDER BY name",
+             WHERE c.message_id = ?",
         )
         .bind(message.0)
-        .fetch_all(&self.reader)
+        .fetch_one(&self.reader)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DepartmentCounts {
-                    department_id: DepartmentId(r.try_get("department_id")?),
-                    name: r.try_get("name")?,
-                    recipients: r.try_get("recipients")?,
-                    read: r.try_get("read")?,
-                    acknowledged: r.try_get("acknowledged")?,
-                })
-            })
-            .collect()
+        let rows: Vec<(i64, String, i64, i64, i64)> =
+            serde_json::from_str(&rows).map_err(decoding("department counters"))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(department_id, name, recipients, read, acknowledged)| DepartmentCounts {
+                    department_id: DepartmentId(department_id),
+                    name,
+                    recipients,
+                    read,
+                    acknowledged,
+                },
+            )
+            .collect())
     }
 
     pub(crate) async fn board_rows_impl(
