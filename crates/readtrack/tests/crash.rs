@@ -4,10 +4,11 @@
 //! outbox has drained, no receipt was applied twice, and the board counters equal a
 //! recount of the receipt rows, read straight from the SQLite file.
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -32,29 +33,13 @@ struct Server {
 /// Starts `readtrack serve` on `listen` (port 0 the first time) and returns it with the
 /// address it bound.
 fn start(data: &Path, listen: &str) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_readtrack"))
-        .args(["serve", "--listen", listen, "--print-addr", "--data"])
-        .arg(data)
-        .env("READTRACK_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start readtrack");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let addr = loop {
-        assert!(
-            Instant::now() < deadline,
-            "server did not report its address"
-        );
-        let line = lines.next().expect("server exited").expect("read stdout");
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            break addr.to_string();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let (child, addr) = support::spawn_server(
+        Command::new(env!("CARGO_BIN_EXE_readtrack"))
+            .args(["serve", "--listen", listen, "--print-addr", "--data"])
+            .arg(data)
+            .env("READTRACK_LOG", "error"),
+        Duration::from_secs(60),
+    );
     (Server { child }, addr)
 }
 

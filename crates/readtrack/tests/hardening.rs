@@ -2,9 +2,11 @@
 //! secrets kept out of the logs, rate limits set from flags, and the web pages' security
 //! headers.
 
-use std::io::{BufRead, BufReader, Write};
+mod support;
+
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -26,28 +28,15 @@ impl Drop for Server {
 /// Starts `readtrack serve` with extra flags; its output (logs go to stdout) is copied
 /// to `log` when given.
 fn start(data: &Path, extra: &[&str], env: &[(&str, &str)], log: Option<&Path>) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_readtrack"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--data"])
-        .arg(data)
-        .args(extra)
-        .env("READTRACK_LOG", "warn")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped());
-    cmd.stderr(Stdio::inherit());
-    let mut child = cmd.spawn().expect("start readtrack");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        assert!(
-            Instant::now() < deadline,
-            "server did not report its address"
-        );
-        let line = lines.next().expect("server exited").expect("read stdout");
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            break addr.to_string();
-        }
-    };
+    let (child, addr, lines) = support::spawn_and_wait_for_address(
+        Command::new(env!("CARGO_BIN_EXE_readtrack"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--data"])
+            .arg(data)
+            .args(extra)
+            .env("READTRACK_LOG", "warn")
+            .envs(env.iter().copied()),
+        Duration::from_secs(30),
+    );
     let mut copy = log.map(|p| std::fs::File::create(p).expect("log file"));
     let copier = std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {

@@ -6,10 +6,11 @@
 //! Needs the `schemathesis` command (`pip install 'schemathesis>=3.30'`); without it the
 //! test says so and passes, unless `CI=true`, where it fails.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -26,32 +27,17 @@ impl Drop for Server {
 }
 
 fn start(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_readtrack"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--data"])
-        .arg(data)
-        .env("READTRACK_LOG", "error")
-        // Generated sign-ins would otherwise lock the run out for minutes; the limits
-        // themselves are tested elsewhere.
-        .env("READTRACK_LOGIN_LIMIT", "100000/1")
-        .env("READTRACK_LOGIN_ADDRESS_LIMIT", "100000/1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start readtrack");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        assert!(
-            Instant::now() < deadline,
-            "server did not report its address"
-        );
-        let line = lines.next().expect("server exited").expect("read stdout");
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            break addr.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (child, addr) = support::spawn_server(
+        Command::new(env!("CARGO_BIN_EXE_readtrack"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--data"])
+            .arg(data)
+            .env("READTRACK_LOG", "error")
+            // Generated sign-ins would otherwise lock the run out for minutes; the limits
+            // themselves are tested elsewhere.
+            .env("READTRACK_LOGIN_LIMIT", "100000/1")
+            .env("READTRACK_LOGIN_ADDRESS_LIMIT", "100000/1"),
+        Duration::from_secs(30),
+    );
     Server {
         child,
         base: format!("http://{addr}"),

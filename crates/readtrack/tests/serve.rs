@@ -1,8 +1,9 @@
 //! The real binary: `readtrack serve` starts, answers, shuts down cleanly on SIGTERM, and
 //! keeps its data across restarts.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 struct Server {
@@ -11,30 +12,14 @@ struct Server {
 }
 
 fn start(data: &std::path::Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_readtrack"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--data"])
-        .arg(data)
-        .args(extra)
-        .env("READTRACK_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start readtrack");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        assert!(
-            Instant::now() < deadline,
-            "server did not report its address"
-        );
-        let line = lines.next().expect("server exited").expect("read stdout");
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            break addr.to_string();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let (child, addr) = support::spawn_server(
+        Command::new(env!("CARGO_BIN_EXE_readtrack"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--data"])
+            .arg(data)
+            .args(extra)
+            .env("READTRACK_LOG", "warn"),
+        Duration::from_secs(30),
+    );
     Server {
         child,
         base: format!("http://{addr}"),

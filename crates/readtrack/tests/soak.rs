@@ -6,9 +6,10 @@
 //! recorded in BENCHMARKS.md. Memory and latency are judged only on runs of at least
 //! five minutes, where a warm-up can be told apart from a trend.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,28 +33,13 @@ struct Server {
 }
 
 fn start(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_readtrack"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--data"])
-        .arg(data)
-        .env("READTRACK_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start readtrack");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        assert!(
-            Instant::now() < deadline,
-            "server did not report its address"
-        );
-        let line = lines.next().expect("server exited").expect("read stdout");
-        if let Some(addr) = line.strip_prefix("listening on ") {
-            break addr.to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let (child, addr) = support::spawn_server(
+        Command::new(env!("CARGO_BIN_EXE_readtrack"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--data"])
+            .arg(data)
+            .env("READTRACK_LOG", "warn"),
+        Duration::from_secs(30),
+    );
     let pid = child.id();
     Server {
         child,
