@@ -4,6 +4,7 @@
 //! rule lives in the library crates.
 
 mod cli;
+mod memory;
 mod migrate;
 mod serve;
 

@@ -496,6 +496,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }),
         metrics: readtrack_server::metrics_handle(),
     };
+    crate::memory::report_allocator_gauges();
     match tls {
         None => readtrack_server::run(listener, state, shutdown_signal())
             .await
