@@ -13,6 +13,7 @@ use readtrack_domain::summary::Summary;
 use serde_json::{Value, json};
 
 use crate::StorageError;
+use crate::model::MessageDepartmentStats;
 
 /// Unix milliseconds of an instant.
 pub fn ms(t: Timestamp) -> i64 {
@@ -327,5 +328,84 @@ mod tests {
         let back =
             decode_payload(body.kind(), target_of(&body), 4, &encode_payload(&body)).unwrap();
         assert_eq!(back, body);
+    }
+}
+
+/// One live receipt as the analytics read it (millisecond times, the state's code).
+pub struct LiveReceipt {
+    /// The notice.
+    pub message: i64,
+    /// The recipient's department at send time.
+    pub department: i64,
+    /// When the notice was sent.
+    pub created_at: i64,
+    /// The notice's deadline, if any.
+    pub deadline: Option<i64>,
+    /// The receipt state's code.
+    pub state: i64,
+    /// When it was read.
+    pub read_at: Option<i64>,
+    /// When it was acknowledged.
+    pub acked_at: Option<i64>,
+    /// Reminders sent for it.
+    pub reminders: i64,
+    /// Whether it was escalated.
+    pub escalated: bool,
+}
+
+/// Folds live receipts, streamed one at a time, into per-notice, per-department
+/// figures. Memory grows with the groups, never with the receipts: a year of notices to
+/// a large organisation is millions of rows, and holding them all at once made the
+/// server's memory climb with every analytics request (see the soak in BENCHMARKS.md).
+#[derive(Default)]
+pub struct LiveStatsFold {
+    by_key: std::collections::HashMap<(i64, i64), MessageDepartmentStats>,
+}
+
+impl LiveStatsFold {
+    /// Counts one receipt; deadlines later than `now` do not count yet.
+    pub fn add(&mut self, r: LiveReceipt, now: Timestamp) {
+        let created = ts(r.created_at);
+        let entry = self
+            .by_key
+            .entry((r.message, r.department))
+            .or_insert_with(|| MessageDepartmentStats {
+                message_id: MessageId(r.message),
+                created_at: created,
+                department_id: readtrack_domain::ids::DepartmentId(r.department),
+                stats: Default::default(),
+            });
+        let state = ReceiptState::from_code(r.state);
+        let read_at = ts_opt(r.read_at);
+        let s = &mut entry.stats;
+        s.recipients += 1;
+        if state.is_read() {
+            s.read += 1;
+        }
+        if state == ReceiptState::Acknowledged {
+            s.acknowledged += 1;
+        }
+        s.reminders += r.reminders.max(0) as u64;
+        if r.escalated {
+            s.escalations += 1;
+        }
+        if let Some(deadline) = ts_opt(r.deadline).filter(|d| *d <= now) {
+            s.with_deadline += 1;
+            if read_at.is_none_or(|t| t > deadline) {
+                s.unread_at_deadline += 1;
+            }
+        }
+        if let Some(t) = read_at {
+            s.read_delays
+                .record(t.duration_since(created).as_secs_f64());
+        }
+        if let Some(t) = ts_opt(r.acked_at) {
+            s.ack_delays.record(t.duration_since(created).as_secs_f64());
+        }
+    }
+
+    /// The figures, one per notice and department.
+    pub fn finish(self) -> Vec<MessageDepartmentStats> {
+        self.by_key.into_values().collect()
     }
 }

@@ -1,12 +1,10 @@
 //! Audit, the member export, retention, analytics figures and pulse surveys.
 
-use std::collections::HashMap;
-
+use futures_util::TryStreamExt;
 use jiff::Timestamp;
 use readtrack_domain::analytics::{DepartmentStats, Histogram};
 use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId, SurveyId, TaskId};
 use readtrack_domain::message::Tracking;
-use readtrack_domain::receipt::ReceiptState;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -61,52 +59,19 @@ fn survey_from_row(r: &SqliteRow) -> Result<SurveyRecord> {
     })
 }
 
-/// Folds live receipt rows (message, department, state, times) into per-department figures.
-fn fold_live(rows: &[SqliteRow], now: Timestamp) -> Result<Vec<MessageDepartmentStats>> {
-    let mut by_key: HashMap<(i64, i64), MessageDepartmentStats> = HashMap::new();
-    for r in rows {
-        let message: i64 = r.try_get("message_id")?;
-        let dept: i64 = r.try_get("department_id")?;
-        let created = ts(r.try_get("created_at")?);
-        let deadline = ts_opt(r.try_get("deadline")?);
-        let state = ReceiptState::from_code(r.try_get("state")?);
-        let read_at = ts_opt(r.try_get("read_at")?);
-        let acked_at = ts_opt(r.try_get("acked_at")?);
-        let entry = by_key
-            .entry((message, dept))
-            .or_insert_with(|| MessageDepartmentStats {
-                message_id: MessageId(message),
-                created_at: created,
-                department_id: DepartmentId(dept),
-                stats: DepartmentStats::default(),
-            });
-        let s = &mut entry.stats;
-        s.recipients += 1;
-        if state.is_read() {
-            s.read += 1;
-        }
-        if state == ReceiptState::Acknowledged {
-            s.acknowledged += 1;
-        }
-        s.reminders += r.try_get::<i64, _>("reminder_count")?.max(0) as u64;
-        if r.try_get::<Option<i64>, _>("escalated_at")?.is_some() {
-            s.escalations += 1;
-        }
-        if let Some(deadline) = deadline.filter(|d| *d <= now) {
-            s.with_deadline += 1;
-            if read_at.is_none_or(|t| t > deadline) {
-                s.unread_at_deadline += 1;
-            }
-        }
-        if let Some(t) = read_at {
-            s.read_delays
-                .record(t.duration_since(created).as_secs_f64());
-        }
-        if let Some(t) = acked_at {
-            s.ack_delays.record(t.duration_since(created).as_secs_f64());
-        }
-    }
-    Ok(by_key.into_values().collect())
+/// One row of [`LIVE_STATS_SQL`] as the analytics fold reads it.
+fn live_receipt(r: &SqliteRow) -> Result<LiveReceipt> {
+    Ok(LiveReceipt {
+        message: r.try_get("message_id")?,
+        department: r.try_get("department_id")?,
+        created_at: r.try_get("created_at")?,
+        deadline: r.try_get("deadline")?,
+        state: r.try_get("state")?,
+        read_at: r.try_get("read_at")?,
+        acked_at: r.try_get("acked_at")?,
+        reminders: r.try_get("reminder_count")?,
+        escalated: r.try_get::<Option<i64>, _>("escalated_at")?.is_some(),
+    })
 }
 
 const LIVE_STATS_SQL: &str = "SELECT m.id AS message_id, m.created_at, m.deadline, r.department_id, r.state, r.read_at, r.acked_at, r.reminders AS reminder_count, r.escalated_at
@@ -274,11 +239,16 @@ impl SqliteStorage {
         for id in expired {
             let mut tx = self.write_tx().await?;
             let sql = format!("{LIVE_STATS_SQL} WHERE m.id = ? AND m.tracking <> 'off'");
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?;
-            for s in fold_live(&rows, now)? {
+            let mut fold = LiveStatsFold::default();
+            {
+                let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch(&mut *tx);
+                while let Some(r) = rows.try_next().await? {
+                    fold.add(live_receipt(&r)?, now);
+                }
+            }
+            for s in fold.finish() {
                 sqlx::query(
                     "INSERT OR REPLACE INTO department_stats (message_id, department_id, org_id, created_at, recipients, read, acknowledged, reminders, escalations, unread_at_deadline, with_deadline, read_delays, ack_delays)
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -355,13 +325,17 @@ impl SqliteStorage {
         let sql = format!(
             "{LIVE_STATS_SQL} WHERE m.org_id = ? AND m.created_at >= ? AND m.created_at < ? AND m.tracking <> 'off' AND m.purged_at IS NULL"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut fold = LiveStatsFold::default();
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(org.0)
             .bind(ms(from))
             .bind(ms(to))
-            .fetch_all(&self.reader)
-            .await?;
-        let mut out = fold_live(&rows, now)?;
+            .fetch(&self.reader);
+        while let Some(r) = rows.try_next().await? {
+            fold.add(live_receipt(&r)?, now);
+        }
+        drop(rows);
+        let mut out = fold.finish();
         let kept = sqlx::query("SELECT * FROM department_stats WHERE org_id = ? AND created_at >= ? AND created_at < ?")
             .bind(org.0)
             .bind(ms(from))
