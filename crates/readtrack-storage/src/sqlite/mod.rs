@@ -54,13 +54,15 @@ pub struct SqliteStorage {
 
 const FACTS_CACHE_MAX: usize = 10_000;
 
-/// Page cache of the one writing connection (`cache_size`, negative: KiB).
-const WRITER_CACHE: &str = "-65536";
-/// Page cache of each reading connection. Every connection has its own cache, and a
-/// 30-minute soak showed five caches of 64 MiB each filling as the database grew (the
-/// server's memory rose by 440 MiB); the operating system's page cache holds the file
-/// for all of them, so readers keep little of their own.
-const READER_CACHE: &str = "-8192";
+/// Page cache of the one writing connection, in KiB. It fills as the database grows
+/// until it holds this much, then stays there: memory that grows with the data up to
+/// this bound is this cache.
+pub const WRITER_CACHE_KIB: u64 = 64 * 1024;
+/// Page cache of each of the four reading connections, in KiB. Every connection has its
+/// own cache, and a 30-minute soak showed five caches of 64 MiB each filling as the
+/// database grew (the server's memory rose by 440 MiB); the operating system's page
+/// cache holds the file for all of them, so readers keep little of their own.
+pub const READER_CACHE_KIB: u64 = 8 * 1024;
 
 impl SqliteStorage {
     /// Opens (creating if needed) `readtrack.db` in `dir` and migrates it.
@@ -84,7 +86,7 @@ impl SqliteStorage {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             // The writer keeps 64 MiB of pages: the hot path reads back what it wrote.
-            .pragma("cache_size", WRITER_CACHE)
+            .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
             .pragma("temp_store", "memory")
             .statement_cache_capacity(256);
         let writer = SqlitePoolOptions::new()
@@ -97,7 +99,11 @@ impl SqliteStorage {
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.read_only(true).pragma("cache_size", READER_CACHE))
+            .connect_with(
+                options
+                    .read_only(true)
+                    .pragma("cache_size", format!("-{READER_CACHE_KIB}")),
+            )
             .await?;
         Ok(Self {
             writer,
