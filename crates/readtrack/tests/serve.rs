@@ -1,5 +1,5 @@
-//! The real binary: `readtrack serve` starts, answers, shuts down cleanly on SIGTERM, and
-//! keeps its data across restarts.
+//! The real binary: `readtrack serve` starts, answers, shuts down cleanly on SIGTERM,
+//! keeps its data across restarts and reports its memory on `/metrics`.
 
 mod support;
 
@@ -142,4 +142,45 @@ fn dev_clock_is_refused_off_loopback() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
+
+/// The value of a gauge in a Prometheus text page.
+fn gauge(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn metrics_report_the_allocators_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]);
+    let http = client();
+    // The figures are published by a background thread: poll with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (allocated, resident) = loop {
+        let page = http
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        if let (Some(a), Some(r)) = (
+            gauge(&page, "readtrack_memory_allocated_bytes"),
+            gauge(&page, "readtrack_memory_resident_bytes"),
+        ) {
+            break (a, r);
+        }
+        assert!(Instant::now() < deadline, "no memory gauges in:\n{page}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        allocated > 1_000_000.0,
+        "a running server holds more than 1 MB: {allocated}"
+    );
+    assert!(
+        resident >= allocated,
+        "resident {resident} < allocated {allocated}"
+    );
+    assert!(terminate(server).success());
 }
