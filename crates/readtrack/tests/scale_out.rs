@@ -7,10 +7,11 @@
 //! `READTRACK_TEST_POSTGRES` / `READTRACK_TEST_NATS` a test says it is skipped; under
 //! `CI=true` it fails instead.
 
+mod support;
+
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -67,39 +68,23 @@ struct Node {
 
 impl Node {
     fn start(data: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_readtrack"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--print-addr",
-                "--dev-clock",
-            ])
-            .arg("--data")
-            .arg(data)
-            .args(extra)
-            .env("READTRACK_LOG", "warn")
-            .env_remove("READTRACK_DATABASE")
-            .env_remove("READTRACK_NATS")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start readtrack");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let deadline = Instant::now() + WAIT;
-        let addr = loop {
-            assert!(
-                Instant::now() < deadline,
-                "a node did not report its address"
-            );
-            let line = lines.next().expect("a node exited").expect("read stdout");
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                break addr.to_string();
-            }
-        };
-        // Keep draining stdout so the node never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let (child, addr) = support::spawn_server(
+            Command::new(env!("CARGO_BIN_EXE_readtrack"))
+                .args([
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--print-addr",
+                    "--dev-clock",
+                ])
+                .arg("--data")
+                .arg(data)
+                .args(extra)
+                .env("READTRACK_LOG", "warn")
+                .env_remove("READTRACK_DATABASE")
+                .env_remove("READTRACK_NATS"),
+            WAIT,
+        );
         Self {
             child,
             base: format!("http://{addr}/api/v1"),
