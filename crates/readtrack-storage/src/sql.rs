@@ -292,6 +292,46 @@ pub fn target_of(body: &EventBody) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn live_stats_fold_groups_by_notice_and_department_and_counts_passed_deadlines_only() {
+        let receipt =
+            |department, state: ReceiptState, read_at: Option<i64>, deadline| LiveReceipt {
+                message: 7,
+                department,
+                created_at: 0,
+                deadline,
+                state: state.code(),
+                read_at,
+                acked_at: None,
+                reminders: 2,
+                escalated: department == 2,
+            };
+        let now = ts(10_000);
+        let mut fold = LiveStatsFold::default();
+        fold.add(
+            receipt(1, ReceiptState::Read, Some(3_000), Some(5_000)),
+            now,
+        );
+        fold.add(receipt(1, ReceiptState::Delivered, None, Some(5_000)), now);
+        fold.add(
+            receipt(2, ReceiptState::Read, Some(9_000), Some(20_000)),
+            now,
+        );
+        let mut out = fold.finish();
+        out.sort_by_key(|s| s.department_id.0);
+        assert_eq!(out.len(), 2, "one line per notice and department");
+        let (one, two) = (&out[0].stats, &out[1].stats);
+        assert_eq!((one.recipients, one.read, one.reminders), (2, 1, 4));
+        assert_eq!((one.with_deadline, one.unread_at_deadline), (2, 1));
+        assert_eq!(one.read_delays.total(), 1);
+        assert_eq!(
+            (two.with_deadline, two.escalations),
+            (0, 1),
+            "deadline not yet passed"
+        );
+    }
+
     use super::*;
 
     #[test]
