@@ -256,6 +256,47 @@ async fn a_reminder_due_over_the_weekend_waits_for_monday() {
 }
 
 #[tokio::test]
+async fn a_wait_for_working_time_is_worked_out_again_when_the_clock_is_set_back() {
+    let t = team().await;
+    // Sent Tuesday 10:00 in Hong Kong: the first reminder is planned for 12:00.
+    let id = t.app.send(&t.sender, chain_plan(&t.ada.0)).await;
+    let storage = t.app.service.storage().clone();
+    let planned = storage
+        .next_due_at()
+        .await
+        .unwrap()
+        .expect("the first reminder");
+    // The clock jumps to 22:00, in quiet hours: the overdue step waits for Wednesday 09:00.
+    t.app.set_clock("2026-12-01T14:00:00Z").await;
+    t.app
+        .eventually("the step waits for Wednesday", WAIT, || {
+            let storage = storage.clone();
+            async move {
+                let next = storage.next_due_at().await.unwrap()?;
+                (next > planned).then_some(())
+            }
+        })
+        .await;
+    // Set back to 11:59 the same day, the wait must not outlive the move.
+    t.app.set_clock("2026-12-01T03:59:00Z").await;
+    t.app
+        .eventually("the step is back at 12:00", WAIT, || {
+            let storage = storage.clone();
+            async move { (storage.next_due_at().await.unwrap()? == planned).then_some(()) }
+        })
+        .await;
+    let mut ws = t.app.ws(&t.ada.1, None).await;
+    ws.until(WAIT, |f| f["type"] == "hello").await.unwrap();
+    t.app.set_clock("2026-12-01T04:00:30Z").await;
+    let r = ws
+        .until(WAIT, |f| f["type"] == "reminder")
+        .await
+        .expect("reminded at 12:00 the same day");
+    assert_eq!(r["count"], 1);
+    assert_eq!(reminders_of(&t.app, &t.sender, &id, &t.ada.0).await, 1);
+}
+
+#[tokio::test]
 async fn working_time_follows_a_members_own_zone_across_a_daylight_saving_change() {
     let app = TestApp::spawn().await;
     // Friday 26 March 2027, 17:00 in London (GMT): one working hour left.

@@ -1,7 +1,9 @@
 //! The scheduler: fires due reminder steps from the durable due-queue.
 //!
 //! It sleeps until the earliest due step, a new notice, or a move of the clock, then
-//! asks storage to fire everything due. Storage claims, records and replaces each step
+//! asks storage to fire everything due. After a move of the clock, in either direction,
+//! every step waiting for its recipient's working time is put back at its planned time
+//! first, so no wait worked out from an earlier "now" survives the move. Storage claims, records and replaces each step
 //! in one transaction, so a step fires once however many passes or nodes race for it,
 //! and a server that was down fires overdue steps when it comes back.
 
@@ -19,6 +21,8 @@ const MAX_NAP: Duration = Duration::from_secs(30);
 /// another node (its row is locked and was skipped); looking again shortly, rather than
 /// at once, keeps this node from spinning until that node commits.
 const MIN_NAP: Duration = Duration::from_millis(200);
+/// A step back of the clock larger than this between two passes counts as a move.
+const BACKWARD_STEP: jiff::SignedDuration = jiff::SignedDuration::from_secs(1);
 
 impl App {
     /// Fires every step due now; returns how many fired.
@@ -45,7 +49,27 @@ impl App {
     pub async fn run_scheduler(self) {
         let mut shutdown = self.shutdown_signal();
         let mut clock_moves = self.clock().changes();
+        let mut clock_moved = false;
+        let mut last_seen = self.clock().now();
         loop {
+            let now = self.clock().now();
+            // A wait for working time is worked out from "now". When the clock is moved
+            // by hand, or the system clock steps back, a wait worked out at a later now
+            // may outlast the recipient's next working time: work every wait out again.
+            if clock_moved || now < last_seen - BACKWARD_STEP {
+                match self.storage().undo_deferrals().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        steps = n,
+                        "the clock moved; waits for working time are worked out again"
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not undo waits after a clock move")
+                    }
+                }
+                clock_moved = false;
+            }
+            last_seen = now;
             if let Err(e) = self.fire_due_steps().await {
                 tracing::error!(error = %e, "scheduler pass failed; retrying shortly");
             }
@@ -57,7 +81,7 @@ impl App {
             tokio::select! {
                 _ = tokio::time::sleep(nap.clamp(MIN_NAP, MAX_NAP)) => {}
                 _ = self.inner.wake_scheduler.notified() => {}
-                _ = clock_moves.changed() => {}
+                _ = clock_moves.changed() => clock_moved = true,
                 _ = shutdown.changed() => return,
             }
         }

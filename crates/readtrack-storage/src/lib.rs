@@ -154,6 +154,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn fire_due_steps(&self, now: Timestamp, limit: u32) -> Result<FiredSteps>;
     /// The earliest due step, to sleep until.
     async fn next_due_at(&self) -> Result<Option<Timestamp>>;
+    /// Puts every step that waits for its recipient's working time back at the time its
+    /// plan gave, so the next pass works the wait out again from the clock as it is now.
+    /// Called when the clock is moved: a wait worked out at a later "now" may be too long
+    /// once the clock is set back. Returns how many steps it put back.
+    async fn undo_deferrals(&self) -> Result<u64>;
     /// "Remind the unread now": at most once per `min_interval` per notice.
     async fn remind_unread(
         &self,

@@ -28,6 +28,7 @@ on_both_backends!(
     board_pages_walk_every_recipient_once_under_each_filter,
     events_resume_after_any_sequence_number_with_exactly_what_came_later,
     a_due_step_fires_once_when_two_handles_race_for_it,
+    a_step_waiting_for_working_time_goes_back_to_its_planned_time_when_deferrals_are_undone,
     an_escalation_tells_the_manager_creates_a_task_and_a_confirmation_closes_it,
     reminding_the_unread_by_hand_reaches_them_once_per_interval,
     a_webhook_delivery_is_leased_to_one_caller_until_it_reports,
@@ -891,6 +892,37 @@ async fn a_due_step_fires_once_when_two_handles_race_for_it(s: TestStore) {
     .unwrap();
     let later = s.fire_due_steps(next, 100).await.unwrap();
     assert_eq!((later.fired, later.dropped), (39, 1));
+}
+
+async fn a_step_waiting_for_working_time_goes_back_to_its_planned_time_when_deferrals_are_undone(
+    s: TestStore,
+) {
+    let w = world(&*s, 3, 0).await;
+    let msg = s
+        .create_message(reminded_notice(&w, &w.north_people, at(60)))
+        .await
+        .unwrap()
+        .message;
+    // Looked at first on Tuesday 22:00 (quiet hours), then on Wednesday 22:00: each wait
+    // keeps the planned time, so undoing restores Tuesday 11:00, not the first wait.
+    for night in [at(12 * 60), at(36 * 60)] {
+        let pass = s.fire_due_steps(night, 100).await.unwrap();
+        assert_eq!((pass.fired, pass.rescheduled), (0, 3));
+        let morning = s.next_due_at().await.unwrap().expect("waiting steps");
+        assert!(morning > night, "they wait for the next working time");
+    }
+    assert_eq!(s.undo_deferrals().await.unwrap(), 3);
+    assert_eq!(s.next_due_at().await.unwrap(), Some(at(60)));
+    assert_eq!(
+        s.undo_deferrals().await.unwrap(),
+        0,
+        "nothing waits any more"
+    );
+    let pass = s.fire_due_steps(at(61), 100).await.unwrap();
+    assert_eq!(pass.fired, 3, "fired at 11:01 the same day");
+    for who in &w.north_people {
+        assert_eq!(s.receipt(msg.id, *who).await.unwrap().unwrap().reminders, 1);
+    }
 }
 
 async fn an_escalation_tells_the_manager_creates_a_task_and_a_confirmation_closes_it(s: TestStore) {

@@ -113,6 +113,15 @@ impl PostgresStorage {
         Ok(ts_opt(t))
     }
 
+    pub(crate) async fn undo_deferrals_impl(&self) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE due_steps SET due_at = deferred_from, deferred_from = NULL WHERE deferred_from IS NOT NULL",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     pub(crate) async fn fire_due_steps_impl(
         &self,
         now: Timestamp,
@@ -123,7 +132,7 @@ impl PostgresStorage {
         // The claim: due rows nobody else holds. They stay locked until this
         // transaction ends, committed (fired and replaced) or aborted (left for others).
         let due = sqlx::query(
-            "SELECT id, org_id, message_id, member_id, step, step_no, due_at FROM due_steps
+            "SELECT id, org_id, message_id, member_id, step, step_no, COALESCE(deferred_from, due_at) AS planned_at FROM due_steps
              WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
         )
         .bind(ms(now))
@@ -167,7 +176,7 @@ impl PostgresStorage {
             let kind = StepKind::parse(&row.try_get::<String, _>("step")?)
                 .ok_or_else(|| StorageError::Corrupt("step kind".into()))?;
             let step_no: i64 = row.try_get("step_no")?;
-            let due_at = ts(row.try_get("due_at")?);
+            let planned_at = ts(row.try_get("planned_at")?);
             let facts = match plans.get(&message) {
                 Some(f) => f.clone(),
                 None => {
@@ -224,9 +233,9 @@ impl PostgresStorage {
             let cal = calendar(&settings, zone.as_deref());
             if !cal.is_working(now) {
                 // Never inside quiet hours or off work: wait for the recipient's working time.
-                match schedule::deliverable_at(&cal, due_at, now) {
+                match schedule::deliverable_at(&cal, planned_at, now) {
                     Some(t) => {
-                        sqlx::query("UPDATE due_steps SET due_at = $1 WHERE id = $2")
+                        sqlx::query("UPDATE due_steps SET deferred_from = COALESCE(deferred_from, due_at), due_at = $1 WHERE id = $2")
                             .bind(ms(t))
                             .bind(id)
                             .execute(&mut *tx)

@@ -348,6 +348,10 @@ impl Storage for SqliteStorage {
         self.next_due_at_impl().await
     }
 
+    async fn undo_deferrals(&self) -> Result<u64> {
+        self.undo_deferrals_impl().await
+    }
+
     async fn remind_unread(
         &self,
         message: &MessageRecord,

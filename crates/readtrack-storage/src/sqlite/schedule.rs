@@ -106,6 +106,15 @@ impl SqliteStorage {
         Ok(ts_opt(t))
     }
 
+    pub(crate) async fn undo_deferrals_impl(&self) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE due_steps SET due_at = deferred_from, deferred_from = NULL WHERE deferred_from IS NOT NULL",
+        )
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     pub(crate) async fn fire_due_steps_impl(
         &self,
         now: Timestamp,
@@ -124,7 +133,7 @@ impl SqliteStorage {
         // The single writer connection serialises passes: a step is claimed, recorded and
         // deleted inside this one transaction, so no two passes can fire it.
         let due = sqlx::query(
-            "SELECT id, org_id, message_id, member_id, step, step_no, due_at FROM due_steps WHERE due_at <= ? ORDER BY due_at, id LIMIT ?",
+            "SELECT id, org_id, message_id, member_id, step, step_no, COALESCE(deferred_from, due_at) AS planned_at FROM due_steps WHERE due_at <= ? ORDER BY due_at, id LIMIT ?",
         )
         .bind(ms(now))
         .bind(i64::from(limit))
@@ -141,7 +150,7 @@ impl SqliteStorage {
             let kind = StepKind::parse(&row.try_get::<String, _>("step")?)
                 .ok_or_else(|| StorageError::Corrupt("step kind".into()))?;
             let step_no: i64 = row.try_get("step_no")?;
-            let due_at = ts(row.try_get("due_at")?);
+            let planned_at = ts(row.try_get("planned_at")?);
             let facts = match plans.get(&message) {
                 Some(f) => f.clone(),
                 None => {
@@ -198,9 +207,9 @@ impl SqliteStorage {
             let cal = calendar(&settings, zone.as_deref());
             if !cal.is_working(now) {
                 // Never inside quiet hours or off work: wait for the recipient's working time.
-                match schedule::deliverable_at(&cal, due_at, now) {
+                match schedule::deliverable_at(&cal, planned_at, now) {
                     Some(t) => {
-                        sqlx::query("UPDATE due_steps SET due_at = ? WHERE id = ?")
+                        sqlx::query("UPDATE due_steps SET deferred_from = COALESCE(deferred_from, due_at), due_at = ? WHERE id = ?")
                             .bind(ms(t))
                             .bind(id)
                             .execute(&mut *tx)
