@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// Allow moving the server's clock with POST /api/v1/dev/clock (loopback only).
     #[arg(long, env = "READTRACK_DEV_CLOCK")]
     dev_clock: bool,
+    /// Start the movable clock at this instant (RFC 3339, such as 2026-12-01T02:00:00Z)
+    /// instead of the system time, before anything runs; implies --dev-clock.
+    #[arg(long, env = "READTRACK_DEV_CLOCK_AT", value_name = "TIME")]
+    dev_clock_at: Option<String>,
     /// Log format: `pretty` or `json` [default: pretty].
     #[arg(long, env = "READTRACK_LOG_FORMAT")]
     log_format: Option<String>,
@@ -99,6 +103,7 @@ struct FileConfig {
     nats_prefix: Option<String>,
     demo: Option<bool>,
     dev_clock: Option<bool>,
+    dev_clock_at: Option<String>,
     log_format: Option<String>,
     json_body_limit: Option<usize>,
     import_body_limit: Option<usize>,
@@ -122,6 +127,8 @@ struct Settings {
     nats_prefix: String,
     demo: bool,
     dev_clock: bool,
+    /// Where the movable clock starts; the system time when `None`.
+    dev_clock_at: Option<jiff::Timestamp>,
     log_format: String,
     json_body_limit: usize,
     import_body_limit: usize,
@@ -211,6 +218,14 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         (None, None) => None,
         _ => bail!("TLS needs both a certificate (--tls-cert) and its key (--tls-key)"),
     };
+    let dev_clock_at = match args.dev_clock_at.clone().or(file.dev_clock_at) {
+        Some(raw) => Some(raw.parse::<jiff::Timestamp>().map_err(|e| {
+            anyhow::anyhow!(
+                "--dev-clock-at must be an RFC 3339 instant such as 2026-12-01T02:00:00Z, not {raw:?}: {e}"
+            )
+        })?),
+        None => None,
+    };
     let s = Settings {
         listen: args
             .listen
@@ -233,7 +248,8 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
             .or(file.nats_prefix)
             .unwrap_or_else(|| "readtrack".into()),
         demo: args.demo || file.demo.unwrap_or(false),
-        dev_clock: args.dev_clock || file.dev_clock.unwrap_or(false),
+        dev_clock: args.dev_clock || file.dev_clock.unwrap_or(false) || dev_clock_at.is_some(),
+        dev_clock_at,
         log_format: args
             .log_format
             .clone()
@@ -411,6 +427,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let bus = open_bus(&s).await?;
     let (clock, dev_clock): (Arc<dyn Clock>, Option<Arc<AdjustableClock>>) = if s.dev_clock {
         let c = Arc::new(AdjustableClock::new());
+        if let Some(at) = s.dev_clock_at {
+            c.set(at);
+        }
         (c.clone(), Some(c))
     } else {
         (Arc::new(SystemClock::new()), None)

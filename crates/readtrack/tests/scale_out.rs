@@ -67,7 +67,9 @@ struct Node {
 }
 
 impl Node {
-    fn start(data: &Path, extra: &[&str]) -> Self {
+    /// Starts a node whose clock reads `clock_at` from its first instant, so nothing it
+    /// does at start (overdue steps, retention) depends on the real date.
+    fn start(data: &Path, clock_at: &str, extra: &[&str]) -> Self {
         let (child, addr) = support::spawn_server(
             Command::new(env!("CARGO_BIN_EXE_readtrack"))
                 .args([
@@ -75,7 +77,8 @@ impl Node {
                     "--listen",
                     "127.0.0.1:0",
                     "--print-addr",
-                    "--dev-clock",
+                    "--dev-clock-at",
+                    clock_at,
                 ])
                 .arg("--data")
                 .arg(data)
@@ -99,6 +102,7 @@ impl Node {
                 let dir = data.join(format!("node{i}"));
                 Node::start(
                     &dir,
+                    EPOCH,
                     &[
                         "--database",
                         database,
@@ -619,8 +623,7 @@ async fn migrate_moves_an_embedded_deployment_to_postgres_and_clients_resume_wit
     let api = Api::new();
 
     // An embedded deployment with some history: notices, reads, reminders, a webhook.
-    let node = Node::start(&embedded, &[]);
-    api.set_clocks(&[&node], EPOCH).await;
+    let node = Node::start(&embedded, EPOCH, &[]);
     let org = organisation(&api, &[&node], 12).await;
     let sender_token = org.people[0].1.clone();
     let reader = org.people[1].clone();
@@ -729,8 +732,11 @@ async fn migrate_moves_an_embedded_deployment_to_postgres_and_clients_resume_wit
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
 
     // The same deployment, served from PostgreSQL.
-    let node = Node::start(&dir.path().join("unused"), &["--database", db.url()]);
-    api.set_clocks(&[&node], "2026-12-01T03:01:30Z").await;
+    let node = Node::start(
+        &dir.path().join("unused"),
+        "2026-12-01T03:01:30Z",
+        &["--database", db.url()],
+    );
     let after = (
         api.board(&node, &sender_token, &first).await,
         api.board(&node, &sender_token, &second).await,
