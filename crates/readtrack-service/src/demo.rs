@@ -315,7 +315,7 @@ impl App {
             loop {
                 let msg = tokio::select! {
                     m = bus.recv() => m,
-                    _ = shutdown.changed() => None,
+                    _ = shutdown.signalled() => None,
                 };
                 let Some(msg) = msg else { return };
                 let BusMessage::Events(batch) = msg else {
@@ -392,7 +392,7 @@ impl App {
             let due = started + Duration::from_secs_f64(plan[i].0);
             tokio::select! {
                 _ = tokio::time::sleep_until(due) => {}
-                _ = shutdown.changed() => return,
+                _ = shutdown.signalled() => return,
             }
             // Everything due within the next 200 ms goes in one write, as clients batch.
             let horizon = plan[i].0 + 0.2;

@@ -117,6 +117,7 @@ impl App {
     ) -> Result<(Self, Background)> {
         let limiters = ratelimit::RateLimiters::new(config.limits);
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let shutdown_rx = ShutdownSignal(shutdown_rx);
         let (writer, writer_task) = ReceiptWriter::start(
             storage.clone(),
             bus.clone(),
@@ -192,8 +193,24 @@ impl App {
         &self.inner.limiters
     }
 
-    /// A receiver that flips to `true` when the app shuts down.
-    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.inner.shutdown.subscribe()
+    /// The app's shutdown, for a loop or a connection to stop on.
+    pub fn shutdown_signal(&self) -> ShutdownSignal {
+        ShutdownSignal(self.inner.shutdown.subscribe())
+    }
+}
+
+/// The app's shutdown as one background loop or connection sees it.
+///
+/// A loop that first runs after shutdown began (a slow start on a busy machine) must
+/// still see it: a plain `watch` receiver made after the signal waits for a change that
+/// never comes, and kept `readtrack serve` from ever exiting on SIGTERM.
+#[derive(Debug, Clone)]
+pub struct ShutdownSignal(watch::Receiver<bool>);
+
+impl ShutdownSignal {
+    /// Resolves once the app is shutting down; at once if it already is.
+    pub async fn signalled(&mut self) {
+        // An error means the app is gone, which is a shutdown too.
+        let _ = self.0.wait_for(|stopping| *stopping).await;
     }
 }

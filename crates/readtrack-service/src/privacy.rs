@@ -336,7 +336,7 @@ impl App {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(24 * 3600)) => {}
                 _ = clock_moves.changed() => {}
-                _ = shutdown.changed() => return,
+                _ = shutdown.signalled() => return,
             }
         }
     }

@@ -12,7 +12,7 @@ use readtrack_bus::BusMessage;
 use readtrack_domain::event::{Event, EventAudience};
 use readtrack_domain::ids::{MemberId, OrgId};
 use readtrack_storage::Storage;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 /// Events queued per connection before it counts as too slow.
 pub const CONNECTION_QUEUE: usize = 4096;
@@ -99,12 +99,12 @@ impl Hub {
     pub async fn run(
         self: Arc<Self>,
         mut bus: mpsc::Receiver<BusMessage>,
-        mut shutdown: watch::Receiver<bool>,
+        mut shutdown: crate::ShutdownSignal,
     ) {
         loop {
             let msg = tokio::select! {
                 m = bus.recv() => m,
-                _ = shutdown.changed() => None,
+                _ = shutdown.signalled() => None,
             };
             match msg {
                 Some(BusMessage::Events(batch)) => self.route(&batch).await,

@@ -82,7 +82,7 @@ impl App {
                 _ = tokio::time::sleep(nap.clamp(MIN_NAP, MAX_NAP)) => {}
                 _ = self.inner.wake_scheduler.notified() => {}
                 _ = clock_moves.changed() => clock_moved = true,
-                _ = shutdown.changed() => return,
+                _ = shutdown.signalled() => return,
             }
         }
     }

@@ -240,7 +240,7 @@ impl App {
                 _ = tokio::time::sleep(nap) => {}
                 _ = clock_moves.changed() => {}
                 Some(_) = async { match bus.as_mut() { Some(b) => b.recv().await, None => std::future::pending().await } } => {}
-                _ = shutdown.changed() => return,
+                _ = shutdown.signalled() => return,
             }
         }
     }

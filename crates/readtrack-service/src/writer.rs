@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use readtrack_bus::EventBus;
 use readtrack_storage::{ReceiptWrite, Storage, WriteOutcome};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::Clock;
 use crate::error::{Result, ServiceError};
@@ -53,7 +53,7 @@ impl ReceiptWriter {
         bus: Arc<dyn EventBus>,
         clock: Arc<dyn Clock>,
         config: WriterConfig,
-        shutdown: watch::Receiver<bool>,
+        shutdown: crate::ShutdownSignal,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue);
         let task = tokio::spawn(run(rx, storage, bus, clock, config, shutdown));
@@ -91,13 +91,13 @@ async fn run(
     bus: Arc<dyn EventBus>,
     clock: Arc<dyn Clock>,
     config: WriterConfig,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: crate::ShutdownSignal,
 ) {
     loop {
         let first = tokio::select! {
             biased;
             job = rx.recv() => job,
-            _ = shutdown.changed() => {
+            _ = shutdown.signalled() => {
                 // Finish what is queued, then stop: in-flight writes are never dropped.
                 rx.close();
                 rx.recv().await

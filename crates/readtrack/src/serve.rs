@@ -375,26 +375,29 @@ fn init_tracing(format: &str) {
     };
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Starts listening for SIGINT and SIGTERM at once, so a signal that arrives any time
+/// after the address is announced stops the server cleanly (a handler installed only when
+/// the server first polls it would leave the process to die of the signal instead).
+/// The returned future resolves at the first of them.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests and writes");
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing in-flight requests and writes");
+    })
 }
 
 /// Serves HTTPS (rustls with the ring provider installed by `main`) until SIGINT or
@@ -403,11 +406,12 @@ async fn serve_tls(
     listener: tokio::net::TcpListener,
     state: ServerState,
     tls: axum_server::tls_rustls::RustlsConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        shutdown.await;
         stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
     });
     let router = readtrack_server::app(state);
@@ -463,6 +467,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let shutdown = shutdown_signal()?;
     if args.print_addr {
         println!("listening on {addr}");
     }
@@ -517,10 +522,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     crate::memory::report_allocator_gauges();
     match tls {
-        None => readtrack_server::run(listener, state, shutdown_signal())
+        None => readtrack_server::run(listener, state, shutdown)
             .await
             .context("server failed")?,
-        Some(tls) => serve_tls(listener, state, tls).await?,
+        Some(tls) => serve_tls(listener, state, tls, shutdown).await?,
     }
     background.stop().await;
     drop(app);

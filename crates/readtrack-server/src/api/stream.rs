@@ -229,7 +229,7 @@ async fn run(
                     return;
                 }
             }
-            _ = shutdown.changed() => {
+            _ = shutdown.signalled() => {
                 let _ = sink.send(close(1001, format!("server shutting down; reconnect with since={last_sent}"))).await;
                 return;
             }
