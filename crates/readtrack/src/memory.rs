@@ -6,11 +6,12 @@
 //! pages back to the system after a few seconds.
 
 /// The process allocator, for Rust and (through the unprefixed `malloc`) for C code.
-#[cfg(not(target_env = "msvc"))]
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// How often the allocator's figures are refreshed.
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Publishes the allocator's figures as gauges every few seconds, on a plain thread
@@ -19,7 +20,7 @@ const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// allocator holds in memory) and `…_retained_bytes` (address space kept for reuse but
 /// returned to the system).
 pub fn report_allocator_gauges() {
-    #[cfg(not(target_env = "msvc"))]
+    #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
     {
         use tikv_jemalloc_ctl::{epoch, stats};
         let _ = std::thread::Builder::new()
