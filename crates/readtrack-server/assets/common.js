@@ -52,10 +52,12 @@ export function connectStream(onFrame, onState = () => {}) {
   let everOpen = false;
   const open = () => {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const since = lastSeq === null ? "" : `?since=${lastSeq}`;
+    // The session cookie authenticates the stream; the CSRF token proves it is this page.
+    const params = new URLSearchParams({ csrf });
+    if (lastSeq !== null) params.set("since", String(lastSeq));
     let ws;
     try {
-      ws = new WebSocket(`${scheme}://${location.host}/api/v1/stream${since}`);
+      ws = new WebSocket(`${scheme}://${location.host}/api/v1/stream?${params}`);
     } catch {
       return retry();
     }

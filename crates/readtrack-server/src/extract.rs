@@ -206,21 +206,50 @@ impl FromRequestParts<ServerState> for Auth {
             }
         }
         let caller = state.app.authenticate(&token).await?;
-        // A relay token speaks for many members, but only to report their receipts.
         // Nested routers see a shortened path; the original one is what the client asked for.
         let path = parts
             .extensions
             .get::<axum::extract::OriginalUri>()
             .map(|u| u.0.path().to_string())
             .unwrap_or_else(|| parts.uri.path().to_string());
-        if caller.token_kind == readtrack_storage::TokenKind::Relay && path != "/api/v1/receipts" {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "relay_token",
-                "a relay token may only post receipts (POST /api/v1/receipts)",
-            ));
-        }
+        require_token_scope(&caller, &path)?;
         Ok(Auth(caller))
+    }
+}
+
+/// What a token's kind allows, for every way in (HTTP and the WebSocket alike): a relay
+/// token speaks for many members, but only to report their receipts through
+/// `POST /api/v1/receipts`; it never reads anything, the stream included.
+pub fn require_token_scope(caller: &Caller, path: &str) -> Result<(), ApiError> {
+    if caller.token_kind == readtrack_storage::TokenKind::Relay && path != "/api/v1/receipts" {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "relay_token",
+            "a relay token may only post receipts (POST /api/v1/receipts)",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a request comes from a page of this server: its `Origin` names the host the
+/// request was sent to. Browsers always send `Origin` on a WebSocket handshake, and
+/// another site cannot forge it, so a cookie-authenticated stream from elsewhere fails.
+pub fn same_origin(parts: &Parts) -> bool {
+    let origin = parts
+        .headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    let host = parts
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok());
+    match (origin, host) {
+        (Some(origin), Some(host)) => {
+            origin.split_once("://").is_some_and(|(scheme, authority)| {
+                matches!(scheme, "http" | "https") && authority.eq_ignore_ascii_case(host)
+            })
+        }
+        _ => false,
     }
 }
 

@@ -269,12 +269,19 @@ impl App {
                 "an admin cannot deactivate or demote themselves; ask another admin".into(),
             ));
         }
+        // A new role or password takes rights away from what streams were opened with.
+        let changes_rights = patch.role.is_some() || patch.password_hash.is_some();
         let member = self
             .storage()
             .update_member(caller.org_id(), id, patch)
             .await?;
-        // Cached tokens carry the member's role and state: drop them so the change applies now.
+        // Cached tokens carry the member's role and state: drop them so the change applies
+        // now, and end the member's open streams when it takes rights away (other nodes
+        // end theirs at their next credential check).
         self.inner.tokens.forget_member(id);
+        if !member.active || changes_rights {
+            self.inner.streams.end_member(id);
+        }
         Ok(member)
     }
 

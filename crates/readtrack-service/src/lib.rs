@@ -18,6 +18,7 @@ pub mod ratelimit;
 pub mod realtime;
 pub mod receipts;
 pub mod scheduler;
+pub mod streams;
 pub mod tasks;
 pub mod timeline;
 pub mod webhooks;
@@ -84,6 +85,8 @@ struct AppInner {
     shutdown: watch::Sender<bool>,
     wake_scheduler: tokio::sync::Notify,
     limiters: ratelimit::RateLimiters,
+    /// This node's open streams, ended when their credentials are revoked.
+    streams: Arc<streams::OpenStreams>,
 }
 
 /// The background tasks an [`App`] runs; await [`Background::stop`] on shutdown.
@@ -145,6 +148,7 @@ impl App {
                 shutdown: shutdown.clone(),
                 wake_scheduler: tokio::sync::Notify::new(),
                 limiters,
+                streams: Arc::default(),
             }),
         };
         let mut tasks = vec![("receipt writer", writer_task), ("realtime hub", hub_task)];
@@ -152,6 +156,10 @@ impl App {
             tasks.push(("scheduler", tokio::spawn(app.clone().run_scheduler())));
         }
         tasks.push(("retention", tokio::spawn(app.clone().run_retention_loop())));
+        tasks.push((
+            "stream credentials",
+            tokio::spawn(app.clone().run_stream_credential_checks()),
+        ));
         if let Some(render) = app.inner.config.webhook_renderer.clone() {
             tasks.push(("webhooks", tokio::spawn(app.clone().run_webhooks(render))));
         }

@@ -365,6 +365,7 @@ impl App {
             .delete_token(caller.org_id(), caller.token_id)
             .await?;
         self.inner.tokens.forget_token(caller.token_id);
+        self.inner.streams.end_token(caller.token_id);
         Ok(())
     }
 
@@ -376,6 +377,7 @@ impl App {
             return Err(ServiceError::NotFound("token"));
         }
         self.inner.tokens.forget_token(id);
+        self.inner.streams.end_token(id);
         Ok(())
     }
 

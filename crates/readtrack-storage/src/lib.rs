@@ -70,6 +70,14 @@ pub trait Storage: Send + Sync + 'static {
     async fn find_token(&self, hash: &[u8], now: Timestamp) -> Result<Option<TokenRecord>>;
     /// Deletes a token of the organisation; false when there was none.
     async fn delete_token(&self, org: OrgId, id: TokenId) -> Result<bool>;
+    /// Which of `ids` still work at `now` (not deleted, not expired, their member
+    /// active), each with its member's role as it is now: open streams are checked
+    /// against this, so revoking a credential ends them.
+    async fn live_tokens(
+        &self,
+        ids: &[TokenId],
+        now: Timestamp,
+    ) -> Result<Vec<(TokenId, readtrack_domain::member::Role)>>;
 
     // --- directory -----------------------------------------------------------------
 

@@ -22,7 +22,9 @@ use serde_json::Value;
 use crate::api::receipts::{batch_inputs, results};
 use crate::convert;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiQuery, token_of};
+use crate::extract::{
+    ApiQuery, TokenSource, csrf_matches, require_token_scope, same_origin, token_with_source,
+};
 use crate::state::ServerState;
 
 /// Largest frame a client may send.
@@ -38,6 +40,8 @@ pub struct StreamQuery {
     pub since: Option<i64>,
     /// The bearer token, for clients that cannot set headers (browsers).
     pub token: Option<String>,
+    /// The page's CSRF token: required when the session cookie authenticates the stream.
+    pub csrf: Option<String>,
 }
 
 /// Opens the realtime stream (WebSocket). Frames are JSON text: `message.created`,
@@ -51,14 +55,32 @@ pub async fn stream(
     ApiQuery(q): ApiQuery<StreamQuery>,
     mut parts: Parts,
 ) -> ApiResult<Response> {
-    let token = token_of(&parts).or(q.token).ok_or_else(|| {
+    // A token the client names (the header, else `?token=`) comes before the cookie.
+    let (token, source) = match token_with_source(&parts) {
+        Some((t, TokenSource::Bearer)) => Some((t, TokenSource::Bearer)),
+        cookie => q.token.clone().map(|t| (t, TokenSource::Bearer)).or(cookie),
+    }
+    .ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
             "unauthenticated",
             "send `Authorization: Bearer <token>` or `?token=`",
         )
     })?;
+    // A browser attaches the session cookie to a WebSocket handshake that any site starts:
+    // the stream takes the cookie only from this server's own pages, which know the CSRF
+    // token, so another site cannot read frames or write receipts as the victim.
+    if source == TokenSource::Cookie
+        && !(same_origin(&parts) && q.csrf.as_deref().is_some_and(|c| csrf_matches(&token, c)))
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "a stream authenticated by the session cookie must come from this server's pages, with the page's CSRF token in `?csrf=`",
+        ));
+    }
     let caller = s.app.authenticate(&token).await?;
+    require_token_scope(&caller, "/api/v1/stream")?;
     if q.since.is_some_and(|n| n < 0) {
         return Err(ApiError::bad_request(
             "invalid_field",
@@ -122,6 +144,7 @@ async fn run(
     let (mut sink, mut incoming) = socket.split();
     let mut sub = app.hub().subscribe(caller.id(), caller.org_id());
     let mut shutdown = app.shutdown_signal();
+    let lease = app.open_stream(&caller);
     let org = caller.org_id();
     let mut last_sent = since.unwrap_or(0);
 
@@ -228,6 +251,10 @@ async fn run(
                 if !within(write_timeout, sink.send(Message::Ping(Default::default()))).await {
                     return;
                 }
+            }
+            _ = lease.revoked() => {
+                let _ = within(write_timeout, sink.send(close(1008, "the credentials of this stream were revoked; sign in again".into()))).await;
+                return;
             }
             _ = shutdown.signalled() => {
                 let _ = sink.send(close(1001, format!("server shutting down; reconnect with since={last_sent}"))).await;

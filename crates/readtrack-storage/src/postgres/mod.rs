@@ -288,6 +288,14 @@ impl Storage for PostgresStorage {
         self.delete_token_impl(org, id).await
     }
 
+    async fn live_tokens(
+        &self,
+        ids: &[TokenId],
+        now: Timestamp,
+    ) -> Result<Vec<(TokenId, readtrack_domain::member::Role)>> {
+        self.live_tokens_impl(ids, now).await
+    }
+
     async fn create_department(&self, new: NewDepartment) -> Result<Department> {
         self.create_department_impl(new).await
     }

@@ -2,6 +2,7 @@
 
 use jiff::Timestamp;
 use readtrack_domain::ids::{DepartmentId, MemberId, OrgId, TokenId};
+use readtrack_domain::member::Role;
 use readtrack_domain::settings::{
     OrgSettings, Pilot, QuietHours, WorkingHours, format_time_of_day,
 };
@@ -306,6 +307,22 @@ impl PostgresStorage {
         .transpose()
     }
 
+    pub(crate) async fn live_tokens_impl(
+        &self,
+        ids: &[TokenId],
+        now: Timestamp,
+    ) -> Result<Vec<(TokenId, Role)>> {
+        let rows = sqlx::query(
+            "SELECT t.id, m.role FROM tokens t JOIN members m ON m.id = t.member_id
+             WHERE t.id = ANY($1) AND t.expires_at > $2 AND m.active",
+        )
+        .bind(ids.iter().map(|t| t.0).collect::<Vec<i64>>())
+        .bind(ms(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(live_token_from_row).collect()
+    }
+
     pub(crate) async fn delete_token_impl(&self, org: OrgId, id: TokenId) -> Result<bool> {
         let done = sqlx::query("DELETE FROM tokens WHERE id = $1 AND org_id = $2")
             .bind(id.0)
@@ -345,4 +362,12 @@ pub(crate) async fn bump_visibility(conn: &mut PgConnection, org: OrgId) -> Resu
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+fn live_token_from_row(row: &PgRow) -> Result<(TokenId, Role)> {
+    let role: String = row.try_get("role")?;
+    Ok((
+        TokenId(row.try_get("id")?),
+        Role::parse("role", &role).map_err(|_| StorageError::Corrupt(format!("role {role:?}")))?,
+    ))
 }

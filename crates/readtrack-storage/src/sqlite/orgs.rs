@@ -2,6 +2,7 @@
 
 use jiff::Timestamp;
 use readtrack_domain::ids::{DepartmentId, MemberId, OrgId, TokenId};
+use readtrack_domain::member::Role;
 use readtrack_domain::settings::{
     OrgSettings, Pilot, QuietHours, WorkingHours, format_time_of_day,
 };
@@ -303,6 +304,23 @@ impl SqliteStorage {
         .transpose()
     }
 
+    pub(crate) async fn live_tokens_impl(
+        &self,
+        ids: &[TokenId],
+        now: Timestamp,
+    ) -> Result<Vec<(TokenId, Role)>> {
+        let ids = serde_json::Value::from(ids.iter().map(|t| t.0).collect::<Vec<_>>());
+        let rows = sqlx::query(
+            "SELECT t.id, m.role FROM tokens t JOIN members m ON m.id = t.member_id
+             WHERE t.id IN (SELECT value FROM json_each(?)) AND t.expires_at > ? AND m.active = 1",
+        )
+        .bind(ids.to_string())
+        .bind(ms(now))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(live_token_from_row).collect()
+    }
+
     pub(crate) async fn delete_token_impl(&self, org: OrgId, id: TokenId) -> Result<bool> {
         let done = sqlx::query("DELETE FROM tokens WHERE id = ? AND org_id = ?")
             .bind(id.0)
@@ -343,4 +361,12 @@ pub(crate) async fn bump_visibility(tx: &mut Transaction<'_, Sqlite>, org: OrgId
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+fn live_token_from_row(row: &SqliteRow) -> Result<(TokenId, Role)> {
+    let role: String = row.try_get("role")?;
+    Ok((
+        TokenId(row.try_get("id")?),
+        Role::parse("role", &role).map_err(|_| StorageError::Corrupt(format!("role {role:?}")))?,
+    ))
 }
