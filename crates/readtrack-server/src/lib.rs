@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod convert;
+pub mod csv_out;
 pub mod error;
 pub mod extract;
 pub mod openapi;

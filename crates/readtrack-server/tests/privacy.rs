@@ -598,7 +598,14 @@ async fn retention_purges_per_person_details_and_keeps_boards_and_analytics_corr
 async fn analytics_suppress_small_groups_and_scope_managers_to_their_subtree() {
     let o = org().await;
     let app = &o.app;
-    let small = app.department(&o.admin, "Tiny", None).await;
+    // A name a spreadsheet would run as a formula: the CSV below must neutralise it.
+    let small = app
+        .department(
+            &o.admin,
+            "=HYPERLINK(\"http://evil.example\",\"Tiny\")",
+            None,
+        )
+        .await;
     let (tiny_id, tiny) = app
         .person(&o.admin, "Tim", "tim@hl.example", &small, true)
         .await;
@@ -664,6 +671,16 @@ async fn analytics_suppress_small_groups_and_scope_managers_to_their_subtree() {
     );
     let text = res.text().await.unwrap();
     assert!(text.starts_with("department_id,name,messages"));
+    assert!(text.contains("'=HYPERLINK"), "{text}");
+    let mut cells = csv::Reader::from_reader(text.as_bytes());
+    for record in cells.records() {
+        for cell in record.unwrap().iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "{cell:?} in {text}"
+            );
+        }
+    }
     let (status, cmp) = app
         .get("/api/v1/analytics/compare?before_from=2026-01-01T00:00:00Z&before_to=2026-11-30T00:00:00Z&after_from=2026-11-30T00:00:00Z&after_to=2026-12-31T00:00:00Z", Some(&o.admin))
         .await;

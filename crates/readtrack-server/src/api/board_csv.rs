@@ -11,6 +11,7 @@ use readtrack_storage::StateFilter;
 use serde::Deserialize;
 
 use crate::convert;
+use crate::csv_out::SpreadsheetCsv;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, Auth};
 use crate::state::ServerState;
@@ -24,15 +25,6 @@ const PAGE: u32 = 500;
 pub struct CsvQuery {
     /// `unread`, `read` or `acknowledged`; everyone shown on the board when absent.
     pub state: Option<String>,
-}
-
-/// A cell a spreadsheet will not run as a formula (`=`, `+`, `-`, `@` lead a formula).
-fn cell(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    }
 }
 
 /// The board's per-person rows as CSV (sender, or an admin through the audited view).
@@ -66,13 +58,8 @@ pub async fn board_csv(
             .map(|d| d.name.clone())
             .unwrap_or_default()
     };
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let write_err = |e: csv::Error| {
-        ApiError::from(readtrack_service::ServiceError::Internal(format!(
-            "csv: {e}"
-        )))
-    };
-    out.write_record([
+    let mut out = SpreadsheetCsv::new();
+    out.record([
         "name",
         "department",
         "state",
@@ -83,35 +70,31 @@ pub async fn board_csv(
         "outside_working_hours",
         "reminders",
         "escalated_at",
-    ])
-    .map_err(write_err)?;
+    ])?;
     let mut cursor = None;
     loop {
         let view = s.app.board(&caller, &id, filter, cursor, PAGE).await?;
         for row in &view.rows {
             let item = convert::board_item(row, view.quiet_reads);
-            out.write_record([
-                cell(&item.name),
-                cell(&dept_name(&item.department_id)),
+            out.record([
+                item.name,
+                dept_name(&item.department_id),
                 item.state,
                 item.delivered_at.unwrap_or_default(),
                 item.read_at.unwrap_or_default(),
                 item.acked_at.unwrap_or_default(),
-                cell(&item.response.unwrap_or_default()),
+                item.response.unwrap_or_default(),
                 item.outside_working_hours.to_string(),
                 item.reminders.to_string(),
                 item.escalated_at.unwrap_or_default(),
-            ])
-            .map_err(write_err)?;
+            ])?;
         }
         match view.next {
             Some(next) => cursor = Some(next),
             None => break,
         }
     }
-    let body = out
-        .into_inner()
-        .map_err(|e| write_err(e.into_error().into()))?;
+    let body = out.into_bytes()?;
     let mut res = body.into_response();
     let h = res.headers_mut();
     h.insert(

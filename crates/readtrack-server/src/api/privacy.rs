@@ -280,8 +280,8 @@ pub async fn departments(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/csv"));
     if wants_csv {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let _ = w.write_record([
+        let mut w = crate::csv_out::SpreadsheetCsv::new();
+        w.record([
             "department_id",
             "name",
             "messages",
@@ -293,10 +293,10 @@ pub async fn departments(
             "reminders",
             "escalations",
             "suppressed",
-        ]);
+        ])?;
         let opt = |v: Option<String>| v.unwrap_or_default();
         for i in &items {
-            let _ = w.write_record([
+            w.record([
                 i.department_id.clone(),
                 i.name.clone(),
                 opt(i.messages.map(|v| v.to_string())),
@@ -308,9 +308,9 @@ pub async fn departments(
                 opt(i.reminders.map(|v| v.to_string())),
                 opt(i.escalations.map(|v| v.to_string())),
                 i.suppressed.to_string(),
-            ]);
+            ])?;
         }
-        let body = w.into_inner().unwrap_or_default();
+        let body = w.into_bytes()?;
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
     }
     Ok(Json(Page {
