@@ -743,6 +743,8 @@ async fn each_new_page_opens_for_the_people_it_is_for_and_refuses_everyone_else(
         .await
         .unwrap();
     assert!(zh.contains("<h1>待辦事項</h1>"), "{zh}");
+    // One name for the policy: the navigation says what the policy page is called.
+    assert!(zh.contains("通訊政策") && !zh.contains("私隱政策"), "{zh}");
 }
 
 #[tokio::test]
@@ -1271,6 +1273,10 @@ async fn unknown_pages_get_a_page_in_the_viewers_language_and_unknown_api_paths_
     }
     let (status, _) = app.get("/healthz", None).await;
     assert_eq!(status, StatusCode::OK, "real routes still win");
+    let icon = client().get(app.url("/favicon.ico")).send().await.unwrap();
+    assert_eq!(icon.status(), StatusCode::OK, "the icon browsers ask for");
+    assert_eq!(icon.headers()[CONTENT_TYPE], "image/svg+xml");
+    assert!(icon.text().await.unwrap().starts_with("<svg"));
 }
 
 #[tokio::test]

@@ -11,6 +11,12 @@ use rust_embed::RustEmbed;
 #[folder = "assets/"]
 pub struct Assets;
 
+/// `GET /favicon.ico`, which browsers and bookmark tools ask for whatever the page says:
+/// the app's icon (SVG, which browsers take by its content type).
+pub async fn favicon() -> Response {
+    asset(Path("icon.svg".to_string())).await
+}
+
 /// `GET /assets/{file}`.
 pub async fn asset(Path(file): Path<String>) -> Response {
     let Some(found) = Assets::get(&file) else {

@@ -152,7 +152,7 @@ strings! {
     nav_compose: "New notice", "新通告";
     nav_tasks: "Tasks", "待辦事項";
     nav_my_data: "My data", "我的資料";
-    nav_policy: "Policy", "私隱政策";
+    nav_policy: "Policy", "通訊政策";
     nav_directory: "Directory", "通訊錄";
     nav_settings: "Settings", "設定";
     nav_analytics: "Analytics", "分析";
@@ -240,7 +240,7 @@ strings! {
     acknowledged: "Confirmed", "已確認";
     unread: "Unread", "未讀";
     hidden: "Not listed", "不列出";
-    hidden_note: "people are counted but not listed: they have not acknowledged the current policy, or their read fell in quiet hours.", "人只計入總數而不逐一列出：他們尚未確認現行私隱政策，或在寧靜時段內閱讀。";
+    hidden_note: "people are counted but not listed: they have not acknowledged the current policy, or their read fell in quiet hours.", "人只計入總數而不逐一列出：他們尚未確認現行通訊政策，或在寧靜時段內閱讀。";
     aggregate_note: "This notice is tracked as counts only; nobody is listed.", "此通告只作整體統計，不會逐一列出個人。";
     by_department: "By department", "按部門";
     responses: "Answers", "回覆";

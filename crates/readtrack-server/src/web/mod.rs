@@ -88,6 +88,7 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/{*rest}", any(chrome::not_found))
         .layer(middleware::from_fn(page_headers))
         .route("/assets/{file}", get(assets::asset))
+        .route("/favicon.ico", get(assets::favicon))
 }
 
 /// Security headers on every page and form answer (assets set their own caching).
