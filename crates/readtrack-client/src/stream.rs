@@ -246,6 +246,16 @@ async fn connection(
                     last_seq: *last_seq,
                 }
             }
+            ServerFrame::Reset { last_seq, .. } => {
+                // The saved position belongs to another sequence: start again from the
+                // server's, and let the reader reload what it shows.
+                *position = Some(*last_seq);
+                if let Some(store) = store {
+                    let _ = store.set_last_seq(*last_seq).await;
+                }
+                dirty = false;
+                StreamEvent::Frame(frame)
+            }
             other => {
                 if let Some(seq) = other.seq() {
                     *position = Some(position.map_or(seq, |p| p.max(seq)));

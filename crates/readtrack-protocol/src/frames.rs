@@ -10,6 +10,17 @@ use crate::receipts::{ReceiptItem, ReceiptResult, Summary};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type")]
 pub enum ServerFrame {
+    /// The `since` the client resumed from cannot be honoured: it lies beyond this
+    /// organisation's sequence (a stream of another deployment, or a database restored
+    /// from a backup). Nothing is replayed; the client must reload what it shows and
+    /// resume from `last_seq`. Sent before `hello`, never silently skipped.
+    #[serde(rename = "reset")]
+    Reset {
+        /// The organisation's latest sequence number: resume from here.
+        last_seq: i64,
+        /// Why, for people.
+        reason: String,
+    },
     /// Sent once the backlog after `since` has been replayed; live frames follow.
     #[serde(rename = "hello")]
     Hello {

@@ -64,6 +64,12 @@ export function connectStream(onFrame, onState = () => {}) {
     ws.onmessage = (ev) => {
       let frame;
       try { frame = JSON.parse(ev.data); } catch { return; }
+      if (frame.type === "reset") {
+        // The server cannot resume from where this page was: what it shows may be
+        // stale, so load it again.
+        location.reload();
+        return;
+      }
       if (frame.type === "hello") {
         if (lastSeq === null) lastSeq = frame.last_seq;
         attempt = 0;

@@ -1042,3 +1042,31 @@ async fn sign_in_attempts_are_limited_per_account_with_the_same_cost_for_unknown
     let (status, _, _, _) = attempt("ada@harbour.example").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_since_beyond_the_sequence_gets_a_reset_frame_and_the_stream_stays_live() {
+    let w = world().await;
+    w.app.send(&w.sender, urgent_to(&[&w.kowloon])).await;
+    // A client of another deployment (or of a database restored from a backup) resumes
+    // from a number this server never reached: it must be told, not left silent.
+    let mut ws = w.app.ws(&w.sender, Some(1_000_000)).await;
+    let wait = Duration::from_secs(5);
+    let reset = ws.next(wait).await.expect("a frame");
+    assert_eq!(reset["type"], "reset", "{reset}");
+    let head = reset["last_seq"].as_i64().unwrap();
+    assert!(head < 1_000_000);
+    let hello = ws
+        .until(wait, |f| f["type"] == "hello")
+        .await
+        .expect("hello");
+    assert_eq!(hello["last_seq"], head);
+    let id = w.app.send(&w.sender, urgent_to(&[&w.kowloon])).await;
+    w.app
+        .receipts(&w.ada.1, json!([receipt("r", &id, "read", &now())]))
+        .await;
+    let live = ws
+        .until(wait, |f| f["type"] == "receipt.updated")
+        .await
+        .expect("live frames after the reset");
+    assert!(live["seq"].as_i64().unwrap() > head, "{live}");
+}

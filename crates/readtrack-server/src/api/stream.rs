@@ -146,6 +146,33 @@ async fn run(
     let mut shutdown = app.shutdown_signal();
     let lease = app.open_stream(&caller);
     let org = caller.org_id();
+    // A `since` beyond the organisation's sequence would make every live frame look
+    // already sent: tell the client to reload instead of going silent.
+    let mut since = since;
+    if let Some(asked) = since {
+        let head = match app.storage().last_seq(org).await {
+            Ok(s) => s.0,
+            Err(e) => {
+                tracing::warn!(error = ?e, "stream sequence lookup failed");
+                let _ = sink
+                    .send(close(1011, "could not read the sequence; reconnect".into()))
+                    .await;
+                return;
+            }
+        };
+        if asked > head {
+            let reset = ServerFrame::Reset {
+                last_seq: head,
+                reason: format!(
+                    "since={asked} is beyond this server's last sequence number {head}: reload, then resume from {head}"
+                ),
+            };
+            if !within(write_timeout, sink.send(text(&reset))).await {
+                return;
+            }
+            since = None;
+        }
+    }
     let mut last_sent = since.unwrap_or(0);
 
     // 1. The backlog after `since`, from storage.

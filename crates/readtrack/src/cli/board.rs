@@ -210,7 +210,7 @@ async fn watch(s: Session, args: BoardArgs, title: String) -> anyhow::Result<()>
             event = stream.next() => {
                 let Some(event) = event else { break };
                 match event {
-                    StreamEvent::Connected { .. } => {
+                    StreamEvent::Connected { .. } | StreamEvent::Frame(ServerFrame::Reset { .. }) => {
                         let connection = Some("live".to_string());
                         match snapshot(&s.api, &args.id, &title, args.unread).await {
                             Ok(fresh) => snap = Snapshot { connection, ..fresh },
