@@ -305,13 +305,6 @@ impl App {
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         Ok(tokio::spawn(async move {
             let mut shutdown = self.shutdown_signal();
-            let reader = self
-                .storage()
-                .login_record(DEMO_READER)
-                .await
-                .ok()
-                .flatten()
-                .map(|r| r.member_id);
             loop {
                 let msg = tokio::select! {
                     m = bus.recv() => m,
@@ -332,7 +325,6 @@ impl App {
                             event.org_id,
                             *message_id,
                             *require_ack,
-                            reader,
                         ));
                     }
                 }
@@ -340,13 +332,16 @@ impl App {
         }))
     }
 
-    async fn crowd_reads(
-        self,
-        org: OrgId,
-        message: MessageId,
-        require_ack: bool,
-        skip: Option<MemberId>,
-    ) {
+    async fn crowd_reads(self, org: OrgId, message: MessageId, require_ack: bool) {
+        // Looked up per notice, not when the crowd starts: on a fresh data directory the
+        // crowd starts before the demo organisation (and its reader account) exists.
+        let skip = self
+            .storage()
+            .login_record(DEMO_READER)
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.member_id);
         let Ok(recipients) = self.storage().recipient_ids(message).await else {
             return;
         };
