@@ -325,15 +325,27 @@ pub struct MessageFacts {
 }
 
 impl ParsedReceipt {
-    /// Checks the report against its notice: not before the notice existed, and a
-    /// response exactly where the notice asks for one. Returns the canonical response
-    /// label (as the sender spelled it).
+    /// The time the record keeps: the device's, but never before the notice was sent. A
+    /// device whose clock lags the server's by less than [`MAX_CLIENT_SKEW`] reports a read
+    /// right after the send as a moment before it; the board must not show a read before
+    /// the send, and refusing a real read would be worse.
+    pub fn recorded_at(&self, facts: &MessageFacts) -> Timestamp {
+        self.at.max(facts.created_at)
+    }
+
+    /// Checks the report against its notice: not before the notice existed (allowing a
+    /// device clock up to [`MAX_CLIENT_SKEW`] behind the server's), and a response
+    /// exactly where the notice asks for one. Returns the canonical response label (as
+    /// the sender spelled it).
     pub fn check_against(&self, facts: &MessageFacts) -> Result<Option<String>, FieldError> {
-        if self.at.as_millisecond() < facts.created_at.as_millisecond() {
+        if self.at + MAX_CLIENT_SKEW <= facts.created_at {
             return Err(FieldError::with_code(
                 "at",
                 "before_message",
-                "`at` is earlier than the notice was sent; the device's clock may be behind",
+                format!(
+                    "`at` is {} or more minutes before the notice was sent; the device's clock is behind",
+                    MAX_CLIENT_SKEW.as_mins()
+                ),
             ));
         }
         match (&self.response, self.kind, facts.response_options.is_empty()) {
@@ -509,7 +521,25 @@ mod tests {
             "invalid_response"
         );
         r.response = None;
+        r.kind = ReceiptKind::Read;
         r.at = t(-1);
+        assert_eq!(
+            r.check_against(&facts),
+            Ok(None),
+            "a device a second behind"
+        );
+        assert_eq!(
+            r.recorded_at(&facts),
+            t(0),
+            "recorded at the send, not before"
+        );
+        r.at = t(-299);
+        assert_eq!(
+            r.check_against(&facts),
+            Ok(None),
+            "less than five minutes behind"
+        );
+        r.at = t(-300);
         assert_eq!(r.check_against(&facts).unwrap_err().code, "before_message");
     }
 

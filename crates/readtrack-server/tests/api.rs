@@ -1070,3 +1070,45 @@ async fn a_since_beyond_the_sequence_gets_a_reset_frame_and_the_stream_stays_liv
         .expect("live frames after the reset");
     assert!(live["seq"].as_i64().unwrap() > head, "{live}");
 }
+
+#[tokio::test]
+async fn a_device_whose_clock_lags_a_few_minutes_has_its_read_taken_and_never_shown_before_the_send()
+ {
+    let w = world().await;
+    let id = w.app.send(&w.sender, urgent_to(&[&w.kowloon])).await;
+    // Ada's phone is two minutes behind the server (as the README's whole-second `date`
+    // is, by up to a second): the read right after the send carries an earlier time.
+    let lagging = (now_ts() - jiff::SignedDuration::from_mins(2)).to_string();
+    let results = w
+        .app
+        .receipts(&w.ada.1, json!([receipt("lag", &id, "read", &lagging)]))
+        .await;
+    assert_eq!(results[0]["status"], "applied", "{results:?}");
+    let (_, sent) = w
+        .app
+        .get("/api/v1/messages?box=sent", Some(&w.sender))
+        .await;
+    let created: jiff::Timestamp = sent["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id.as_str())
+        .unwrap()["created_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (_, board) = w.app.board(&w.sender, &id, "").await;
+    let row = board["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["member_id"] == w.ada.0.as_str())
+        .unwrap()
+        .clone();
+    let read_at: jiff::Timestamp = row["read_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        read_at, created,
+        "the board never shows a read before the send"
+    );
+}

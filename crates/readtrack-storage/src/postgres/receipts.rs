@@ -397,10 +397,11 @@ impl PostgresStorage {
             let before_read_at = loaded.rec.times.read_at;
             let before_response = loaded.rec.times.response.clone();
             let shown_before = org_rules.shows(tracking, &loaded.rec, loaded.policy_ack_version);
-            let tr = loaded
-                .rec
-                .times
-                .apply(w.receipt.kind, w.receipt.at, responses[i].as_deref());
+            let tr = loaded.rec.times.apply(
+                w.receipt.kind,
+                w.receipt.recorded_at(&f.facts),
+                responses[i].as_deref(),
+            );
             if !tr.changed {
                 continue;
             }
