@@ -242,6 +242,50 @@ async fn board_watch_redraws_as_soon_as_a_receipt_arrives() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn board_watch_waits_for_a_server_that_is_away_and_follows_it_once_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    let org = Org::setup(&server).await;
+    let id = org
+        .notice_to_reader(&server.url, "Lift out of service")
+        .await;
+    let sender = Cli::new(&dir.path().join("sender"));
+    sender.login(&server.url, &org.sender_email).await;
+    let addr = server.url.trim_start_matches("http://").to_string();
+    server.kill();
+
+    let mut watch = sender
+        .command(&["--json", "board", &id, "--watch"])
+        .spawn()
+        .expect("watch starts");
+    let mut said = BufReader::new(watch.stderr.take().expect("stderr")).lines();
+    let first = tokio::time::timeout(cli_harness::DEADLINE, said.next_line())
+        .await
+        .expect("a word in time")
+        .expect("readable")
+        .expect("the watch waits instead of exiting");
+    assert!(first.contains("retrying"), "{first}");
+    tokio::spawn(async move { while let Ok(Some(_)) = said.next_line().await {} });
+
+    let _back = Server::start_on(&data, &addr, &[]);
+    let mut lines = BufReader::new(watch.stdout.take().expect("stdout")).lines();
+    loop {
+        let line = tokio::time::timeout(cli_harness::DEADLINE, lines.next_line())
+            .await
+            .expect("the board once the server is back")
+            .expect("readable")
+            .expect("the watch is still running");
+        let board: Value = serde_json::from_str(&line).expect("one JSON board per line");
+        if board["connection"] == "live" {
+            assert_eq!(board["summary"]["recipients"], 1, "{board}");
+            break;
+        }
+    }
+    watch.kill().await.expect("stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_lists_every_refused_line_and_writes_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start(&dir.path().join("data"), &[]);

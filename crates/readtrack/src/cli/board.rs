@@ -9,7 +9,9 @@ use std::time::Duration;
 use clap::Args;
 use readtrack_client::protocol::frames::ServerFrame;
 use readtrack_client::protocol::receipts::{BoardItem, DepartmentLine, Summary};
-use readtrack_client::{ApiClient, BoardQuery, Stream, StreamEvent, StreamOptions, SyncEngine};
+use readtrack_client::{
+    ApiClient, Backoff, BoardQuery, ClientError, Stream, StreamEvent, StreamOptions, SyncEngine,
+};
 use serde::Serialize;
 
 use super::GlobalArgs;
@@ -44,7 +46,12 @@ struct Snapshot {
     connection: Option<String>,
 }
 
-async fn snapshot(api: &ApiClient, id: &str, title: &str, unread: u32) -> anyhow::Result<Snapshot> {
+async fn snapshot(
+    api: &ApiClient,
+    id: &str,
+    title: &str,
+    unread: u32,
+) -> Result<Snapshot, ClientError> {
     let all = api
         .board(
             id,
@@ -162,19 +169,48 @@ fn board_text(s: &Snapshot) -> String {
     out
 }
 
+/// Runs `fetch` until it answers. `--watch` follows the board until Ctrl-C, so a server
+/// that is away (or busy) is waited for, saying so on stderr, rather than a reason to exit;
+/// an answer that retrying cannot change (an unknown notice, a revoked sign-in) still is.
+async fn until_reachable<T, F, Fut>(mut fetch: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    loop {
+        match fetch().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_retryable() => {
+                let wait = backoff.next_delay(e.retry_after());
+                eprintln!(
+                    "readtrack: the server is not answering ({e}); retrying in {:.0} s (Ctrl-C stops)",
+                    wait.as_secs_f64().ceil()
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = tokio::signal::ctrl_c() => anyhow::bail!("stopped before the server answered"),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Runs `readtrack board`.
 pub async fn run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
     let s = Session::open(global).await?;
-    let title = s.api.message(&args.id).await?.title;
-    if !args.watch {
-        let snap = snapshot(&s.api, &args.id, &title, args.unread).await?;
-        return if s.json {
-            render::json(&snap)
-        } else {
-            render::text(&board_text(&snap))
-        };
+    if args.watch {
+        let title = until_reachable(|| s.api.message(&args.id)).await?.title;
+        return watch(s, args, title).await;
     }
-    watch(s, args, title).await
+    let title = s.api.message(&args.id).await?.title;
+    let snap = snapshot(&s.api, &args.id, &title, args.unread).await?;
+    if s.json {
+        render::json(&snap)
+    } else {
+        render::text(&board_text(&snap))
+    }
 }
 
 async fn watch(s: Session, args: BoardArgs, title: String) -> anyhow::Result<()> {
@@ -192,7 +228,7 @@ async fn watch(s: Session, args: BoardArgs, title: String) -> anyhow::Result<()>
         },
     );
     let tty = std::io::stdout().is_terminal();
-    let mut snap = snapshot(&s.api, &args.id, &title, args.unread).await?;
+    let mut snap = until_reachable(|| snapshot(&s.api, &args.id, &title, args.unread)).await?;
     snap.connection = Some("connecting".into());
     draw(&snap, s.json, tty)?;
     // Frames come in bursts; the full board (departments, names) is fetched at most

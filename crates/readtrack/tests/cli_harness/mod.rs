@@ -54,10 +54,15 @@ pub struct Server {
 impl Server {
     /// Starts the server binary on a random loopback port over `data`.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        Self::start_on(data, "127.0.0.1:0", extra)
+    }
+
+    /// Starts the server binary on `listen` (an address a killed server had, say).
+    pub fn start_on(data: &Path, listen: &str, extra: &[&str]) -> Server {
         let log = std::fs::File::create(data.with_extension(format!("log.{}", rand_suffix())))
             .expect("server log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_readtrack"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--data"])
+            .args(["serve", "--listen", listen, "--print-addr", "--data"])
             .arg(data)
             .args(extra)
             .env("READTRACK_LOG", "warn")
