@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use readtrack_domain::ids::{MemberId, TokenId};
+use readtrack_domain::event::Event;
+use readtrack_domain::ids::{MemberId, OrgId, Seq, TokenId};
 use readtrack_domain::member::Role;
 use tokio::sync::Notify;
 
@@ -134,6 +135,25 @@ impl App {
     /// Registers a stream opened by `caller`; the lease says when it must end.
     pub fn open_stream(&self, caller: &Caller) -> StreamLease {
         self.inner.streams.open(caller)
+    }
+
+    /// The organisation's latest event sequence number: where a stream stands.
+    pub async fn stream_head(&self, org: OrgId) -> crate::Result<Seq> {
+        Ok(self.storage().last_seq(org).await?)
+    }
+
+    /// The events after `after` that `caller` may see, oldest first, at most `limit`:
+    /// a resuming stream's backlog.
+    pub async fn stream_backlog(
+        &self,
+        caller: &Caller,
+        after: Seq,
+        limit: u32,
+    ) -> crate::Result<Vec<Event>> {
+        Ok(self
+            .storage()
+            .events_for(caller.org_id(), caller.id(), after, limit)
+            .await?)
     }
 
     /// The open streams of this node.

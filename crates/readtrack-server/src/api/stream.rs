@@ -134,6 +134,18 @@ async fn within<T, E>(limit: Duration, write: impl Future<Output = Result<T, E>>
     }
 }
 
+/// Closes a stream whose storage read failed (1011): the client reconnects and resumes.
+async fn unavailable(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    what: &str,
+    error: readtrack_service::ServiceError,
+) {
+    tracing::warn!(error = ?error, "stream {what} could not be read");
+    let _ = sink
+        .send(close(1011, format!("could not read the {what}; reconnect")))
+        .await;
+}
+
 async fn run(
     socket: WebSocket,
     app: App,
@@ -150,15 +162,9 @@ async fn run(
     // already sent: tell the client to reload instead of going silent.
     let mut since = since;
     if let Some(asked) = since {
-        let head = match app.storage().last_seq(org).await {
+        let head = match app.stream_head(org).await {
             Ok(s) => s.0,
-            Err(e) => {
-                tracing::warn!(error = ?e, "stream sequence lookup failed");
-                let _ = sink
-                    .send(close(1011, "could not read the sequence; reconnect".into()))
-                    .await;
-                return;
-            }
+            Err(e) => return unavailable(&mut sink, "sequence", e).await,
         };
         if asked > head {
             let reset = ServerFrame::Reset {
@@ -179,19 +185,9 @@ async fn run(
     if let Some(since) = since {
         let mut cursor = Seq(since);
         loop {
-            let page = match app
-                .storage()
-                .events_for(org, caller.id(), cursor, BACKLOG_PAGE)
-                .await
-            {
+            let page = match app.stream_backlog(&caller, cursor, BACKLOG_PAGE).await {
                 Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(error = ?e, "stream backlog failed");
-                    let _ = sink
-                        .send(close(1011, "could not read the backlog; reconnect".into()))
-                        .await;
-                    return;
-                }
+                Err(e) => return unavailable(&mut sink, "backlog", e).await,
             };
             let n = page.len();
             for e in &page {
@@ -209,12 +205,7 @@ async fn run(
             }
         }
     }
-    let last_seq = app
-        .storage()
-        .last_seq(org)
-        .await
-        .map(|s| s.0)
-        .unwrap_or(last_sent);
+    let last_seq = app.stream_head(org).await.map(|s| s.0).unwrap_or(last_sent);
     if since.is_none() {
         // Live only: anything committed before now is the client's to fetch if it cares.
         last_sent = last_seq;
