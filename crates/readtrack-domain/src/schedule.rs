@@ -104,6 +104,48 @@ pub fn deliverable_at(
     calendar.next_working_instant(due.max(now))
 }
 
+/// What the due-queue does with a step whose time has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepDecision {
+    /// Carry the step out now (a reminder, or the escalation along the org chart).
+    Fire,
+    /// Outside the recipient's working time: wait until this instant.
+    Wait(Timestamp),
+    /// Nothing left to do: the recipient read (or confirmed, where asked), left, or has
+    /// no working time at all.
+    Drop,
+}
+
+/// What the recipient of a due step has done, as the store found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecipientNow {
+    /// Whether the notice is read (or confirmed, where confirmation is required).
+    pub finished: bool,
+    /// Whether the person is still an active member.
+    pub active: bool,
+}
+
+/// Decides a due step: dropped once the recipient has finished or left; never fired in
+/// their quiet hours or off work, but moved to their next working instant (counted from
+/// the step's planned time, so a wait is never longer than the calendar demands).
+pub fn decide_step(
+    recipient: RecipientNow,
+    calendar: &WorkCalendar,
+    planned_at: Timestamp,
+    now: Timestamp,
+) -> StepDecision {
+    if recipient.finished || !recipient.active {
+        return StepDecision::Drop;
+    }
+    if calendar.is_working(now) {
+        return StepDecision::Fire;
+    }
+    match deliverable_at(calendar, planned_at, now) {
+        Some(t) => StepDecision::Wait(t),
+        None => StepDecision::Drop,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +202,44 @@ mod tests {
             assert!(steps.len() <= 50, "the plan never ends");
         }
         steps
+    }
+
+    #[test]
+    fn a_due_step_fires_in_working_time_waits_outside_it_and_stops_once_read() {
+        let cal = hong_kong();
+        let open = RecipientNow {
+            finished: false,
+            active: true,
+        };
+        // Monday 10:00 in Hong Kong: working time.
+        let monday_ten = at("Asia/Hong_Kong", date(2026, 12, 7).at(10, 0, 0, 0));
+        assert_eq!(
+            decide_step(open, &cal, monday_ten, monday_ten),
+            StepDecision::Fire
+        );
+        // Monday 22:30: waits for Tuesday's first working instant, never fires at night.
+        let night = at("Asia/Hong_Kong", date(2026, 12, 7).at(22, 30, 0, 0));
+        let StepDecision::Wait(t) = decide_step(open, &cal, night, night) else {
+            panic!("a step at night must wait");
+        };
+        assert!(cal.is_working(t) && t > night);
+        // Read meanwhile, or gone from the directory: nothing more, whatever the time.
+        for done in [
+            RecipientNow {
+                finished: true,
+                active: true,
+            },
+            RecipientNow {
+                finished: false,
+                active: false,
+            },
+        ] {
+            assert_eq!(decide_step(done, &cal, night, night), StepDecision::Drop);
+            assert_eq!(
+                decide_step(done, &cal, monday_ten, monday_ten),
+                StepDecision::Drop
+            );
+        }
     }
 
     #[test]

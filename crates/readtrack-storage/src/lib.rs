@@ -10,11 +10,13 @@
 //! reports at once and commits them in one transaction, keeping the per-message and
 //! per-department counters and the event sequence in that same transaction.
 
+mod db;
 mod error;
 pub mod model;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+mod store;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -27,19 +29,45 @@ use readtrack_domain::summary::{DepartmentCounts, Summary};
 
 pub use error::StorageError;
 pub use model::*;
+pub use store::Store;
+
+/// The storage traits, to bring their methods into scope: `use readtrack_storage::prelude::*`.
+pub mod prelude {
+    pub use crate::{
+        Directory, Events, Governance, Messages, Orgs, Receipts, Schedule, Storage, Tasks, Webhooks,
+    };
+}
 
 /// Result of a storage call.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
-/// Everything readtrack keeps. Implementations must be safe to share between tasks;
-/// every write is durable when the call returns.
+/// Everything readtrack keeps: one trait per area, each implemented by [`Store`] in its
+/// own file under `store/`. Implementations must be safe to share between tasks; every
+/// write is durable when the call returns.
+pub trait Storage:
+    Orgs + Directory + Messages + Receipts + Schedule + Tasks + Webhooks + Governance + Events + 'static
+{
+}
+
+impl<T> Storage for T where
+    T: Orgs
+        + Directory
+        + Messages
+        + Receipts
+        + Schedule
+        + Tasks
+        + Webhooks
+        + Governance
+        + Events
+        + 'static
+{
+}
+
+/// Organisations, their settings and policy versions, and sign-in.
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait Orgs: Send + Sync {
     /// Checks the database answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
-
-    // --- organisations -------------------------------------------------------------
-
     /// Whether the first-run setup has happened.
     async fn is_set_up(&self) -> Result<bool>;
     /// Creates the first organisation with its admin; [`StorageError::Conflict`] when
@@ -59,9 +87,8 @@ pub trait Storage: Send + Sync + 'static {
         policy_changed_by: Option<MemberId>,
         now: Timestamp,
     ) -> Result<OrgRecord>;
-
-    // --- sign-in -------------------------------------------------------------------
-
+    /// Records that a member acknowledged a policy version.
+    async fn ack_policy(&self, member: MemberId, version: i64, now: Timestamp) -> Result<()>;
     /// The credentials of the member with this (normalised) email.
     async fn login_record(&self, email: &str) -> Result<Option<LoginRecord>>;
     /// Stores a token's hash.
@@ -78,9 +105,11 @@ pub trait Storage: Send + Sync + 'static {
         ids: &[TokenId],
         now: Timestamp,
     ) -> Result<Vec<(TokenId, readtrack_domain::member::Role)>>;
+}
 
-    // --- directory -----------------------------------------------------------------
-
+/// Departments and members.
+#[async_trait]
+pub trait Directory: Send + Sync {
     /// Creates a department; [`StorageError::Conflict`] when a sibling has the name.
     async fn create_department(&self, new: NewDepartment) -> Result<Department>;
     /// All departments of an organisation.
@@ -109,11 +138,11 @@ pub trait Storage: Send + Sync + 'static {
         dry_run: bool,
         now: Timestamp,
     ) -> Result<ImportCounts>;
-    /// Records that a member acknowledged a policy version.
-    async fn ack_policy(&self, member: MemberId, version: i64, now: Timestamp) -> Result<()>;
+}
 
-    // --- messages ------------------------------------------------------------------
-
+/// Notices and what each recipient sees of them.
+#[async_trait]
+pub trait Messages: Send + Sync {
     /// Sends a notice: stores it, expands its audience to recipient rows, seeds its
     /// counters and appends `message.created`, all in one transaction.
     async fn create_message(&self, new: NewMessageRecord) -> Result<CreatedMessage>;
@@ -130,9 +159,11 @@ pub trait Storage: Send + Sync + 'static {
     async fn sent(&self, member: MemberId, page: Page) -> Result<Vec<MessageRecord>>;
     /// One recipient's receipt.
     async fn receipt(&self, message: MessageId, member: MemberId) -> Result<Option<ReceiptRecord>>;
+}
 
-    // --- receipts ------------------------------------------------------------------
-
+/// The receipt hot path and the read board.
+#[async_trait]
+pub trait Receipts: Send + Sync {
     /// Applies many clients' reports in one transaction and returns one outcome per
     /// item (in order) and the events to publish. Outcomes are final only once this
     /// returns: the commit has happened.
@@ -149,9 +180,11 @@ pub trait Storage: Send + Sync + 'static {
         cursor: Option<BoardCursor>,
         limit: u32,
     ) -> Result<BoardPage>;
+}
 
-    // --- reminders, tasks, webhooks ---------------------------------------------------
-
+/// The reminder and escalation due-queue.
+#[async_trait]
+pub trait Schedule: Send + Sync {
     /// Distinct own time zones of the organisation's members.
     async fn member_zones(&self, org: OrgId) -> Result<Vec<String>>;
     /// Fires up to `limit` steps due at `now`: each is claimed, recorded (reminder,
@@ -175,6 +208,11 @@ pub trait Storage: Send + Sync + 'static {
         min_interval: jiff::SignedDuration,
         now: Timestamp,
     ) -> Result<RemindOutcome>;
+}
+
+/// Tasks and the escalations a manager received.
+#[async_trait]
+pub trait Tasks: Send + Sync {
     /// A member's tasks, newest first.
     async fn tasks(&self, member: MemberId, page: Page) -> Result<Vec<TaskRecord>>;
     /// Marks a member's task done by hand.
@@ -186,6 +224,11 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<TaskRecord>;
     /// Escalations a manager or backup received, newest first, with the recipient's state.
     async fn escalations_to(&self, member: MemberId, page: Page) -> Result<Vec<EscalationRecord>>;
+}
+
+/// Webhooks and their deliveries.
+#[async_trait]
+pub trait Webhooks: Send + Sync {
     /// Registers a webhook.
     async fn create_webhook(&self, new: NewWebhook) -> Result<WebhookRecord>;
     /// The organisation's webhooks.
@@ -209,9 +252,11 @@ pub trait Storage: Send + Sync + 'static {
         webhook: readtrack_domain::ids::WebhookId,
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>>;
+}
 
-    // --- privacy and governance ------------------------------------------------------
-
+/// Audit, export, retention, analytics and pulse surveys.
+#[async_trait]
+pub trait Governance: Send + Sync {
     /// Appends an audit entry (and whose data it showed).
     async fn record_audit(&self, entry: NewAudit) -> Result<()>;
     /// The organisation's audit log, newest first.
@@ -266,9 +311,11 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<Vec<SurveyAnswer>>;
     /// The text of a policy version.
     async fn policy_text(&self, org: OrgId, version: i64) -> Result<Option<String>>;
+}
 
-    // --- events --------------------------------------------------------------------
-
+/// The event sequence, for stream resume and routing.
+#[async_trait]
+pub trait Events: Send + Sync {
     /// Events a member receives with a sequence number above `since`, oldest first.
     async fn events_for(
         &self,

@@ -14,7 +14,7 @@ use sqlx::query::Query;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Postgres, Row};
 
-use super::PostgresStorage;
+use crate::Store;
 use crate::sqlite::SqliteStorage;
 use crate::{Result, StorageError};
 
@@ -164,7 +164,7 @@ fn quoted(name: &str) -> String {
 /// be empty (freshly migrated), in one PostgreSQL transaction. Identity sequences are
 /// moved past the copied ids. Returns the row counts of both sides per table; the caller
 /// decides what a mismatch means (the command fails).
-pub async fn copy_from_sqlite(data_dir: &Path, target: &PostgresStorage) -> Result<CopyReport> {
+pub async fn copy_from_sqlite(data_dir: &Path, target: &Store) -> Result<CopyReport> {
     let file = data_dir.join("readtrack.db");
     if !file.is_file() {
         return Err(StorageError::NotFound("readtrack.db in the data directory"));
@@ -176,9 +176,14 @@ pub async fn copy_from_sqlite(data_dir: &Path, target: &PostgresStorage) -> Resu
     result
 }
 
-async fn copy(source: &SqliteStorage, target: &PostgresStorage) -> Result<CopyReport> {
+async fn copy(source: &Store, target: &Store) -> Result<CopyReport> {
+    let (Some(source), Some(target)) = (source.sqlite_pool(), target.pg_pool()) else {
+        return Err(StorageError::Corrupt(
+            "copying needs an SQLite source and a PostgreSQL target".into(),
+        ));
+    };
     // One read transaction: a consistent snapshot of the file even if something writes.
-    let mut src = source.writer_pool().begin().await?;
+    let mut src = source.begin().await?;
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations' ORDER BY name",
     )
@@ -197,7 +202,7 @@ async fn copy(source: &SqliteStorage, target: &PostgresStorage) -> Result<CopyRe
              WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
         )
         .bind(table)
-        .fetch_all(target.pool())
+        .fetch_all(target)
         .await?;
         if target_cols.is_empty() {
             return Err(StorageError::Corrupt(format!(
@@ -220,7 +225,7 @@ async fn copy(source: &SqliteStorage, target: &PostgresStorage) -> Result<CopyRe
         }
         let sql = format!("SELECT COUNT(*) FROM {}", quoted(table));
         let existing: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_one(target.pool())
+            .fetch_one(target)
             .await?;
         if existing > 0 {
             return Err(StorageError::Conflict(format!(
@@ -230,7 +235,7 @@ async fn copy(source: &SqliteStorage, target: &PostgresStorage) -> Result<CopyRe
         plan.push((table.clone(), columns));
     }
 
-    let mut dst = target.pool().begin().await?;
+    let mut dst = target.begin().await?;
     for (table, columns) in &plan {
         let names: Vec<String> = columns.iter().map(|c| quoted(&c.name)).collect();
         let select = format!("SELECT {} FROM {}", names.join(", "), quoted(table));
@@ -301,7 +306,7 @@ async fn copy(source: &SqliteStorage, target: &PostgresStorage) -> Result<CopyRe
             .fetch_one(&mut *src)
             .await?;
         let target_count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_one(target.pool())
+            .fetch_one(target)
             .await?;
         report.tables.push(TableCount {
             table: table.clone(),

@@ -1,5 +1,6 @@
 //! The receipt hot path (one transaction per batch) and the read board's queries.
 
+use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -12,14 +13,15 @@ use readtrack_domain::privacy::{self, ReadDisplay, RecipientFacts};
 use readtrack_domain::receipt::{MessageFacts, ReceiptState};
 use readtrack_domain::settings::QuietReads;
 use readtrack_domain::summary::{DepartmentCounts, Summary};
-use sqlx::Row;
 
 use super::messages::{RECEIPT_COLUMNS, count_visible, receipt_from_row};
 use super::schedule::assign_and_insert;
-use super::{Facts, SqliteStorage};
+use super::{Facts, Store, json_ints, lock, plan_for_keys};
+use crate::db::Dialect;
+use crate::db::{Exec, Tx, q};
 use crate::model::*;
 use crate::sql::*;
-use crate::{Result, StorageError};
+use crate::{Receipts, Result, StorageError};
 use readtrack_domain::receipt::ReceiptTimes;
 
 /// Rows per multi-row statement: 4 columns x 400 stays far below SQLite's bound-parameter limit.
@@ -89,10 +91,159 @@ impl Counters {
     }
 }
 
-impl SqliteStorage {
+#[async_trait]
+impl Receipts for Store {
+    async fn apply_receipts(&self, batch: &[ReceiptWrite], now: Timestamp) -> Result<AppliedBatch> {
+        self.db
+            .retrying(|| self.apply_receipts_impl(batch, now))
+            .await
+    }
+
+    async fn summary(&self, message: &MessageRecord) -> Result<Summary> {
+        let mut conn = self.db.read().await?;
+        let row = q(
+            "SELECT c.recipients, c.delivered, c.read, c.acknowledged, c.visible, c.visible_epoch, o.visibility_epoch
+             FROM message_counters c JOIN orgs o ON o.id = ? WHERE c.message_id = ?",
+        )
+        .bind(message.org_id.0)
+        .bind(message.id.0)
+        .fetch_optional(&mut conn)
+        .await?
+        .ok_or(StorageError::NotFound("message"))?;
+        let mut visible: i64 = row.get("visible")?;
+        if message.tracking == Tracking::PerPerson
+            && row.get::<i64>("visible_epoch")? != row.get::<i64>("visibility_epoch")?
+        {
+            visible = count_visible(&mut conn, message.id, message.org_id)
+                .await?
+                .0;
+        }
+        let responses: Vec<(String, i64)> =
+            q("SELECT label, count FROM message_responses WHERE message_id = ? ORDER BY position")
+                .bind(message.id.0)
+                .all(&mut conn)
+                .await?;
+        let c = Counters {
+            recipients: row.get("recipients")?,
+            delivered: row.get("delivered")?,
+            read: row.get("read")?,
+            acknowledged: row.get("acknowledged")?,
+            visible,
+            visible_epoch: 0,
+            responses,
+            dirty: false,
+        };
+        Ok(c.summary(message.tracking))
+    }
+
+    async fn department_counts(&self, message: MessageId) -> Result<Vec<DepartmentCounts>> {
+        // One JSON row for the lot: an all-hands notice has hundreds of departments, and
+        // the driver hands rows over one at a time between threads.
+        let aggregate = match self.dialect() {
+            Dialect::Sqlite => "json_group_array(json_array",
+            Dialect::Postgres => "json_agg(json_build_array",
+        };
+        let rows: String = q(format!(
+            "SELECT COALESCE(CAST({aggregate}(c.department_id, COALESCE(d.name, ''), c.recipients, c.read, c.acknowledged)
+                 ORDER BY COALESCE(d.name, ''), c.department_id) AS TEXT), '[]')
+             FROM department_counters c LEFT JOIN departments d ON d.id = c.department_id
+             WHERE c.message_id = ?"
+        ))
+        .bind(message.0)
+        .scalar(&mut self.db.read().await?)
+        .await?;
+        let rows: Vec<(i64, String, i64, i64, i64)> =
+            serde_json::from_str(&rows).map_err(decoding("department counters"))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(department_id, name, recipients, read, acknowledged)| DepartmentCounts {
+                    department_id: DepartmentId(department_id),
+                    name,
+                    recipients,
+                    read,
+                    acknowledged,
+                },
+            )
+            .collect())
+    }
+
+    async fn board_rows(
+        &self,
+        message: &MessageRecord,
+        filter: StateFilter,
+        cursor: Option<BoardCursor>,
+        limit: u32,
+    ) -> Result<BoardPage> {
+        if message.tracking != Tracking::PerPerson {
+            return Ok(BoardPage {
+                rows: vec![],
+                next: None,
+            });
+        }
+        let (policy_version, quiet, pilot): (i64, String, Option<String>) =
+            q("SELECT policy_version, quiet_reads, pilot_expanded FROM orgs WHERE id = ?")
+                .bind(message.org_id.0)
+                .one(&mut self.db.read().await?)
+                .await?;
+        let (state_range, order) = match filter {
+            StateFilter::All => ("", "r.member_id"),
+            StateFilter::Unread => (" AND r.state < 2", "r.state, r.member_id"),
+            StateFilter::Read => (" AND r.state >= 2", "r.state, r.member_id"),
+            StateFilter::Acknowledged => (" AND r.state = 3", "r.state, r.member_id"),
+        };
+        let after = if filter == StateFilter::All {
+            " AND r.member_id > ?2"
+        } else {
+            " AND (r.state, r.member_id) > (?1, ?2)"
+        };
+        let sql = format!(
+            "SELECT {RECEIPT_COLUMNS}, m.name FROM receipts r JOIN members m ON m.id = r.member_id
+             WHERE r.message_id = ?3{state_range}{after}
+               AND m.policy_ack_version >= ?4
+               AND NOT (?5 AND r.read_quiet AND r.state >= 2)
+               AND (?6 IS NULL OR r.department_id IN {pilot_ids})
+             ORDER BY {order} LIMIT ?7",
+            pilot_ids = json_ints(self.dialect()).replace('?', "?6")
+        );
+        let c = cursor.unwrap_or(BoardCursor {
+            state: -1,
+            member_id: MemberId(0),
+        });
+        let rows = q(sql)
+            .bind(c.state)
+            .bind(c.member_id.0)
+            .bind(message.id.0)
+            .bind(policy_version)
+            .bind(quiet == "untracked")
+            .bind(pilot.map(|p| format!("[{p}]")))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&mut self.db.read().await?)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(BoardRow {
+                name: r.get("name")?,
+                receipt: receipt_from_row(r)?,
+            });
+        }
+        let next = if out.len() > limit as usize {
+            out.truncate(limit as usize);
+            out.last().map(|l| BoardCursor {
+                state: l.receipt.state().code(),
+                member_id: l.receipt.member_id,
+            })
+        } else {
+            None
+        };
+        Ok(BoardPage { rows: out, next })
+    }
+}
+
+impl Store {
     async fn load_facts(
         &self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut impl Exec,
         ids: impl Iterator<Item = MessageId>,
     ) -> Result<HashMap<MessageId, Arc<Facts>>> {
         let mut out = HashMap::new();
@@ -113,20 +264,20 @@ impl SqliteStorage {
                 "SELECT id, org_id, sender_id, created_at, tracking, response_options, require_ack FROM messages WHERE id IN ({})",
                 vec!["?"; chunk.len()].join(",")
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut q = q(sql);
             for id in chunk {
                 q = q.bind(id.0);
             }
             for row in q.fetch_all(&mut *conn).await? {
-                let id = MessageId(row.try_get("id")?);
-                let tracking: String = row.try_get("tracking")?;
-                let options: String = row.try_get("response_options")?;
+                let id = MessageId(row.get("id")?);
+                let tracking: String = row.get("tracking")?;
+                let options: String = row.get("response_options")?;
                 let facts = Arc::new(Facts {
-                    org_id: OrgId(row.try_get("org_id")?),
-                    require_ack: row.try_get::<i64, _>("require_ack")? != 0,
-                    sender_id: MemberId(row.try_get("sender_id")?),
+                    org_id: OrgId(row.get("org_id")?),
+                    require_ack: row.get("require_ack")?,
+                    sender_id: MemberId(row.get("sender_id")?),
                     facts: MessageFacts {
-                        created_at: ts(row.try_get("created_at")?),
+                        created_at: ts(row.get("created_at")?),
                         tracking: Tracking::parse("tracking", &tracking)
                             .map_err(|_| StorageError::Corrupt("tracking".into()))?,
                         response_options: serde_json::from_str(&options)
@@ -147,7 +298,10 @@ impl SqliteStorage {
     ) -> Result<AppliedBatch> {
         let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; batch.len()];
         let mut responses: Vec<Option<String>> = vec![None; batch.len()];
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.db.write().await?;
+        let d = self.dialect();
+        let sql = batch_sql(d);
+        plan_for_keys(&mut tx, true).await?;
 
         // 1. Check each item against its notice; repeats inside the batch are duplicates.
         let facts = self
@@ -186,10 +340,11 @@ impl SqliteStorage {
         let mut rows: HashMap<(MessageId, MemberId), Loaded> = HashMap::with_capacity(keys.len());
         if !keys.is_empty() {
             let wanted: Vec<(i64, i64)> = keys.iter().map(|(m, p)| (m.0, p.0)).collect();
-            let found: String = sqlx::query_scalar(LOAD_ROWS)
-                .bind(serde_json::to_string(&wanted).map_err(encoding)?)
-                .fetch_one(&mut *tx)
-                .await?;
+            let wanted = serde_json::to_string(&wanted).map_err(encoding)?;
+            if let Some(lock_rows) = sql.lock_rows {
+                q(lock_rows).bind(wanted.as_str()).execute(&mut tx).await?;
+            }
+            let found: String = q(sql.load_rows).bind(wanted).scalar(&mut tx).await?;
             let found: Vec<LoadedColumns> =
                 serde_json::from_str(&found).map_err(decoding("receipt rows"))?;
             for columns in found {
@@ -222,19 +377,17 @@ impl SqliteStorage {
         // when some were there already is that undone and the batch asked which, since
         // `INSERT … RETURNING` would send every fresh key back one row at a time.
         if !candidates.is_empty() {
-            sqlx::query("SAVEPOINT event_ids").execute(&mut *tx).await?;
+            q("SAVEPOINT event_ids").execute(&mut tx).await?;
             let inserted = insert_event_ids(&mut tx, batch, &candidates, now).await?;
             if inserted != candidates.len() as u64 {
-                sqlx::query("ROLLBACK TO event_ids")
-                    .execute(&mut *tx)
-                    .await?;
+                q("ROLLBACK TO event_ids").execute(&mut tx).await?;
                 let keys: Vec<(i64, &str)> = candidates
                     .iter()
                     .map(|&i| (batch[i].member_id.0, batch[i].receipt.event_id.as_str()))
                     .collect();
-                let present: String = sqlx::query_scalar(PRESENT_EVENT_IDS)
+                let present: String = q(sql.present_event_ids)
                     .bind(serde_json::to_string(&keys).map_err(encoding)?)
-                    .fetch_one(&mut *tx)
+                    .scalar(&mut tx)
                     .await?;
                 let present: HashSet<(i64, String)> =
                     serde_json::from_str::<Vec<(i64, String)>>(&present)
@@ -252,7 +405,7 @@ impl SqliteStorage {
                 });
                 insert_event_ids(&mut tx, batch, &candidates, now).await?;
             }
-            sqlx::query("RELEASE event_ids").execute(&mut *tx).await?;
+            q("RELEASE event_ids").execute(&mut tx).await?;
         }
 
         // 4. The rules and counters of the organisations and notices involved.
@@ -261,11 +414,11 @@ impl SqliteStorage {
         org_ids.dedup();
         let mut rules: HashMap<OrgId, OrgRules> = HashMap::new();
         for org in org_ids {
-            let (policy_version, quiet, pilot, epoch): (i64, String, Option<String>, i64) = sqlx::query_as(
+            let (policy_version, quiet, pilot, epoch): (i64, String, Option<String>, i64) = q(
                 "SELECT policy_version, quiet_reads, pilot_expanded, visibility_epoch FROM orgs WHERE id = ?",
             )
             .bind(org.0)
-            .fetch_one(&mut *tx)
+            .one(&mut tx)
             .await?;
             rules.insert(
                 org,
@@ -285,32 +438,36 @@ impl SqliteStorage {
         message_ids.dedup();
         let mut counters: HashMap<MessageId, Counters> = HashMap::new();
         for &id in &message_ids {
-            let row = sqlx::query(
-                "SELECT recipients, delivered, read, acknowledged, visible, visible_epoch FROM message_counters WHERE message_id = ?",
-            )
+            let row = q(format!(
+                "SELECT recipients, delivered, read, acknowledged, visible, visible_epoch FROM message_counters WHERE message_id = ?{}",
+                lock(d, " FOR UPDATE")
+            ))
             .bind(id.0)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut tx)
             .await?;
-            let responses: Vec<(String, i64)> = sqlx::query_as(
+            let responses: Vec<(String, i64)> = q(
                 "SELECT label, count FROM message_responses WHERE message_id = ? ORDER BY position",
             )
             .bind(id.0)
-            .fetch_all(&mut *tx)
+            .all(&mut tx)
             .await?;
             let mut c = Counters {
-                recipients: row.try_get("recipients")?,
-                delivered: row.try_get("delivered")?,
-                read: row.try_get("read")?,
-                acknowledged: row.try_get("acknowledged")?,
-                visible: row.try_get("visible")?,
-                visible_epoch: row.try_get("visible_epoch")?,
+                recipients: row.get("recipients")?,
+                delivered: row.get("delivered")?,
+                read: row.get("read")?,
+                acknowledged: row.get("acknowledged")?,
+                visible: row.get("visible")?,
+                visible_epoch: row.get("visible_epoch")?,
                 responses,
                 dirty: false,
             };
             let f = &facts[&id];
             if f.facts.tracking == Tracking::PerPerson && c.visible_epoch != rules[&f.org_id].epoch
             {
+                // A count over every recipient: let the planner choose freely.
+                plan_for_keys(&mut tx, false).await?;
                 let (visible, epoch) = count_visible(&mut tx, id, f.org_id).await?;
+                plan_for_keys(&mut tx, true).await?;
                 c.visible = visible;
                 c.visible_epoch = epoch;
                 c.dirty = true;
@@ -437,16 +594,16 @@ impl SqliteStorage {
             })
             .collect();
         if !changed.is_empty() {
-            sqlx::query(UPDATE_ROWS)
+            q(sql.update_rows)
                 .bind(serde_json::to_string(&changed).map_err(encoding)?)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         for (id, c) in &counters {
             if !c.dirty {
                 continue;
             }
-            sqlx::query(
+            q(
                 "UPDATE message_counters SET delivered = ?, read = ?, acknowledged = ?, visible = ?, visible_epoch = ? WHERE message_id = ?",
             )
             .bind(c.delivered)
@@ -455,17 +612,15 @@ impl SqliteStorage {
             .bind(c.visible)
             .bind(c.visible_epoch)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
             for (pos, (_, n)) in c.responses.iter().enumerate() {
-                sqlx::query(
-                    "UPDATE message_responses SET count = ? WHERE message_id = ? AND position = ?",
-                )
-                .bind(n)
-                .bind(id.0)
-                .bind(pos as i64)
-                .execute(&mut *tx)
-                .await?;
+                q("UPDATE message_responses SET count = ? WHERE message_id = ? AND position = ?")
+                    .bind(n)
+                    .bind(id.0)
+                    .bind(pos as i64)
+                    .execute(&mut tx)
+                    .await?;
             }
         }
         let dept_changes: Vec<(i64, i64, i64, i64)> = dept_deltas
@@ -474,9 +629,9 @@ impl SqliteStorage {
             .map(|((msg, dept), (read, acked))| (msg.0, dept.0, read, acked))
             .collect();
         if !dept_changes.is_empty() {
-            sqlx::query(UPDATE_DEPARTMENT_COUNTERS)
+            q(sql.update_department_counters)
                 .bind(serde_json::to_string(&dept_changes).map_err(encoding)?)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         // Tasks close by themselves once their notice is read (or confirmed, where asked).
@@ -496,10 +651,10 @@ impl SqliteStorage {
             })
             .collect();
         if !finished.is_empty() {
-            sqlx::query(CLOSE_TASKS)
+            q(sql.close_tasks)
                 .bind(serde_json::to_string(&finished).map_err(encoding)?)
                 .bind(ms(now))
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         assign_and_insert(&mut tx, &mut events).await?;
@@ -512,152 +667,11 @@ impl SqliteStorage {
             events,
         })
     }
-
-    pub(crate) async fn summary_impl(&self, message: &MessageRecord) -> Result<Summary> {
-        let mut conn = self.reader.acquire().await?;
-        let row = sqlx::query(
-            "SELECT c.recipients, c.delivered, c.read, c.acknowledged, c.visible, c.visible_epoch, o.visibility_epoch
-             FROM message_counters c JOIN orgs o ON o.id = ? WHERE c.message_id = ?",
-        )
-        .bind(message.org_id.0)
-        .bind(message.id.0)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(StorageError::NotFound("message"))?;
-        let mut visible: i64 = row.try_get("visible")?;
-        if message.tracking == Tracking::PerPerson
-            && row.try_get::<i64, _>("visible_epoch")?
-                != row.try_get::<i64, _>("visibility_epoch")?
-        {
-            visible = count_visible(&mut conn, message.id, message.org_id)
-                .await?
-                .0;
-        }
-        let responses: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT label, count FROM message_responses WHERE message_id = ? ORDER BY position",
-        )
-        .bind(message.id.0)
-        .fetch_all(&mut *conn)
-        .await?;
-        let c = Counters {
-            recipients: row.try_get("recipients")?,
-            delivered: row.try_get("delivered")?,
-            read: row.try_get("read")?,
-            acknowledged: row.try_get("acknowledged")?,
-            visible,
-            visible_epoch: 0,
-            responses,
-            dirty: false,
-        };
-        Ok(c.summary(message.tracking))
-    }
-
-    pub(crate) async fn department_counts_impl(
-        &self,
-        message: MessageId,
-    ) -> Result<Vec<DepartmentCounts>> {
-        // One JSON row for the lot: an all-hands notice has hundreds of departments, and
-        // the driver hands rows over one at a time between threads.
-        let rows: String = sqlx::query_scalar(
-            "SELECT json_group_array(json_array(c.department_id, COALESCE(d.name, ''), c.recipients, c.read, c.acknowledged)
-                 ORDER BY COALESCE(d.name, ''), c.department_id)
-             FROM department_counters c LEFT JOIN departments d ON d.id = c.department_id
-             WHERE c.message_id = ?",
-        )
-        .bind(message.0)
-        .fetch_one(&self.reader)
-        .await?;
-        let rows: Vec<(i64, String, i64, i64, i64)> =
-            serde_json::from_str(&rows).map_err(decoding("department counters"))?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(department_id, name, recipients, read, acknowledged)| DepartmentCounts {
-                    department_id: DepartmentId(department_id),
-                    name,
-                    recipients,
-                    read,
-                    acknowledged,
-                },
-            )
-            .collect())
-    }
-
-    pub(crate) async fn board_rows_impl(
-        &self,
-        message: &MessageRecord,
-        filter: StateFilter,
-        cursor: Option<BoardCursor>,
-        limit: u32,
-    ) -> Result<BoardPage> {
-        if message.tracking != Tracking::PerPerson {
-            return Ok(BoardPage {
-                rows: vec![],
-                next: None,
-            });
-        }
-        let (policy_version, quiet, pilot): (i64, String, Option<String>) = sqlx::query_as(
-            "SELECT policy_version, quiet_reads, pilot_expanded FROM orgs WHERE id = ?",
-        )
-        .bind(message.org_id.0)
-        .fetch_one(&self.reader)
-        .await?;
-        let (state_range, order) = match filter {
-            StateFilter::All => ("", "r.member_id"),
-            StateFilter::Unread => (" AND r.state < 2", "r.state, r.member_id"),
-            StateFilter::Read => (" AND r.state >= 2", "r.state, r.member_id"),
-            StateFilter::Acknowledged => (" AND r.state = 3", "r.state, r.member_id"),
-        };
-        let after = if filter == StateFilter::All {
-            " AND r.member_id > ?2"
-        } else {
-            " AND (r.state, r.member_id) > (?1, ?2)"
-        };
-        let sql = format!(
-            "SELECT {RECEIPT_COLUMNS}, m.name FROM receipts r JOIN members m ON m.id = r.member_id
-             WHERE r.message_id = ?3{state_range}{after}
-               AND m.policy_ack_version >= ?4
-               AND NOT (?5 = 1 AND r.read_quiet = 1 AND r.state >= 2)
-               AND (?6 IS NULL OR r.department_id IN (SELECT value FROM json_each(?6)))
-             ORDER BY {order} LIMIT ?7"
-        );
-        let c = cursor.unwrap_or(BoardCursor {
-            state: -1,
-            member_id: MemberId(0),
-        });
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(c.state)
-            .bind(c.member_id.0)
-            .bind(message.id.0)
-            .bind(policy_version)
-            .bind(i64::from(quiet == "untracked"))
-            .bind(pilot.map(|p| format!("[{p}]")))
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&self.reader)
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            out.push(BoardRow {
-                name: r.try_get("name")?,
-                receipt: receipt_from_row(r)?,
-            });
-        }
-        let next = if out.len() > limit as usize {
-            out.truncate(limit as usize);
-            out.last().map(|l| BoardCursor {
-                state: l.receipt.state().code(),
-                member_id: l.receipt.member_id,
-            })
-        } else {
-            None
-        };
-        Ok(BoardPage { rows: out, next })
-    }
 }
 
 /// Records the event ids of `batch[candidates]`; answers how many were new.
 async fn insert_event_ids(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut Tx,
     batch: &[ReceiptWrite],
     candidates: &[usize],
     now: Timestamp,
@@ -673,12 +687,11 @@ async fn insert_event_ids(
             )
         })
         .collect();
-    Ok(sqlx::query(INSERT_EVENT_IDS)
+    q(batch_sql(tx.dialect()).insert_event_ids)
         .bind(serde_json::to_string(&rows).map_err(encoding)?)
         .bind(ms(now))
-        .execute(&mut **tx)
-        .await?
-        .rows_affected())
+        .execute(tx)
+        .await
 }
 
 /// Notices without tracking keep no times; rebuild the folded record from the stored
@@ -697,7 +710,7 @@ fn restore_untimed_state(rec: &mut ReceiptRecord, placeholder: Timestamp) {
     }
 }
 
-/// A recipient row as [`LOAD_ROWS`] answers it: the receipt columns in
+/// A recipient row as `load_rows` answers it: the receipt columns in
 /// `RECEIPT_COLUMNS` order, then the member's `policy_ack_version`.
 type LoadedColumns = (
     i64,
@@ -736,7 +749,7 @@ fn receipt_from_columns(c: LoadedColumns) -> ReceiptRecord {
     }
 }
 
-/// A changed row as [`UPDATE_ROWS`] takes it.
+/// A changed row as `update_rows` takes it.
 type UpdatedColumns<'a> = (
     i64,
     i64,
@@ -760,41 +773,99 @@ fn decoding(what: &str) -> impl Fn(serde_json::Error) -> StorageError + '_ {
     move |e| StorageError::Corrupt(format!("{what}: {e}"))
 }
 
-// The hot path's statements. Each reads its batch from `json_each(?1)`; `CROSS JOIN`
-// keeps the batch as the outer loop, so every row is a primary-key lookup. Answers that
-// would be one row per receipt come back as a single JSON array instead: the driver
-// hands rows over one at a time between threads, which cost more than the lookups.
+/// The hot path's statements, in each dialect. Each reads its batch from one bound JSON
+/// array. Answers that would be one row per receipt come back as a single JSON array
+/// instead: the driver hands rows over one at a time between threads, which cost more
+/// than the lookups.
+struct BatchSql {
+    /// PostgreSQL only: locks the recipient rows of `[[message_id, member_id], …]` in key
+    /// order, so concurrent batches queue instead of deadlocking.
+    lock_rows: Option<&'static str>,
+    /// The recipient rows of `[[message_id, member_id], …]`, with each member's policy
+    /// acknowledgement, as one JSON array of [`LoadedColumns`] (`[]` when none match).
+    load_rows: &'static str,
+    /// Which of `[[member_id, event_id], …]` are recorded already, as `[[member_id, event_id], …]`.
+    present_event_ids: &'static str,
+    /// Records `[[member_id, event_id, message_id], …]` at `?2`.
+    insert_event_ids: &'static str,
+    /// Writes back changed rows, as [`UpdatedColumns`].
+    update_rows: &'static str,
+    /// Adds `[[message_id, department_id, read, acknowledged], …]` to the department counters.
+    update_department_counters: &'static str,
+    /// Closes the open tasks of `[[message_id, member_id, done_by], …]` at `?2`.
+    close_tasks: &'static str,
+}
 
-/// The recipient rows of `[[message_id, member_id], …]`, with each member's policy
-/// acknowledgement, as one JSON array of [`LoadedColumns`] (`[]` when none match).
-const LOAD_ROWS: &str = "SELECT json_group_array(json_array(r.message_id, r.member_id, r.department_id, r.state, r.delivered_at, r.read_at, r.read_recorded_at, r.acked_at, r.response, r.read_quiet, r.reminders, r.last_reminded_at, r.escalated_at, m.policy_ack_version))
+fn batch_sql(d: Dialect) -> &'static BatchSql {
+    match d {
+        Dialect::Sqlite => &SQLITE_BATCH,
+        Dialect::Postgres => &POSTGRES_BATCH,
+    }
+}
+
+/// SQLite reads the batch with `json_each`; `CROSS JOIN` keeps the batch as the outer
+/// loop, so every row is a primary-key lookup.
+const SQLITE_BATCH: BatchSql = BatchSql {
+    lock_rows: None,
+    load_rows: "SELECT json_group_array(json_array(r.message_id, r.member_id, r.department_id, r.state, r.delivered_at, r.read_at, r.read_recorded_at, r.acked_at, r.response, r.read_quiet, r.reminders, r.last_reminded_at, r.escalated_at, m.policy_ack_version))
      FROM json_each(?1) k CROSS JOIN receipts r ON r.message_id = k.value->>0 AND r.member_id = k.value->>1
-     JOIN members m ON m.id = r.member_id";
-
-/// Which of `[[member_id, event_id], …]` are recorded already, as `[[member_id, event_id], …]`.
-const PRESENT_EVENT_IDS: &str = "SELECT json_group_array(json_array(e.member_id, e.event_id))
-     FROM json_each(?1) k CROSS JOIN receipt_events e ON e.member_id = k.value->>0 AND e.event_id = k.value->>1";
-
-/// Records `[[member_id, event_id, message_id], …]` at `?2`.
-const INSERT_EVENT_IDS: &str = "INSERT INTO receipt_events (member_id, event_id, message_id, recorded_at)
-     SELECT value->>0, value->>1, value->>2, ?2 FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING";
-
-/// Writes back changed rows, as [`UpdatedColumns`].
-const UPDATE_ROWS: &str = "WITH v(message_id, member_id, state, delivered_at, read_at, read_recorded_at, acked_at, response, read_quiet) AS (
+     JOIN members m ON m.id = r.member_id",
+    present_event_ids: "SELECT json_group_array(json_array(e.member_id, e.event_id))
+     FROM json_each(?1) k CROSS JOIN receipt_events e ON e.member_id = k.value->>0 AND e.event_id = k.value->>1",
+    insert_event_ids: "INSERT INTO receipt_events (member_id, event_id, message_id, recorded_at)
+     SELECT value->>0, value->>1, value->>2, ?2 FROM json_each(?1) WHERE true ON CONFLICT DO NOTHING",
+    update_rows: "WITH v(message_id, member_id, state, delivered_at, read_at, read_recorded_at, acked_at, response, read_quiet) AS (
          SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, value->>8 FROM json_each(?1))
      UPDATE receipts SET state = v.state, delivered_at = v.delivered_at, read_at = v.read_at,
          read_recorded_at = v.read_recorded_at, acked_at = v.acked_at, response = v.response, read_quiet = v.read_quiet
-     FROM v WHERE receipts.message_id = v.message_id AND receipts.member_id = v.member_id";
-
-/// Adds `[[message_id, department_id, read, acknowledged], …]` to the department counters.
-const UPDATE_DEPARTMENT_COUNTERS: &str = "WITH v(message_id, department_id, read, acknowledged) AS (
+     FROM v WHERE receipts.message_id = v.message_id AND receipts.member_id = v.member_id",
+    update_department_counters: "WITH v(message_id, department_id, read, acknowledged) AS (
          SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?1))
      UPDATE department_counters SET read = department_counters.read + v.read,
          acknowledged = department_counters.acknowledged + v.acknowledged
-     FROM v WHERE department_counters.message_id = v.message_id AND department_counters.department_id = v.department_id";
-
-/// Closes the open tasks of `[[message_id, member_id, done_by], …]` at `?2`.
-const CLOSE_TASKS: &str = "WITH v(message_id, member_id, done_by) AS (
+     FROM v WHERE department_counters.message_id = v.message_id AND department_counters.department_id = v.department_id",
+    close_tasks: "WITH v(message_id, member_id, done_by) AS (
          SELECT value->>0, value->>1, value->>2 FROM json_each(?1))
      UPDATE tasks SET done_at = ?2, done_by = v.done_by FROM v
-     WHERE tasks.message_id = v.message_id AND tasks.member_id = v.member_id AND tasks.done_at IS NULL";
+     WHERE tasks.message_id = v.message_id AND tasks.member_id = v.member_id AND tasks.done_at IS NULL",
+};
+
+/// PostgreSQL reads the batch with `json_array_elements` and casts each field.
+const POSTGRES_BATCH: BatchSql = BatchSql {
+    lock_rows: Some(
+        "SELECT 1 FROM receipts r
+         WHERE (r.message_id, r.member_id) IN (
+             SELECT (k->>0)::bigint, (k->>1)::bigint FROM json_array_elements(?1::json) k)
+         ORDER BY r.message_id, r.member_id FOR UPDATE OF r",
+    ),
+    load_rows: "SELECT COALESCE(json_agg(json_build_array(r.message_id, r.member_id, r.department_id, r.state, r.delivered_at, r.read_at, r.read_recorded_at, r.acked_at, r.response, CASE WHEN r.read_quiet THEN 1 ELSE 0 END, r.reminders, r.last_reminded_at, r.escalated_at, m.policy_ack_version))::text, '[]')
+     FROM json_array_elements(?1::json) k
+     JOIN receipts r ON r.message_id = (k->>0)::bigint AND r.member_id = (k->>1)::bigint
+     JOIN members m ON m.id = r.member_id",
+    present_event_ids: "SELECT COALESCE(json_agg(json_build_array(e.member_id, e.event_id))::text, '[]')
+     FROM json_array_elements(?1::json) k
+     JOIN receipt_events e ON e.member_id = (k->>0)::bigint AND e.event_id = k->>1",
+    insert_event_ids: "INSERT INTO receipt_events (member_id, event_id, message_id, recorded_at)
+     SELECT (k->>0)::bigint, k->>1, (k->>2)::bigint, ?2 FROM json_array_elements(?1::json) k
+     ON CONFLICT DO NOTHING",
+    update_rows: "WITH v AS (
+         SELECT (k->>0)::bigint AS message_id, (k->>1)::bigint AS member_id, (k->>2)::bigint AS state,
+             (k->>3)::bigint AS delivered_at, (k->>4)::bigint AS read_at, (k->>5)::bigint AS read_recorded_at,
+             (k->>6)::bigint AS acked_at, k->>7 AS response, (k->>8)::bigint <> 0 AS read_quiet
+         FROM json_array_elements(?1::json) k)
+     UPDATE receipts SET state = v.state, delivered_at = v.delivered_at, read_at = v.read_at,
+         read_recorded_at = v.read_recorded_at, acked_at = v.acked_at, response = v.response, read_quiet = v.read_quiet
+     FROM v WHERE receipts.message_id = v.message_id AND receipts.member_id = v.member_id",
+    update_department_counters: "WITH v AS (
+         SELECT (k->>0)::bigint AS message_id, (k->>1)::bigint AS department_id,
+             (k->>2)::bigint AS read, (k->>3)::bigint AS acknowledged
+         FROM json_array_elements(?1::json) k)
+     UPDATE department_counters SET read = department_counters.read + v.read,
+         acknowledged = department_counters.acknowledged + v.acknowledged
+     FROM v WHERE department_counters.message_id = v.message_id AND department_counters.department_id = v.department_id",
+    close_tasks: "WITH v AS (
+         SELECT (k->>0)::bigint AS message_id, (k->>1)::bigint AS member_id, k->>2 AS done_by
+         FROM json_array_elements(?1::json) k)
+     UPDATE tasks SET done_at = ?2, done_by = v.done_by FROM v
+     WHERE tasks.message_id = v.message_id AND tasks.member_id = v.member_id AND tasks.done_at IS NULL",
+};

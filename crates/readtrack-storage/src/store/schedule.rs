@@ -1,11 +1,6 @@
 //! The durable due-queue (reminders, escalations, tasks) and "remind the unread now".
-//!
-//! Several nodes run the scheduler against one database. A pass claims due rows with
-//! `FOR UPDATE SKIP LOCKED`: rows another node has claimed are skipped, not waited for,
-//! and a claim lasts exactly as long as the claiming transaction. The pass records each
-//! step and replaces it by the next one before committing, so a step fires once; a node
-//! that dies mid-pass has its transaction aborted and its claims released to the others.
 
+use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -14,18 +9,19 @@ use readtrack_domain::event::{Event, EventBody};
 use readtrack_domain::ids::{MemberId, MessageId, OrgId, Seq, TaskId};
 use readtrack_domain::receipt::ReceiptState;
 use readtrack_domain::reminder::{EscalateTo, ReminderPlan};
-use readtrack_domain::schedule::{self, Step, StepsDone};
+use readtrack_domain::schedule::{self, RecipientNow, Step, StepDecision, StepsDone};
 use readtrack_domain::settings::OrgSettings;
 use readtrack_domain::time_zone::Zone;
 use readtrack_domain::working_time::WorkCalendar;
-use sqlx::{PgConnection, Row};
 
 use super::messages::{allocate_seqs, insert_events};
-use super::orgs::{ORG_COLUMNS, org_from_row};
-use super::{INT8, PostgresStorage, chunks, plan_for_keys};
+use super::orgs::org_from_row;
+use super::{Store, chunks, json_id_list, json_ints, lock, plan_for_keys};
+use crate::db::Dialect;
+use crate::db::{Tx, q};
 use crate::model::*;
 use crate::sql::*;
-use crate::{Result, StorageError};
+use crate::{Result, Schedule, StorageError};
 
 /// What a pass needs to know about a notice.
 struct PlanFacts {
@@ -72,21 +68,29 @@ fn done_through(
 }
 
 async fn org_settings(
-    conn: &mut PgConnection,
+    tx: &mut Tx,
     cache: &mut HashMap<OrgId, Arc<OrgSettings>>,
     org: OrgId,
 ) -> Result<Arc<OrgSettings>> {
     if let Some(s) = cache.get(&org) {
         return Ok(s.clone());
     }
-    let sql = format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let row = q("SELECT id, name, time_zone, working_days, work_start, work_end, quiet_start, quiet_end, quiet_reads, per_person_for, retention_days, min_group_size, policy_version, pilot_departments, pilot_expanded, reminders_important, reminders_urgent FROM orgs WHERE id = ?")
         .bind(org.0)
-        .fetch_one(&mut *conn)
+        .fetch_one(tx)
         .await?;
     let settings = Arc::new(org_from_row(&row, String::new())?.settings);
     cache.insert(org, settings.clone());
     Ok(settings)
+}
+
+/// The state at which a notice needs nothing more from its recipient.
+fn finished_state(require_ack: bool) -> ReceiptState {
+    if require_ack {
+        ReceiptState::Acknowledged
+    } else {
+        ReceiptState::Read
+    }
 }
 
 fn calendar(settings: &OrgSettings, member_zone: Option<&str>) -> WorkCalendar {
@@ -96,93 +100,119 @@ fn calendar(settings: &OrgSettings, member_zone: Option<&str>) -> WorkCalendar {
     WorkCalendar::new(&zone, &settings.working_hours, &settings.quiet_hours)
 }
 
-impl PostgresStorage {
-    pub(crate) async fn member_zones_impl(&self, org: OrgId) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT time_zone FROM members WHERE org_id = $1 AND time_zone IS NOT NULL",
+#[async_trait]
+impl Schedule for Store {
+    async fn member_zones(&self, org: OrgId) -> Result<Vec<String>> {
+        Ok(
+            q("SELECT DISTINCT time_zone FROM members WHERE org_id = ? AND time_zone IS NOT NULL")
+                .bind(org.0)
+                .scalars(&mut self.db.read().await?)
+                .await?,
         )
-        .bind(org.0)
-        .fetch_all(&self.pool)
-        .await?)
     }
 
-    pub(crate) async fn next_due_at_impl(&self) -> Result<Option<Timestamp>> {
-        let t: Option<i64> = sqlx::query_scalar("SELECT MIN(due_at) FROM due_steps")
-            .fetch_one(&self.pool)
+    async fn fire_due_steps(&self, now: Timestamp, limit: u32) -> Result<FiredSteps> {
+        self.db
+            .retrying(|| self.fire_due_steps_impl(now, limit))
+            .await
+    }
+
+    async fn next_due_at(&self) -> Result<Option<Timestamp>> {
+        let t: Option<i64> = q("SELECT MIN(due_at) FROM due_steps")
+            .scalar(&mut self.db.read().await?)
             .await?;
         Ok(ts_opt(t))
     }
 
-    pub(crate) async fn undo_deferrals_impl(&self) -> Result<u64> {
-        let done = sqlx::query(
+    async fn undo_deferrals(&self) -> Result<u64> {
+        let done = q(
             "UPDATE due_steps SET due_at = deferred_from, deferred_from = NULL WHERE deferred_from IS NOT NULL",
         )
-        .execute(&self.pool)
+        .execute(&mut self.db.write_conn().await?)
         .await?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 
+    async fn remind_unread(
+        &self,
+        message: &MessageRecord,
+        timing: &[ZoneTiming],
+        min_interval: jiff::SignedDuration,
+        now: Timestamp,
+    ) -> Result<RemindOutcome> {
+        self.db
+            .retrying(|| self.remind_unread_impl(message, timing, min_interval, now))
+            .await
+    }
+}
+
+impl Store {
     pub(crate) async fn fire_due_steps_impl(
         &self,
         now: Timestamp,
         limit: u32,
     ) -> Result<FiredSteps> {
-        let mut tx = self.pool.begin().await?;
+        // Most passes find nothing due: look from a reader before taking the write lock.
+        let any: Option<i64> = q("SELECT id FROM due_steps WHERE due_at <= ? LIMIT 1")
+            .bind(ms(now))
+            .scalar_opt(&mut self.db.read().await?)
+            .await?;
+        if any.is_none() {
+            return Ok(FiredSteps::default());
+        }
+        let mut tx = self.db.write().await?;
+        // The single writer connection serialises passes: a step is claimed, recorded and
+        // deleted inside this one transaction, so no two passes can fire it.
+        // On SQLite the single writer serialises passes. On PostgreSQL steps another node
+        // has claimed are skipped, not waited for, and the receipt rows of the claimed
+        // steps are locked in key order, as the receipt path locks them.
+        let d = self.dialect();
         plan_for_keys(&mut tx, true).await?;
-        // The claim: due rows nobody else holds. They stay locked until this
-        // transaction ends, committed (fired and replaced) or aborted (left for others).
-        let due = sqlx::query(
-            "SELECT id, org_id, message_id, member_id, step, step_no, COALESCE(deferred_from, due_at) AS planned_at FROM due_steps
-             WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
-        )
+        let due = q(format!(
+            "SELECT id, org_id, message_id, member_id, step, step_no, COALESCE(deferred_from, due_at) AS planned_at FROM due_steps WHERE due_at <= ? ORDER BY due_at, id LIMIT ?{}",
+            lock(d, " FOR UPDATE SKIP LOCKED")
+        ))
         .bind(ms(now))
         .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
-        let mut out = FiredSteps::default();
-        if due.is_empty() {
-            return Ok(out);
-        }
-        // Lock the recipients' receipt rows up front in key order, the order the receipt
-        // path uses, so a pass and a batch of reads never wait on each other in a cycle.
-        let mut keys: (Vec<i64>, Vec<i64>) = Default::default();
-        for row in &due {
-            keys.0.push(row.try_get("message_id")?);
-            keys.1.push(row.try_get("member_id")?);
-        }
-        let mut sorted: Vec<(i64, i64)> =
-            keys.0.iter().copied().zip(keys.1.iter().copied()).collect();
-        sorted.sort();
-        sorted.dedup();
-        let (messages, members): (Vec<i64>, Vec<i64>) = sorted.into_iter().unzip();
-        for r in chunks(messages.len(), |_| 2 * INT8) {
-            sqlx::query(
-                "SELECT 1 FROM receipts r JOIN UNNEST($1::int8[], $2::int8[]) AS k(message_id, member_id)
-                     ON r.message_id = k.message_id AND r.member_id = k.member_id
-                 ORDER BY r.message_id, r.member_id FOR UPDATE OF r",
-            )
-            .bind(&messages[r.clone()])
-            .bind(&members[r])
-            .execute(&mut *tx)
+        if d == Dialect::Postgres && !due.is_empty() {
+            let keys = due
+                .iter()
+                .map(|r| {
+                    Ok(format!(
+                        "[{},{}]",
+                        r.get::<i64>("message_id")?,
+                        r.get::<i64>("member_id")?
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            q("SELECT 1 FROM receipts r
+                 WHERE (r.message_id, r.member_id) IN (
+                     SELECT (k->>0)::bigint, (k->>1)::bigint FROM json_array_elements(?::json) k)
+                 ORDER BY r.message_id, r.member_id FOR UPDATE OF r")
+            .bind(format!("[{}]", keys.join(",")))
+            .execute(&mut tx)
             .await?;
         }
+        let mut out = FiredSteps::default();
         let mut plans: HashMap<MessageId, Arc<PlanFacts>> = HashMap::new();
         let mut orgs: HashMap<OrgId, Arc<OrgSettings>> = HashMap::new();
         let mut events: Vec<Event> = Vec::new();
         for row in &due {
-            let id: i64 = row.try_get("id")?;
-            let message = MessageId(row.try_get("message_id")?);
-            let member = MemberId(row.try_get("member_id")?);
-            let kind = StepKind::parse(&row.try_get::<String, _>("step")?)
+            let id: i64 = row.get("id")?;
+            let message = MessageId(row.get("message_id")?);
+            let member = MemberId(row.get("member_id")?);
+            let kind = StepKind::parse(&row.get::<String>("step")?)
                 .ok_or_else(|| StorageError::Corrupt("step kind".into()))?;
-            let step_no: i64 = row.try_get("step_no")?;
-            let planned_at = ts(row.try_get("planned_at")?);
+            let step_no: i64 = row.get("step_no")?;
+            let planned_at = ts(row.get("planned_at")?);
             let facts = match plans.get(&message) {
                 Some(f) => f.clone(),
                 None => {
-                    let m = sqlx::query("SELECT org_id, title, require_ack, created_at, reminders FROM messages WHERE id = $1")
+                    let m = q("SELECT org_id, title, require_ack, created_at, reminders FROM messages WHERE id = ?")
                         .bind(message.0)
-                        .fetch_optional(&mut *tx)
+                        .fetch_optional(&mut tx)
                         .await?;
                     let Some(m) = m else {
                         delete_step(&mut tx, id).await?;
@@ -190,12 +220,12 @@ impl PostgresStorage {
                         continue;
                     };
                     let f = Arc::new(PlanFacts {
-                        org_id: OrgId(m.try_get("org_id")?),
-                        title: m.try_get("title")?,
-                        require_ack: m.try_get("require_ack")?,
-                        created_at: ts(m.try_get("created_at")?),
+                        org_id: OrgId(m.get("org_id")?),
+                        title: m.get("title")?,
+                        require_ack: m.get("require_ack")?,
+                        created_at: ts(m.get("created_at")?),
                         plan: m
-                            .try_get::<Option<String>, _>("reminders")?
+                            .get::<Option<String>>("reminders")?
                             .map(|p| decode_plan(&p))
                             .transpose()?,
                     });
@@ -203,64 +233,54 @@ impl PostgresStorage {
                     f
                 }
             };
-            let recipient = sqlx::query(
+            let recipient = q(
                 "SELECT r.state, r.reminders, r.escalated_at, m.time_zone, m.manager_id, m.backup_id, m.active
-                 FROM receipts r JOIN members m ON m.id = r.member_id WHERE r.message_id = $1 AND r.member_id = $2",
+                 FROM receipts r JOIN members m ON m.id = r.member_id WHERE r.message_id = ? AND r.member_id = ?",
             )
             .bind(message.0)
             .bind(member.0)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?;
             let Some(recipient) = recipient else {
                 delete_step(&mut tx, id).await?;
                 out.dropped += 1;
                 continue;
             };
-            let state = ReceiptState::from_code(i64::from(recipient.try_get::<i16, _>("state")?));
-            let finished = if facts.require_ack {
-                ReceiptState::Acknowledged
-            } else {
-                ReceiptState::Read
-            };
-            if state >= finished || !recipient.try_get::<bool, _>("active")? {
-                // Read (or confirmed) in the meantime: every further step stops here.
-                delete_step(&mut tx, id).await?;
-                out.dropped += 1;
-                continue;
-            }
+            let state = ReceiptState::from_code(recipient.get("state")?);
             let settings = org_settings(&mut tx, &mut orgs, facts.org_id).await?;
-            let zone: Option<String> = recipient.try_get("time_zone")?;
+            let zone: Option<String> = recipient.get("time_zone")?;
             let cal = calendar(&settings, zone.as_deref());
-            if !cal.is_working(now) {
-                // Never inside quiet hours or off work: wait for the recipient's working time.
-                match schedule::deliverable_at(&cal, planned_at, now) {
-                    Some(t) => {
-                        sqlx::query("UPDATE due_steps SET deferred_from = COALESCE(deferred_from, due_at), due_at = $1 WHERE id = $2")
-                            .bind(ms(t))
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                        out.rescheduled += 1;
-                    }
-                    None => {
-                        delete_step(&mut tx, id).await?;
-                        out.dropped += 1;
-                    }
+            let now_state = RecipientNow {
+                finished: state >= finished_state(facts.require_ack),
+                active: recipient.get("active")?,
+            };
+            match schedule::decide_step(now_state, &cal, planned_at, now) {
+                StepDecision::Fire => {}
+                StepDecision::Wait(t) => {
+                    q("UPDATE due_steps SET deferred_from = COALESCE(deferred_from, due_at), due_at = ? WHERE id = ?")
+                        .bind(ms(t))
+                        .bind(id)
+                        .execute(&mut tx)
+                        .await?;
+                    out.rescheduled += 1;
+                    continue;
                 }
-                continue;
+                StepDecision::Drop => {
+                    delete_step(&mut tx, id).await?;
+                    out.dropped += 1;
+                    continue;
+                }
             }
-            let escalated_before = recipient
-                .try_get::<Option<i64>, _>("escalated_at")?
-                .is_some();
+            let escalated_before = recipient.get::<Option<i64>>("escalated_at")?.is_some();
             match kind {
                 StepKind::Reminder | StepKind::Manual => {
-                    let count: i64 = sqlx::query_scalar(
-                        "UPDATE receipts SET reminders = reminders + 1, last_reminded_at = $1 WHERE message_id = $2 AND member_id = $3 RETURNING reminders",
+                    let count: i64 = q(
+                        "UPDATE receipts SET reminders = reminders + 1, last_reminded_at = ? WHERE message_id = ? AND member_id = ? RETURNING reminders",
                     )
                     .bind(ms(now))
                     .bind(message.0)
                     .bind(member.0)
-                    .fetch_one(&mut *tx)
+                    .scalar(&mut tx)
                     .await?;
                     events.push(event(
                         facts.org_id,
@@ -273,22 +293,18 @@ impl PostgresStorage {
                     ));
                 }
                 StepKind::Escalation => {
-                    sqlx::query("UPDATE receipts SET escalated_at = $1 WHERE message_id = $2 AND member_id = $3")
+                    q("UPDATE receipts SET escalated_at = ? WHERE message_id = ? AND member_id = ?")
                         .bind(ms(now))
                         .bind(message.0)
                         .bind(member.0)
-                        .execute(&mut *tx)
+                        .execute(&mut tx)
                         .await?;
                     let plan = facts
                         .plan
                         .clone()
                         .unwrap_or_else(ReminderPlan::default_for_tracked);
-                    let manager = recipient
-                        .try_get::<Option<i64>, _>("manager_id")?
-                        .map(MemberId);
-                    let backup = recipient
-                        .try_get::<Option<i64>, _>("backup_id")?
-                        .map(MemberId);
+                    let manager = recipient.get::<Option<i64>>("manager_id")?.map(MemberId);
+                    let backup = recipient.get::<Option<i64>>("backup_id")?.map(MemberId);
                     let mut told = Vec::new();
                     for target in &plan.escalate_to {
                         let (who, role) = match target {
@@ -299,14 +315,14 @@ impl PostgresStorage {
                             continue;
                         };
                         told.push(who);
-                        sqlx::query("INSERT INTO escalations (org_id, message_id, recipient_id, to_member_id, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                        q("INSERT INTO escalations (org_id, message_id, recipient_id, to_member_id, role, created_at) VALUES (?, ?, ?, ?, ?, ?)")
                             .bind(facts.org_id.0)
                             .bind(message.0)
                             .bind(member.0)
                             .bind(who.0)
                             .bind(role)
                             .bind(ms(now))
-                            .execute(&mut *tx)
+                            .execute(&mut tx)
                             .await?;
                         events.push(event(
                             facts.org_id,
@@ -320,15 +336,15 @@ impl PostgresStorage {
                         ));
                     }
                     if plan.create_task {
-                        let task: i64 = sqlx::query_scalar(
-                            "INSERT INTO tasks (org_id, member_id, message_id, reason, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                        let task: i64 = q(
+                            "INSERT INTO tasks (org_id, member_id, message_id, reason, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
                         )
                         .bind(facts.org_id.0)
                         .bind(member.0)
                         .bind(message.0)
                         .bind(format!("Read and confirm: {}", facts.title))
                         .bind(ms(now))
-                        .fetch_one(&mut *tx)
+                        .scalar(&mut tx)
                         .await?;
                         events.push(event(
                             facts.org_id,
@@ -367,35 +383,38 @@ impl PostgresStorage {
         min_interval: SignedDuration,
         now: Timestamp,
     ) -> Result<RemindOutcome> {
-        let mut tx = self.pool.begin().await?;
-        // Claim the notice's "last reminded" slot first: of two senders' clicks on two
-        // nodes, the second waits here and then sees the first one's time.
-        sqlx::query("INSERT INTO manual_reminds (message_id, last_at) VALUES ($1, $2) ON CONFLICT (message_id) DO NOTHING")
-            .bind(message.id.0)
-            .bind(i64::MIN)
-            .execute(&mut *tx)
-            .await?;
-        let last: i64 = sqlx::query_scalar(
-            "SELECT last_at FROM manual_reminds WHERE message_id = $1 FOR UPDATE",
-        )
+        let mut tx = self.db.write().await?;
+        let d = self.dialect();
+        if d == Dialect::Postgres {
+            // A row to lock, so two nodes pressing "remind" at once take turns.
+            q("INSERT INTO manual_reminds (message_id, last_at) VALUES (?, ?) ON CONFLICT (message_id) DO NOTHING")
+                .bind(message.id.0)
+                .bind(i64::MIN)
+                .execute(&mut tx)
+                .await?;
+        }
+        let last: Option<i64> = q(format!(
+            "SELECT last_at FROM manual_reminds WHERE message_id = ?{}",
+            lock(d, " FOR UPDATE")
+        ))
         .bind(message.id.0)
-        .fetch_one(&mut *tx)
+        .scalar_opt(&mut tx)
         .await?;
-        if last != i64::MIN {
-            let next = ts(last) + min_interval;
+        let last = last.filter(|&l| l != i64::MIN);
+        if let Some(last) = last.map(ts) {
+            let next = last + min_interval;
             if now < next {
                 return Ok(RemindOutcome::TooSoon(next));
             }
         }
-        let finished: i16 = if message.require_ack { 3 } else { 2 };
-        let unread = sqlx::query(
+        let unread = q(format!(
             "SELECT r.member_id, m.time_zone FROM receipts r JOIN members m ON m.id = r.member_id
-             WHERE r.message_id = $1 AND r.state < $2 AND m.active
-             ORDER BY r.member_id FOR UPDATE OF r",
-        )
+             WHERE r.message_id = ? AND r.state < ? AND m.active ORDER BY r.member_id{}",
+            lock(d, " FOR UPDATE OF r")
+        ))
         .bind(message.id.0)
-        .bind(finished)
-        .fetch_all(&mut *tx)
+        .bind(finished_state(message.require_ack).code())
+        .fetch_all(&mut tx)
         .await?;
         let default = timing
             .iter()
@@ -404,8 +423,8 @@ impl PostgresStorage {
         let mut now_ids = Vec::new();
         let mut later = Vec::new();
         for row in &unread {
-            let member = MemberId(row.try_get("member_id")?);
-            let zone: Option<String> = row.try_get("time_zone")?;
+            let member = MemberId(row.get("member_id")?);
+            let zone: Option<String> = row.get("time_zone")?;
             let defer = match zone {
                 Some(z) => timing
                     .iter()
@@ -415,36 +434,33 @@ impl PostgresStorage {
                 None => default,
             };
             match defer {
-                None => now_ids.push(member.0),
+                None => now_ids.push(member),
                 Some(t) => later.push((member, t)),
             }
         }
         let mut events = Vec::new();
-        if !now_ids.is_empty() {
-            let rows = sqlx::query(
-                "UPDATE receipts SET reminders = reminders + 1, last_reminded_at = $1
-                 WHERE message_id = $2 AND member_id = ANY($3) RETURNING member_id, reminders",
-            )
-            .bind(ms(now))
-            .bind(message.id.0)
-            .bind(&now_ids)
-            .fetch_all(&mut *tx)
-            .await?;
-            for row in rows {
+        let sql = format!(
+            "UPDATE receipts SET reminders = reminders + 1, last_reminded_at = ? WHERE message_id = ? AND member_id IN {} RETURNING member_id, reminders",
+            json_ints(d)
+        );
+        for r in chunks(d, now_ids.len(), 5_000, |_| 12) {
+            let reminded = q(sql.clone())
+                .bind(ms(now))
+                .bind(message.id.0)
+                .bind(json_id_list(now_ids[r].iter().map(|m| m.0)))
+                .fetch_all(&mut tx)
+                .await?;
+            for row in reminded {
                 events.push(event(
                     message.org_id,
                     now,
                     EventBody::Reminder {
                         message_id: message.id,
-                        member_id: MemberId(row.try_get("member_id")?),
-                        count: row.try_get("reminders")?,
+                        member_id: MemberId(row.get("member_id")?),
+                        count: row.get("reminders")?,
                     },
                 ));
             }
-            events.sort_by_key(|e| match &e.body {
-                EventBody::Reminder { member_id, .. } => member_id.0,
-                _ => 0,
-            });
         }
         for (member, at) in &later {
             insert_step(
@@ -458,10 +474,10 @@ impl PostgresStorage {
             )
             .await?;
         }
-        sqlx::query("UPDATE manual_reminds SET last_at = $2 WHERE message_id = $1")
+        q("INSERT INTO manual_reminds (message_id, last_at) VALUES (?, ?) ON CONFLICT (message_id) DO UPDATE SET last_at = excluded.last_at")
             .bind(message.id.0)
             .bind(ms(now))
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         assign_and_insert(&mut tx, &mut events).await?;
         tx.commit().await?;
@@ -482,16 +498,16 @@ fn event(org: OrgId, at: Timestamp, body: EventBody) -> Event {
     }
 }
 
-async fn delete_step(conn: &mut PgConnection, id: i64) -> Result<()> {
-    sqlx::query("DELETE FROM due_steps WHERE id = $1")
+async fn delete_step(tx: &mut Tx, id: i64) -> Result<()> {
+    q("DELETE FROM due_steps WHERE id = ?")
         .bind(id)
-        .execute(&mut *conn)
+        .execute(tx)
         .await?;
     Ok(())
 }
 
 pub(crate) async fn insert_step(
-    conn: &mut PgConnection,
+    tx: &mut Tx,
     org: OrgId,
     message: MessageId,
     member: MemberId,
@@ -499,8 +515,8 @@ pub(crate) async fn insert_step(
     step_no: i64,
     due: Timestamp,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO due_steps (org_id, message_id, member_id, step, step_no, due_at) VALUES ($1, $2, $3, $4, $5, $6)
+    q(
+        "INSERT INTO due_steps (org_id, message_id, member_id, step, step_no, due_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (message_id, member_id, step, step_no) DO NOTHING",
     )
     .bind(org.0)
@@ -509,25 +525,20 @@ pub(crate) async fn insert_step(
     .bind(kind.as_str())
     .bind(step_no)
     .bind(ms(due))
-    .execute(&mut *conn)
+    .execute(tx)
     .await?;
     Ok(())
 }
 
-/// Numbers events per organisation and appends them. Called last in a transaction: the
-/// organisation rows stay locked from here to commit (see [`allocate_seqs`]).
-pub(crate) async fn assign_and_insert(conn: &mut PgConnection, events: &mut [Event]) -> Result<()> {
+/// Numbers events per organisation and appends them.
+pub(crate) async fn assign_and_insert(tx: &mut Tx, events: &mut [Event]) -> Result<()> {
     let mut per_org: HashMap<OrgId, i64> = HashMap::new();
     for e in events.iter() {
         *per_org.entry(e.org_id).or_default() += 1;
     }
-    // Organisations in id order, so two transactions spanning two organisations never
-    // lock them in opposite orders.
-    let mut orgs: Vec<(OrgId, i64)> = per_org.into_iter().collect();
-    orgs.sort();
     let mut next: HashMap<OrgId, i64> = HashMap::new();
-    for (org, n) in orgs {
-        next.insert(org, allocate_seqs(conn, org, n).await?);
+    for (org, n) in per_org {
+        next.insert(org, allocate_seqs(tx, org, n).await?);
     }
     for e in events.iter_mut() {
         let s = next
@@ -536,5 +547,5 @@ pub(crate) async fn assign_and_insert(conn: &mut PgConnection, events: &mut [Eve
         e.seq = Seq(*s);
         *s += 1;
     }
-    insert_events(conn, events).await
+    insert_events(tx, events).await
 }

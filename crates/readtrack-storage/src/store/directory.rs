@@ -1,5 +1,6 @@
 //! Departments, members and the bulk import.
 
+use async_trait::async_trait;
 use std::collections::HashMap;
 
 use jiff::Timestamp;
@@ -7,23 +8,27 @@ use readtrack_domain::FieldError;
 use readtrack_domain::department::{Department, DepartmentTree};
 use readtrack_domain::ids::{DepartmentId, MemberId, OrgId};
 use readtrack_domain::member::{Member, Role};
-use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{MEMBER_COLUMNS, SqliteStorage, conflict_on_unique, member_from_row};
+use super::{MEMBER_COLUMNS, Store, chunks, json_id_list, json_ints, member_from_row};
+use crate::db::Dialect;
+
+/// The advisory lock an import holds on PostgreSQL ("RTIM").
+const IMPORT_LOCK: i64 = 0x5254_494d;
+use crate::db::{Exec, conflict_on_unique, q};
 use crate::model::*;
 use crate::sql::*;
-use crate::{Result, StorageError};
+use crate::{Directory, Result, StorageError};
 
-impl SqliteStorage {
-    pub(crate) async fn create_department_impl(&self, new: NewDepartment) -> Result<Department> {
-        let mut tx = self.write_tx().await?;
+#[async_trait]
+impl Directory for Store {
+    async fn create_department(&self, new: NewDepartment) -> Result<Department> {
+        let mut tx = self.db.write().await?;
         if let Some(parent) = new.parent_id {
-            let ok: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM departments WHERE id = ? AND org_id = ?")
-                    .bind(parent.0)
-                    .bind(new.org_id.0)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let ok: Option<i64> = q("SELECT id FROM departments WHERE id = ? AND org_id = ?")
+                .bind(parent.0)
+                .bind(new.org_id.0)
+                .scalar_opt(&mut tx)
+                .await?;
             if ok.is_none() {
                 return Err(StorageError::Invalid(FieldError::with_code(
                     "parent_id",
@@ -32,14 +37,14 @@ impl SqliteStorage {
                 )));
             }
         }
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = q(
             "INSERT INTO departments (org_id, name, parent_id, created_at) VALUES (?, ?, ?, ?) RETURNING id",
         )
         .bind(new.org_id.0)
         .bind(&new.name)
         .bind(new.parent_id.map(|p| p.0))
         .bind(ms(new.now))
-        .fetch_one(&mut *tx)
+        .scalar(&mut tx)
         .await
         .map_err(|e| conflict_on_unique(e, "a department with this name already exists under the same parent"))?;
         tx.commit().await?;
@@ -50,67 +55,24 @@ impl SqliteStorage {
         })
     }
 
-    pub(crate) async fn departments_impl(&self, org: OrgId) -> Result<Vec<Department>> {
-        let rows =
-            sqlx::query("SELECT id, name, parent_id FROM departments WHERE org_id = ? ORDER BY id")
-                .bind(org.0)
-                .fetch_all(&self.reader)
-                .await?;
+    async fn departments(&self, org: OrgId) -> Result<Vec<Department>> {
+        let rows = q("SELECT id, name, parent_id FROM departments WHERE org_id = ? ORDER BY id")
+            .bind(org.0)
+            .fetch_all(&mut self.db.read().await?)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(Department {
-                    id: DepartmentId(r.try_get("id")?),
-                    name: r.try_get("name")?,
-                    parent_id: r.try_get::<Option<i64>, _>("parent_id")?.map(DepartmentId),
+                    id: DepartmentId(r.get("id")?),
+                    name: r.get("name")?,
+                    parent_id: r.get::<Option<i64>>("parent_id")?.map(DepartmentId),
                 })
             })
             .collect()
     }
 
-    async fn check_refs(
-        &self,
-        conn: &mut sqlx::SqliteConnection,
-        org: OrgId,
-        department: Option<DepartmentId>,
-        people: &[(&str, Option<MemberId>)],
-    ) -> Result<()> {
-        if let Some(d) = department {
-            let ok: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM departments WHERE id = ? AND org_id = ?")
-                    .bind(d.0)
-                    .bind(org.0)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            if ok.is_none() {
-                return Err(StorageError::Invalid(FieldError::with_code(
-                    "department_id",
-                    "unknown_department",
-                    format!("`department_id` {d} is not a department of this organisation"),
-                )));
-            }
-        }
-        for (field, who) in people {
-            if let Some(m) = who {
-                let ok: Option<i64> =
-                    sqlx::query_scalar("SELECT id FROM members WHERE id = ? AND org_id = ?")
-                        .bind(m.0)
-                        .bind(org.0)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                if ok.is_none() {
-                    return Err(StorageError::Invalid(FieldError::with_code(
-                        *field,
-                        "unknown_member",
-                        format!("`{field}` {m} is not a member of this organisation"),
-                    )));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn create_member_impl(&self, new: NewMember) -> Result<Member> {
-        let mut tx = self.write_tx().await?;
+    async fn create_member(&self, new: NewMember) -> Result<Member> {
+        let mut tx = self.db.write().await?;
         self.check_refs(
             &mut tx,
             new.org_id,
@@ -118,7 +80,7 @@ impl SqliteStorage {
             &[("manager_id", new.manager_id), ("backup_id", new.backup_id)],
         )
         .await?;
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = q(
             "INSERT INTO members (org_id, name, email, department_id, manager_id, backup_id, role, time_zone, password_hash, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
@@ -132,7 +94,7 @@ impl SqliteStorage {
         .bind(&new.time_zone)
         .bind(&new.password_hash)
         .bind(ms(new.now))
-        .fetch_one(&mut *tx)
+        .scalar(&mut tx)
         .await
         .map_err(|e| conflict_on_unique(e, "a member with this email already exists"))?;
         let member = fetch_member(&mut tx, new.org_id, MemberId(id)).await?;
@@ -140,16 +102,12 @@ impl SqliteStorage {
         member.ok_or(StorageError::NotFound("member"))
     }
 
-    pub(crate) async fn member_impl(&self, org: OrgId, id: MemberId) -> Result<Option<Member>> {
-        let mut conn = self.reader.acquire().await?;
+    async fn member(&self, org: OrgId, id: MemberId) -> Result<Option<Member>> {
+        let mut conn = self.db.read().await?;
         fetch_member(&mut conn, org, id).await
     }
 
-    pub(crate) async fn members_by_ids_impl(
-        &self,
-        org: OrgId,
-        ids: &[MemberId],
-    ) -> Result<Vec<Member>> {
+    async fn members_by_ids(&self, org: OrgId, ids: &[MemberId]) -> Result<Vec<Member>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -158,19 +116,28 @@ impl SqliteStorage {
         wanted.dedup();
         // One statement and one JSON row for the lot: a relay's batch names up to a
         // thousand members, and the driver hands rows over one at a time between threads.
-        let found: String = sqlx::query_scalar(
-            "SELECT json_group_array(json_array(m.id, m.org_id, m.name, m.email, m.department_id, m.manager_id,
-                 m.backup_id, m.role, m.time_zone, m.policy_ack_version, m.active))
-             FROM json_each(?1) k CROSS JOIN members m ON m.id = k.value
-             WHERE m.org_id = ?2 AND m.active = 1",
-        )
-        .bind(
-            serde_json::to_string(&wanted)
-                .map_err(|e| StorageError::Corrupt(format!("member ids: {e}")))?,
-        )
-        .bind(org.0)
-        .fetch_one(&self.reader)
-        .await?;
+        let sql = match self.dialect() {
+            Dialect::Sqlite => {
+                "SELECT json_group_array(json_array(m.id, m.org_id, m.name, m.email, m.department_id, m.manager_id,
+                     m.backup_id, m.role, m.time_zone, m.policy_ack_version))
+                 FROM json_each(?1) k CROSS JOIN members m ON m.id = k.value
+                 WHERE m.org_id = ?2 AND m.active"
+            }
+            Dialect::Postgres => {
+                "SELECT COALESCE(json_agg(json_build_array(m.id, m.org_id, m.name, m.email, m.department_id, m.manager_id,
+                     m.backup_id, m.role, m.time_zone, m.policy_ack_version))::text, '[]')
+                 FROM members m WHERE m.id IN (SELECT value::bigint FROM json_array_elements_text(?1::json))
+                   AND m.org_id = ?2 AND m.active"
+            }
+        };
+        let found: String = q(sql)
+            .bind(
+                serde_json::to_string(&wanted)
+                    .map_err(|e| StorageError::Corrupt(format!("member ids: {e}")))?,
+            )
+            .bind(org.0)
+            .scalar(&mut self.db.read().await?)
+            .await?;
         type Columns = (
             i64,
             i64,
@@ -181,7 +148,6 @@ impl SqliteStorage {
             Option<i64>,
             String,
             Option<String>,
-            i64,
             i64,
         );
         let rows: Vec<Columns> = serde_json::from_str(&found)
@@ -200,39 +166,35 @@ impl SqliteStorage {
                         .map_err(|_| StorageError::Corrupt(format!("role {:?}", c.7)))?,
                     time_zone: c.8,
                     policy_ack_version: c.9,
-                    active: c.10 != 0,
+                    active: true,
                 })
             })
             .collect()
     }
 
-    pub(crate) async fn existing_members_impl(
-        &self,
-        org: OrgId,
-        ids: &[MemberId],
-    ) -> Result<Vec<MemberId>> {
+    async fn existing_members(&self, org: OrgId, ids: &[MemberId]) -> Result<Vec<MemberId>> {
         let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
+        let d = self.dialect();
+        for r in chunks(d, ids.len(), 500, |_| 12) {
             let sql = format!(
-                "SELECT id FROM members WHERE org_id = ? AND active = 1 AND id IN ({})",
-                vec!["?"; chunk.len()].join(",")
+                "SELECT id FROM members WHERE org_id = ? AND active AND id IN {}",
+                json_ints(d)
             );
-            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(org.0);
-            for id in chunk {
-                q = q.bind(id.0);
-            }
-            out.extend(q.fetch_all(&self.reader).await?.into_iter().map(MemberId));
+            out.extend(
+                q(sql)
+                    .bind(org.0)
+                    .bind(json_id_list(ids[r].iter().map(|m| m.0)))
+                    .scalars(&mut self.db.read().await?)
+                    .await?
+                    .into_iter()
+                    .map(MemberId),
+            );
         }
         Ok(out)
     }
 
-    pub(crate) async fn members_impl(
-        &self,
-        org: OrgId,
-        filter: &MemberFilter,
-        page: Page,
-    ) -> Result<Vec<Member>> {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
+    async fn members(&self, org: OrgId, filter: &MemberFilter, page: Page) -> Result<Vec<Member>> {
+        let mut qb = q(format!(
             "SELECT {MEMBER_COLUMNS} FROM members WHERE org_id = "
         ));
         qb.push_bind(org.0);
@@ -258,17 +220,12 @@ impl SqliteStorage {
         }
         qb.push(" ORDER BY id LIMIT ")
             .push_bind(i64::from(page.limit));
-        let rows = qb.build().fetch_all(&self.reader).await?;
+        let rows = qb.fetch_all(&mut self.db.read().await?).await?;
         rows.iter().map(member_from_row).collect()
     }
 
-    pub(crate) async fn update_member_impl(
-        &self,
-        org: OrgId,
-        id: MemberId,
-        p: MemberPatch,
-    ) -> Result<Member> {
-        let mut tx = self.write_tx().await?;
+    async fn update_member(&self, org: OrgId, id: MemberId, p: MemberPatch) -> Result<Member> {
+        let mut tx = self.db.write().await?;
         let existing = fetch_member(&mut tx, org, id)
             .await?
             .ok_or(StorageError::NotFound("member"))?;
@@ -282,7 +239,7 @@ impl SqliteStorage {
             ],
         )
         .await?;
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE members SET id = id");
+        let mut qb = q("UPDATE members SET id = id");
         if let Some(v) = &p.name {
             qb.push(", name = ").push_bind(v.clone());
         }
@@ -308,24 +265,23 @@ impl SqliteStorage {
             qb.push(", password_hash = ").push_bind(v.clone());
         }
         if let Some(v) = p.active {
-            qb.push(", active = ").push_bind(i64::from(v));
+            qb.push(", active = ").push_bind(v);
         }
         qb.push(" WHERE id = ").push_bind(existing.id.0);
-        qb.build()
-            .execute(&mut *tx)
+        qb.execute(&mut tx)
             .await
             .map_err(|e| conflict_on_unique(e, "a member with this email already exists"))?;
         if p.password_hash.is_some() || p.active == Some(false) {
             // A new password or a deactivation signs the member out everywhere.
-            sqlx::query("DELETE FROM tokens WHERE member_id = ? AND kind = 'session'")
+            q("DELETE FROM tokens WHERE member_id = ? AND kind = 'session'")
                 .bind(id.0)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         if p.active == Some(false) {
-            sqlx::query("DELETE FROM tokens WHERE member_id = ?")
+            q("DELETE FROM tokens WHERE member_id = ?")
                 .bind(id.0)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         let member = fetch_member(&mut tx, org, id).await?;
@@ -333,25 +289,22 @@ impl SqliteStorage {
         member.ok_or(StorageError::NotFound("member"))
     }
 
-    pub(crate) async fn manages_anyone_impl(&self, member: MemberId) -> Result<bool> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE manager_id = ? AND active = 1")
-                .bind(member.0)
-                .fetch_one(&self.reader)
-                .await?;
+    async fn manages_anyone(&self, member: MemberId) -> Result<bool> {
+        let n: i64 = q("SELECT COUNT(*) FROM members WHERE manager_id = ? AND active")
+            .bind(member.0)
+            .scalar(&mut self.db.read().await?)
+            .await?;
         Ok(n > 0)
     }
 
-    pub(crate) async fn member_emails_impl(&self, org: OrgId) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT email FROM members WHERE org_id = ?")
-                .bind(org.0)
-                .fetch_all(&self.reader)
-                .await?,
-        )
+    async fn member_emails(&self, org: OrgId) -> Result<Vec<String>> {
+        Ok(q("SELECT email FROM members WHERE org_id = ?")
+            .bind(org.0)
+            .scalars(&mut self.db.read().await?)
+            .await?)
     }
 
-    pub(crate) async fn import_members_impl(
+    async fn import_members(
         &self,
         org: OrgId,
         rows: &[ImportWrite],
@@ -359,21 +312,30 @@ impl SqliteStorage {
         now: Timestamp,
     ) -> Result<ImportCounts> {
         let now = ms(now);
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.db.write().await?;
         let mut counts = ImportCounts::default();
+        if self.dialect() == Dialect::Postgres {
+            // Two imports into one organisation at once would both create the same
+            // missing departments: the second waits for the first.
+            q("SELECT pg_advisory_xact_lock(CAST(? AS INTEGER), CAST(? AS INTEGER))")
+                .bind(IMPORT_LOCK)
+                .bind(org.0.min(i64::from(i32::MAX)))
+                .execute(&mut tx)
+                .await?;
+        }
 
         // Departments: create each missing path, parents first.
-        let depts = sqlx::query("SELECT id, name, parent_id FROM departments WHERE org_id = ?")
+        let depts = q("SELECT id, name, parent_id FROM departments WHERE org_id = ?")
             .bind(org.0)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut tx)
             .await?;
         let mut all: Vec<Department> = depts
             .iter()
             .map(|r| {
                 Ok(Department {
-                    id: DepartmentId(r.try_get("id")?),
-                    name: r.try_get("name")?,
-                    parent_id: r.try_get::<Option<i64>, _>("parent_id")?.map(DepartmentId),
+                    id: DepartmentId(r.get("id")?),
+                    name: r.get("name")?,
+                    parent_id: r.get::<Option<i64>>("parent_id")?.map(DepartmentId),
                 })
             })
             .collect::<Result<_>>()?;
@@ -403,14 +365,14 @@ impl SqliteStorage {
                             DepartmentId(fake_id)
                         } else {
                             DepartmentId(
-                                sqlx::query_scalar(
+                                q(
                                     "INSERT INTO departments (org_id, name, parent_id, created_at) VALUES (?, ?, ?, ?) RETURNING id",
                                 )
                                 .bind(org.0)
                                 .bind(&name)
                                 .bind(parent.map(|p| p.0))
                                 .bind(now)
-                                .fetch_one(&mut *tx)
+                                .scalar(&mut tx)
                                 .await?,
                             )
                         };
@@ -429,18 +391,12 @@ impl SqliteStorage {
         }
 
         // Members: update those whose email exists, insert the rest in multi-row statements.
-        let existing: HashMap<String, (i64, i64)> =
-            sqlx::query("SELECT email, id, org_id FROM members")
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get::<String, _>("email")?,
-                        (r.try_get("id")?, r.try_get("org_id")?),
-                    ))
-                })
-                .collect::<Result<_>>()?;
+        let existing: HashMap<String, (i64, i64)> = q("SELECT email, id, org_id FROM members")
+            .fetch_all(&mut tx)
+            .await?
+            .iter()
+            .map(|r| Ok((r.get::<String>("email")?, (r.get("id")?, r.get("org_id")?))))
+            .collect::<Result<_>>()?;
         let mut inserts = Vec::new();
         for row in rows {
             match existing.get(row.email.as_str()) {
@@ -453,12 +409,12 @@ impl SqliteStorage {
                 Some((id, _)) => {
                     counts.updated += 1;
                     if !dry_run {
-                        sqlx::query("UPDATE members SET name = ?, department_id = ?, role = ?, active = 1 WHERE id = ?")
+                        q("UPDATE members SET name = ?, department_id = ?, role = ?, active = TRUE WHERE id = ?")
                             .bind(&row.name)
                             .bind(path_ids[&row.department].0)
                             .bind(row.role.as_str())
                             .bind(id)
-                            .execute(&mut *tx)
+                            .execute(&mut tx)
                             .await?;
                     }
                 }
@@ -476,7 +432,7 @@ impl SqliteStorage {
                 "INSERT INTO members (org_id, name, email, department_id, role, created_at) VALUES {}",
                 placeholders(chunk.len(), 6)
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut q = q(sql);
             for row in chunk {
                 q = q
                     .bind(org.0)
@@ -486,17 +442,16 @@ impl SqliteStorage {
                     .bind(row.role.as_str())
                     .bind(now);
             }
-            q.execute(&mut *tx).await?;
+            q.execute(&mut tx).await?;
         }
         // Managers and backups last, when every address has an id.
-        let ids: HashMap<String, i64> =
-            sqlx::query("SELECT email, id FROM members WHERE org_id = ?")
-                .bind(org.0)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get::<String, _>("email")?, r.try_get("id")?)))
-                .collect::<Result<_>>()?;
+        let ids: HashMap<String, i64> = q("SELECT email, id FROM members WHERE org_id = ?")
+            .bind(org.0)
+            .fetch_all(&mut tx)
+            .await?
+            .iter()
+            .map(|r| Ok((r.get::<String>("email")?, r.get("id")?)))
+            .collect::<Result<_>>()?;
         let links: Vec<(i64, Option<i64>, Option<i64>)> = rows
             .iter()
             .map(|r| {
@@ -516,27 +471,65 @@ impl SqliteStorage {
                 "WITH v(id, manager_id, backup_id) AS (VALUES {}) UPDATE members SET manager_id = v.manager_id, backup_id = v.backup_id FROM v WHERE members.id = v.id",
                 placeholders(chunk.len(), 3)
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut q = q(sql);
             for (id, m, b) in chunk {
                 q = q.bind(id).bind(m).bind(b);
             }
-            q.execute(&mut *tx).await?;
+            q.execute(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(counts)
     }
 }
 
+impl Store {
+    async fn check_refs(
+        &self,
+        conn: &mut impl Exec,
+        org: OrgId,
+        department: Option<DepartmentId>,
+        people: &[(&str, Option<MemberId>)],
+    ) -> Result<()> {
+        if let Some(d) = department {
+            let ok: Option<i64> = q("SELECT id FROM departments WHERE id = ? AND org_id = ?")
+                .bind(d.0)
+                .bind(org.0)
+                .scalar_opt(&mut *conn)
+                .await?;
+            if ok.is_none() {
+                return Err(StorageError::Invalid(FieldError::with_code(
+                    "department_id",
+                    "unknown_department",
+                    format!("`department_id` {d} is not a department of this organisation"),
+                )));
+            }
+        }
+        for (field, who) in people {
+            if let Some(m) = who {
+                let ok: Option<i64> = q("SELECT id FROM members WHERE id = ? AND org_id = ?")
+                    .bind(m.0)
+                    .bind(org.0)
+                    .scalar_opt(&mut *conn)
+                    .await?;
+                if ok.is_none() {
+                    return Err(StorageError::Invalid(FieldError::with_code(
+                        *field,
+                        "unknown_member",
+                        format!("`{field}` {m} is not a member of this organisation"),
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 pub(crate) async fn fetch_member(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut impl Exec,
     org: OrgId,
     id: MemberId,
 ) -> Result<Option<Member>> {
     let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = ? AND org_id = ?");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id.0)
-        .bind(org.0)
-        .fetch_optional(conn)
-        .await?;
+    let row = q(sql).bind(id.0).bind(org.0).fetch_optional(conn).await?;
     row.as_ref().map(member_from_row).transpose()
 }
