@@ -17,6 +17,7 @@ pub mod member;
 pub mod message;
 pub mod privacy;
 pub mod receipt;
+pub mod receipt_batch;
 pub mod reminder;
 pub mod schedule;
 pub mod settings;

@@ -1,14 +1,16 @@
 //! The records storage takes and returns.
 
 use jiff::Timestamp;
-use readtrack_domain::FieldError;
 use readtrack_domain::audience::Audience;
 use readtrack_domain::email::Email;
 use readtrack_domain::event::Event;
 use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId};
 use readtrack_domain::member::{Member, Role};
 use readtrack_domain::message::{NewMessage, Priority, Tracking};
-use readtrack_domain::receipt::{ParsedReceipt, ReceiptState, ReceiptTimes};
+use readtrack_domain::receipt::ReceiptState;
+pub use readtrack_domain::receipt_batch::{
+    AppliedBatch, ReceiptRecord, ReceiptWrite, WriteOutcome,
+};
 use readtrack_domain::reminder::ReminderPlan;
 use readtrack_domain::settings::OrgSettings;
 
@@ -517,71 +519,6 @@ pub struct InboxItem {
     pub message: MessageRecord,
     /// The recipient's receipt.
     pub receipt: ReceiptRecord,
-}
-
-/// One recipient's receipt as stored.
-#[derive(Debug, Clone)]
-pub struct ReceiptRecord {
-    /// The notice.
-    pub message_id: MessageId,
-    /// The recipient.
-    pub member_id: MemberId,
-    /// Their department at send time.
-    pub department_id: DepartmentId,
-    /// Client times and response.
-    pub times: ReceiptTimes,
-    /// Server time the read was first recorded.
-    pub read_recorded_at: Option<Timestamp>,
-    /// The read happened in the reader's quiet hours.
-    pub read_quiet: bool,
-    /// Reminders sent.
-    pub reminders: i64,
-    /// The state as stored; for notices without tracking it is all there is (no times).
-    pub stored_state: ReceiptState,
-    /// Last reminder.
-    pub last_reminded_at: Option<Timestamp>,
-    /// When escalated.
-    pub escalated_at: Option<Timestamp>,
-}
-
-impl ReceiptRecord {
-    /// The state: what the times amount to, or the stored state where no times are kept.
-    pub fn state(&self) -> ReceiptState {
-        self.times.state().max(self.stored_state)
-    }
-}
-
-/// One report to apply, from an authenticated member.
-#[derive(Debug, Clone)]
-pub struct ReceiptWrite {
-    /// The reporter's organisation.
-    pub org_id: OrgId,
-    /// The reporter.
-    pub member_id: MemberId,
-    /// The parsed report.
-    pub receipt: ParsedReceipt,
-    /// Whether `receipt.at` falls in the reporter's quiet hours.
-    pub at_in_quiet_hours: bool,
-}
-
-/// What became of one report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteOutcome {
-    /// Committed (it may or may not have changed the state).
-    Applied,
-    /// Its event id was applied before; nothing changed.
-    Duplicate,
-    /// Refused; nothing changed.
-    Rejected(FieldError),
-}
-
-/// The result of a batch.
-#[derive(Debug, Clone, Default)]
-pub struct AppliedBatch {
-    /// One outcome per input item, in order.
-    pub outcomes: Vec<WriteOutcome>,
-    /// Events appended, to publish.
-    pub events: Vec<Event>,
 }
 
 /// Which recipients a board page lists.

@@ -29,13 +29,7 @@ use crate::db::{Dialect, Pools, Row, q};
 use crate::{Result, StorageError};
 
 /// The facts of a notice the receipt path needs, cached because notices never change.
-#[derive(Debug)]
-pub(crate) struct Facts {
-    pub org_id: OrgId,
-    pub require_ack: bool,
-    pub sender_id: MemberId,
-    pub facts: readtrack_domain::receipt::MessageFacts,
-}
+pub(crate) use readtrack_domain::receipt_batch::NoticeFacts as Facts;
 
 /// Everything readtrack keeps, in SQLite ([`crate::sqlite::SqliteStorage`]) or
 /// PostgreSQL ([`crate::postgres::PostgresStorage`]).

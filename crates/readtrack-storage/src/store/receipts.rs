@@ -5,91 +5,27 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use readtrack_domain::FieldError;
-use readtrack_domain::event::{Event, EventBody, PersonUpdate};
-use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId, Seq};
+use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId};
 use readtrack_domain::message::Tracking;
-use readtrack_domain::privacy::{self, ReadDisplay, RecipientFacts};
 use readtrack_domain::receipt::{MessageFacts, ReceiptState};
-use readtrack_domain::settings::QuietReads;
 use readtrack_domain::summary::{DepartmentCounts, Summary};
 
 use super::messages::{RECEIPT_COLUMNS, count_visible, receipt_from_row};
 use super::schedule::assign_and_insert;
 use super::{Facts, Store, json_ints, lock, plan_for_keys};
 use crate::db::Dialect;
-use crate::db::{Exec, Tx, q};
+use crate::db::{Exec, Tx, q, run};
 use crate::model::*;
 use crate::sql::*;
 use crate::{Receipts, Result, StorageError};
 use readtrack_domain::receipt::ReceiptTimes;
+use readtrack_domain::receipt_batch::{
+    Counters, LoadedRow, OrgRules, RowKey, check_batch, fold_batch, not_recipient, row_writes,
+    tasks_to_close,
+};
 
 /// Rows per multi-row statement: 4 columns x 400 stays far below SQLite's bound-parameter limit.
 const CHUNK: usize = 400;
-
-fn not_recipient() -> FieldError {
-    FieldError::with_code(
-        "message_id",
-        "not_recipient",
-        "`message_id` names a notice you did not receive",
-    )
-}
-
-/// The organisation's rules that decide who may be shown, read once per batch.
-struct OrgRules {
-    policy_version: i64,
-    quiet_reads: QuietReads,
-    pilot: Option<Vec<DepartmentId>>,
-    epoch: i64,
-}
-
-impl OrgRules {
-    fn shows(&self, tracking: Tracking, rec: &ReceiptRecord, policy_ack_version: i64) -> bool {
-        let facts = RecipientFacts {
-            policy_ack_version,
-            in_pilot: privacy::in_pilot(self.pilot.as_deref(), rec.department_id),
-        };
-        privacy::may_show_person(tracking, self.policy_version, facts)
-            && !(rec.state().is_read()
-                && privacy::read_display(rec.read_quiet, self.quiet_reads) == ReadDisplay::Withheld)
-    }
-}
-
-/// A recipient row loaded for the batch.
-struct Loaded {
-    rec: ReceiptRecord,
-    policy_ack_version: i64,
-    dirty: bool,
-}
-
-/// A message's counters while a batch walks through its changes.
-struct Counters {
-    recipients: i64,
-    delivered: i64,
-    read: i64,
-    acknowledged: i64,
-    visible: i64,
-    visible_epoch: i64,
-    responses: Vec<(String, i64)>,
-    dirty: bool,
-}
-
-impl Counters {
-    fn summary(&self, tracking: Tracking) -> Summary {
-        Summary {
-            recipients: self.recipients,
-            delivered: self.delivered,
-            read: self.read,
-            acknowledged: self.acknowledged,
-            hidden: if tracking == Tracking::PerPerson {
-                (self.recipients - self.visible).max(0)
-            } else {
-                self.recipients
-            },
-            responses: self.responses.clone(),
-        }
-    }
-}
 
 #[async_trait]
 impl Receipts for Store {
@@ -296,48 +232,25 @@ impl Store {
         batch: &[ReceiptWrite],
         now: Timestamp,
     ) -> Result<AppliedBatch> {
-        let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; batch.len()];
-        let mut responses: Vec<Option<String>> = vec![None; batch.len()];
         let mut tx = self.db.write().await?;
-        let d = self.dialect();
-        let sql = batch_sql(d);
+        let sql = batch_sql(self.dialect());
         plan_for_keys(&mut tx, true).await?;
 
-        // 1. Check each item against its notice; repeats inside the batch are duplicates.
+        // 1. Check each report against its notice; repeats inside the batch are duplicates.
         let facts = self
             .load_facts(&mut tx, batch.iter().map(|w| w.receipt.message_id))
             .await?;
-        let mut seen: HashSet<(MemberId, &str)> = HashSet::with_capacity(batch.len());
-        let mut candidates = Vec::with_capacity(batch.len());
-        for (i, w) in batch.iter().enumerate() {
-            let Some(f) = facts
-                .get(&w.receipt.message_id)
-                .filter(|f| f.org_id == w.org_id)
-            else {
-                outcomes[i] = Some(WriteOutcome::Rejected(not_recipient()));
-                continue;
-            };
-            match w.receipt.check_against(&f.facts) {
-                Err(e) => outcomes[i] = Some(WriteOutcome::Rejected(e)),
-                Ok(r) => {
-                    responses[i] = r;
-                    if seen.insert((w.member_id, w.receipt.event_id.as_str())) {
-                        candidates.push(i);
-                    } else {
-                        outcomes[i] = Some(WriteOutcome::Duplicate);
-                    }
-                }
-            }
-        }
+        let mut checked = check_batch(batch, &facts);
 
         // 2. Load the recipient rows the batch touches; a missing row means "not yours".
-        let mut keys: Vec<(MessageId, MemberId)> = candidates
+        let mut keys: Vec<RowKey> = checked
+            .candidates
             .iter()
             .map(|&i| (batch[i].receipt.message_id, batch[i].member_id))
             .collect();
         keys.sort();
         keys.dedup();
-        let mut rows: HashMap<(MessageId, MemberId), Loaded> = HashMap::with_capacity(keys.len());
+        let mut rows: HashMap<RowKey, LoadedRow> = HashMap::with_capacity(keys.len());
         if !keys.is_empty() {
             let wanted: Vec<(i64, i64)> = keys.iter().map(|(m, p)| (m.0, p.0)).collect();
             let wanted = serde_json::to_string(&wanted).map_err(encoding)?;
@@ -352,11 +265,11 @@ impl Store {
                 let mut rec = receipt_from_columns(columns);
                 let f = &facts[&rec.message_id].facts;
                 if f.tracking == Tracking::Off {
-                    restore_untimed_state(&mut rec, f.created_at);
+                    rec.restore_untimed(f.created_at);
                 }
                 rows.insert(
                     (rec.message_id, rec.member_id),
-                    Loaded {
+                    LoadedRow {
                         rec,
                         policy_ack_version,
                         dirty: false,
@@ -364,24 +277,22 @@ impl Store {
                 );
             }
         }
-        candidates.retain(|&i| {
-            let ok = rows.contains_key(&(batch[i].receipt.message_id, batch[i].member_id));
-            if !ok {
-                outcomes[i] = Some(WriteOutcome::Rejected(not_recipient()));
-            }
-            ok
-        });
+        checked.retain(
+            |i| rows.contains_key(&(batch[i].receipt.message_id, batch[i].member_id)),
+            WriteOutcome::Rejected(not_recipient()),
+        );
 
         // 3. Record the event ids; those already present are duplicates of earlier batches.
         // Normally every id is new: they are inserted in one statement and counted. Only
         // when some were there already is that undone and the batch asked which, since
         // `INSERT … RETURNING` would send every fresh key back one row at a time.
-        if !candidates.is_empty() {
-            q("SAVEPOINT event_ids").execute(&mut tx).await?;
-            let inserted = insert_event_ids(&mut tx, batch, &candidates, now).await?;
-            if inserted != candidates.len() as u64 {
-                q("ROLLBACK TO event_ids").execute(&mut tx).await?;
-                let keys: Vec<(i64, &str)> = candidates
+        if !checked.candidates.is_empty() {
+            run(&mut tx, "SAVEPOINT event_ids").await?;
+            let inserted = insert_event_ids(&mut tx, batch, &checked.candidates, now).await?;
+            if inserted != checked.candidates.len() as u64 {
+                run(&mut tx, "ROLLBACK TO SAVEPOINT event_ids").await?;
+                let keys: Vec<(i64, &str)> = checked
+                    .candidates
                     .iter()
                     .map(|&i| (batch[i].member_id.0, batch[i].receipt.event_id.as_str()))
                     .collect();
@@ -394,22 +305,25 @@ impl Store {
                         .map_err(decoding("event ids"))?
                         .into_iter()
                         .collect();
-                candidates.retain(|&i| {
-                    let w = &batch[i];
-                    let fresh = !present
-                        .contains(&(w.member_id.0, w.receipt.event_id.as_str().to_string()));
-                    if !fresh {
-                        outcomes[i] = Some(WriteOutcome::Duplicate);
-                    }
-                    fresh
-                });
-                insert_event_ids(&mut tx, batch, &candidates, now).await?;
+                checked.retain(
+                    |i| {
+                        let w = &batch[i];
+                        !present.contains(&(w.member_id.0, w.receipt.event_id.as_str().to_string()))
+                    },
+                    WriteOutcome::Duplicate,
+                );
+                insert_event_ids(&mut tx, batch, &checked.candidates, now).await?;
             }
-            q("RELEASE event_ids").execute(&mut tx).await?;
+            run(&mut tx, "RELEASE SAVEPOINT event_ids").await?;
         }
 
-        // 4. The rules and counters of the organisations and notices involved.
-        let mut org_ids: Vec<OrgId> = candidates.iter().map(|&i| batch[i].org_id).collect();
+        // 4. The rules and counters of the organisations and notices involved, counters
+        // locked in notice order on PostgreSQL.
+        let mut org_ids: Vec<OrgId> = checked
+            .candidates
+            .iter()
+            .map(|&i| batch[i].org_id)
+            .collect();
         org_ids.sort();
         org_ids.dedup();
         let mut rules: HashMap<OrgId, OrgRules> = HashMap::new();
@@ -430,7 +344,8 @@ impl Store {
                 },
             );
         }
-        let mut message_ids: Vec<MessageId> = candidates
+        let mut message_ids: Vec<MessageId> = checked
+            .candidates
             .iter()
             .map(|&i| batch[i].receipt.message_id)
             .collect();
@@ -438,29 +353,7 @@ impl Store {
         message_ids.dedup();
         let mut counters: HashMap<MessageId, Counters> = HashMap::new();
         for &id in &message_ids {
-            let row = q(format!(
-                "SELECT recipients, delivered, read, acknowledged, visible, visible_epoch FROM message_counters WHERE message_id = ?{}",
-                lock(d, " FOR UPDATE")
-            ))
-            .bind(id.0)
-            .fetch_one(&mut tx)
-            .await?;
-            let responses: Vec<(String, i64)> = q(
-                "SELECT label, count FROM message_responses WHERE message_id = ? ORDER BY position",
-            )
-            .bind(id.0)
-            .all(&mut tx)
-            .await?;
-            let mut c = Counters {
-                recipients: row.get("recipients")?,
-                delivered: row.get("delivered")?,
-                read: row.get("read")?,
-                acknowledged: row.get("acknowledged")?,
-                visible: row.get("visible")?,
-                visible_epoch: row.get("visible_epoch")?,
-                responses,
-                dirty: false,
-            };
+            let mut c = self.load_counters(&mut tx, id).await?;
             let f = &facts[&id];
             if f.facts.tracking == Tracking::PerPerson && c.visible_epoch != rules[&f.org_id].epoch
             {
@@ -475,125 +368,37 @@ impl Store {
             counters.insert(id, c);
         }
 
-        // 5. Fold each report into its row, in order, keeping counters and frames in step.
-        let mut dept_deltas: HashMap<(MessageId, DepartmentId), (i64, i64)> = HashMap::new();
-        let mut events: Vec<Event> = Vec::new();
-        for &i in &candidates {
-            let w = &batch[i];
-            outcomes[i] = Some(WriteOutcome::Applied);
-            let f = &facts[&w.receipt.message_id];
-            let org_rules = &rules[&w.org_id];
-            let tracking = f.facts.tracking;
-            let loaded = rows
-                .get_mut(&(w.receipt.message_id, w.member_id))
-                .ok_or(StorageError::NotFound("receipt"))?;
-            let before_read_at = loaded.rec.times.read_at;
-            let before_response = loaded.rec.times.response.clone();
-            let shown_before = org_rules.shows(tracking, &loaded.rec, loaded.policy_ack_version);
-            let tr = loaded.rec.times.apply(
-                w.receipt.kind,
-                w.receipt.recorded_at(&f.facts),
-                responses[i].as_deref(),
-            );
-            if !tr.changed {
-                continue;
-            }
-            loaded.dirty = true;
-            if loaded.rec.times.read_at != before_read_at {
-                loaded.rec.read_quiet = w.at_in_quiet_hours;
-                if before_read_at.is_none() {
-                    loaded.rec.read_recorded_at = Some(now);
-                }
-            }
-            let c = counters
-                .get_mut(&w.receipt.message_id)
-                .ok_or(StorageError::NotFound("counters"))?;
-            c.dirty = true;
-            let (from, to) = (tr.from, tr.to);
-            let dept = dept_deltas
-                .entry((w.receipt.message_id, loaded.rec.department_id))
-                .or_default();
-            if from < ReceiptState::Delivered && to >= ReceiptState::Delivered {
-                c.delivered += 1;
-            }
-            if !from.is_read() && to.is_read() {
-                c.read += 1;
-                dept.0 += 1;
-            }
-            if from < ReceiptState::Acknowledged && to == ReceiptState::Acknowledged {
-                c.acknowledged += 1;
-                dept.1 += 1;
-            }
-            if loaded.rec.times.response != before_response {
-                for (label, n) in c.responses.iter_mut() {
-                    if Some(label.as_str()) == before_response.as_deref() {
-                        *n -= 1;
-                    }
-                    if Some(label.as_str()) == loaded.rec.times.response.as_deref() {
-                        *n += 1;
-                    }
-                }
-            }
-            let shown_after = org_rules.shows(tracking, &loaded.rec, loaded.policy_ack_version);
-            c.visible += i64::from(shown_after) - i64::from(shown_before);
-            if tracking == Tracking::Off {
-                // Nothing but the recipient's own unread marker is kept: no frame to the sender.
-                continue;
-            }
-            let person = (shown_after && tracking == Tracking::PerPerson).then(|| {
-                let t = &loaded.rec.times;
-                let exact = match to {
-                    ReceiptState::Sent => None,
-                    ReceiptState::Delivered => t.delivered_at,
-                    ReceiptState::Read => t.read_at,
-                    ReceiptState::Acknowledged => t.acked_at,
-                };
-                let coarse = to.is_read() && loaded.rec.read_quiet;
-                PersonUpdate {
-                    member_id: w.member_id,
-                    state: to,
-                    at: if coarse { None } else { exact },
-                }
-            });
-            events.push(Event {
-                seq: Seq(0),
-                org_id: w.org_id,
-                at: now,
-                body: EventBody::ReceiptUpdated {
-                    message_id: w.receipt.message_id,
-                    sender_id: f.sender_id,
-                    summary: c.summary(tracking),
-                    person,
-                },
-            });
-        }
+        // 5. The rules: fold each report into its row, in order (readtrack-domain).
+        let folded = fold_batch(
+            batch,
+            &mut checked,
+            &facts,
+            &rules,
+            &mut rows,
+            &mut counters,
+            now,
+        );
+        let mut events = folded.events;
 
         // 6. Write the changed rows, counters and events; one commit for the lot.
-        let changed: Vec<UpdatedColumns> = rows
-            .values()
-            .filter(|l| l.dirty)
-            .map(|l| {
-                let r = &l.rec;
-                let timed = facts[&r.message_id].facts.tracking != Tracking::Off;
-                let keep = |t: Option<Timestamp>| if timed { t.map(ms) } else { None };
-                (
-                    r.message_id.0,
-                    r.member_id.0,
-                    r.state().code(),
-                    keep(r.times.delivered_at),
-                    keep(r.times.read_at),
-                    keep(r.read_recorded_at),
-                    keep(r.times.acked_at),
-                    if timed {
-                        r.times.response.as_deref()
-                    } else {
-                        None
-                    },
-                    i64::from(timed && r.read_quiet),
-                )
-            })
-            .collect();
-        if !changed.is_empty() {
+        let writes = row_writes(&rows, &facts);
+        if !writes.is_empty() {
+            let changed: Vec<UpdatedColumns> = writes
+                .iter()
+                .map(|r| {
+                    (
+                        r.message_id.0,
+                        r.member_id.0,
+                        r.state.code(),
+                        r.delivered_at.map(ms),
+                        r.read_at.map(ms),
+                        r.read_recorded_at.map(ms),
+                        r.acked_at.map(ms),
+                        r.response.as_deref(),
+                        i64::from(r.read_quiet),
+                    )
+                })
+                .collect();
             q(sql.update_rows)
                 .bind(serde_json::to_string(&changed).map_err(encoding)?)
                 .execute(&mut tx)
@@ -603,27 +408,26 @@ impl Store {
             if !c.dirty {
                 continue;
             }
-            q(
-                "UPDATE message_counters SET delivered = ?, read = ?, acknowledged = ?, visible = ?, visible_epoch = ? WHERE message_id = ?",
-            )
-            .bind(c.delivered)
-            .bind(c.read)
-            .bind(c.acknowledged)
-            .bind(c.visible)
-            .bind(c.visible_epoch)
-            .bind(id.0)
-            .execute(&mut tx)
-            .await?;
+            q("UPDATE message_counters SET delivered = ?, read = ?, acknowledged = ?, visible = ?, visible_epoch = ? WHERE message_id = ?")
+                .bind(c.delivered)
+                .bind(c.read)
+                .bind(c.acknowledged)
+                .bind(c.visible)
+                .bind(c.visible_epoch)
+                .bind(id.0)
+                .execute(&mut tx)
+                .await?;
             for (pos, (_, n)) in c.responses.iter().enumerate() {
                 q("UPDATE message_responses SET count = ? WHERE message_id = ? AND position = ?")
-                    .bind(n)
+                    .bind(*n)
                     .bind(id.0)
                     .bind(pos as i64)
                     .execute(&mut tx)
                     .await?;
             }
         }
-        let dept_changes: Vec<(i64, i64, i64, i64)> = dept_deltas
+        let dept_changes: Vec<(i64, i64, i64, i64)> = folded
+            .department_deltas
             .into_iter()
             .filter(|(_, (read, acked))| *read != 0 || *acked != 0)
             .map(|((msg, dept), (read, acked))| (msg.0, dept.0, read, acked))
@@ -634,21 +438,9 @@ impl Store {
                 .execute(&mut tx)
                 .await?;
         }
-        // Tasks close by themselves once their notice is read (or confirmed, where asked).
-        let finished: Vec<(i64, i64, &'static str)> = rows
-            .values()
-            .filter(|l| l.dirty)
-            .filter_map(|l| {
-                let state = l.rec.state();
-                let needs_ack = facts[&l.rec.message_id].require_ack;
-                if state == ReceiptState::Acknowledged {
-                    Some((l.rec.message_id.0, l.rec.member_id.0, "acknowledged"))
-                } else if state.is_read() && !needs_ack {
-                    Some((l.rec.message_id.0, l.rec.member_id.0, "read"))
-                } else {
-                    None
-                }
-            })
+        let finished: Vec<(i64, i64, &'static str)> = tasks_to_close(&rows, &facts)
+            .into_iter()
+            .map(|(m, p, by)| (m.0, p.0, by))
             .collect();
         if !finished.is_empty() {
             q(sql.close_tasks)
@@ -660,11 +452,34 @@ impl Store {
         assign_and_insert(&mut tx, &mut events).await?;
         tx.commit().await?;
         Ok(AppliedBatch {
-            outcomes: outcomes
-                .into_iter()
-                .map(|o| o.unwrap_or(WriteOutcome::Rejected(not_recipient())))
-                .collect(),
+            outcomes: checked.finish(),
             events,
+        })
+    }
+
+    /// A notice's counters (locked on PostgreSQL, in the caller's notice order).
+    async fn load_counters(&self, tx: &mut Tx, id: MessageId) -> Result<Counters> {
+        let row = q(format!(
+            "SELECT recipients, delivered, read, acknowledged, visible, visible_epoch FROM message_counters WHERE message_id = ?{}",
+            lock(self.dialect(), " FOR UPDATE")
+        ))
+        .bind(id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let responses: Vec<(String, i64)> =
+            q("SELECT label, count FROM message_responses WHERE message_id = ? ORDER BY position")
+                .bind(id.0)
+                .all(&mut *tx)
+                .await?;
+        Ok(Counters {
+            recipients: row.get("recipients")?,
+            delivered: row.get("delivered")?,
+            read: row.get("read")?,
+            acknowledged: row.get("acknowledged")?,
+            visible: row.get("visible")?,
+            visible_epoch: row.get("visible_epoch")?,
+            responses,
+            dirty: false,
         })
     }
 }
@@ -692,22 +507,6 @@ async fn insert_event_ids(
         .bind(ms(now))
         .execute(tx)
         .await
-}
-
-/// Notices without tracking keep no times; rebuild the folded record from the stored
-/// state so later reports still move it forward and never back.
-fn restore_untimed_state(rec: &mut ReceiptRecord, placeholder: Timestamp) {
-    let state = rec.stored_state;
-    let t = Some(placeholder);
-    if state >= ReceiptState::Delivered {
-        rec.times.delivered_at = t;
-    }
-    if state >= ReceiptState::Read {
-        rec.times.read_at = t;
-    }
-    if state >= ReceiptState::Acknowledged {
-        rec.times.acked_at = t;
-    }
 }
 
 /// A recipient row as `load_rows` answers it: the receipt columns in
