@@ -12,7 +12,7 @@ use readtrack_protocol::frames::ServerFrame;
 use readtrack_protocol::messages::{AudienceBody, MessageDetail, MessageSummary, ReminderPlanBody};
 use readtrack_protocol::receipts::{self as wire, BoardItem, DepartmentLine};
 use readtrack_service::messages::MessageView;
-use readtrack_storage::{BoardRow, MessageRecord, ReceiptRecord};
+use readtrack_service::records::{BoardRow, MessageRecord, ReceiptRecord};
 
 /// RFC 3339 in UTC.
 pub fn time(t: Timestamp) -> String {

@@ -46,7 +46,7 @@ impl SpreadsheetCsv {
 }
 
 fn internal(e: csv::Error) -> ApiError {
-    ApiError::from(readtrack_service::ServiceError::Internal(format!(
+    ApiError::from(readtrack_service::ServiceError::internal(format!(
         "csv: {e}"
     )))
 }

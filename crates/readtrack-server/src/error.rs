@@ -1,6 +1,10 @@
 //! The one place errors become HTTP responses in the shape API.md fixes.
 
+use std::sync::Arc;
+
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use readtrack_protocol::ErrorBody;
 use readtrack_service::ServiceError;
@@ -16,7 +20,14 @@ pub struct ApiError {
     pub message: String,
     /// Seconds to wait, for 429 and some 503s.
     pub retry_after: Option<u64>,
+    /// What went wrong on our side, for the log (never shown).
+    pub cause: Option<ErrorCause>,
 }
+
+/// The cause of a 5xx answer, with its chain, carried in the response's extensions to
+/// [`log_server_errors`], the one place server errors are logged.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub Arc<str>);
 
 impl ApiError {
     /// An error with a status and code.
@@ -26,6 +37,7 @@ impl ApiError {
             code: code.to_string(),
             message: message.into(),
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -46,6 +58,7 @@ impl ApiError {
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
+        let cause = matches!(e, ServiceError::Internal(_)).then(|| ErrorCause(e.chain().into()));
         match e {
             ServiceError::Invalid(f) => Self::new(StatusCode::BAD_REQUEST, f.code, f.message),
             ServiceError::Unauthenticated(m) => {
@@ -65,11 +78,14 @@ impl From<ServiceError> for ApiError {
                 retry_after: Some(1),
                 ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
             },
-            ServiceError::Internal(_) => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "something went wrong on the server; it has been logged",
-            ),
+            ServiceError::Internal(_) => Self {
+                cause,
+                ..Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "something went wrong on the server; it has been logged",
+                )
+            },
         }
     }
 }
@@ -86,8 +102,31 @@ impl IntoResponse for ApiError {
         {
             res.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        if let Some(cause) = self.cause {
+            res.extensions_mut().insert(cause);
+        }
         res
     }
+}
+
+/// Logs every server error once, with its cause's whole chain when the handler gave one.
+pub async fn log_server_errors(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let res = next.run(req).await;
+    if res.status().is_server_error() {
+        match res.extensions().get::<ErrorCause>() {
+            Some(cause) => tracing::error!(
+                %method, %path, status = res.status().as_u16(), error = %cause.0,
+                "request failed"
+            ),
+            None => tracing::error!(
+                %method, %path, status = res.status().as_u16(),
+                "request failed"
+            ),
+        }
+    }
+    res
 }
 
 /// Result of a handler.

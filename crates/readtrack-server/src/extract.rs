@@ -221,7 +221,9 @@ impl FromRequestParts<ServerState> for Auth {
 /// token speaks for many members, but only to report their receipts through
 /// `POST /api/v1/receipts`; it never reads anything, the stream included.
 pub fn require_token_scope(caller: &Caller, path: &str) -> Result<(), ApiError> {
-    if caller.token_kind == readtrack_storage::TokenKind::Relay && path != "/api/v1/receipts" {
+    if caller.token_kind == readtrack_service::records::TokenKind::Relay
+        && path != "/api/v1/receipts"
+    {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "relay_token",

@@ -104,6 +104,7 @@ pub fn app(state: ServerState) -> Router {
                 .timeout(timeout),
         )
         .layer(middleware::from_fn(record_metrics))
+        .layer(middleware::from_fn(error::log_server_errors))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -112,7 +113,12 @@ pub fn app(state: ServerState) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span));
+        // Server errors are logged once, with their cause, by `error::log_server_errors`.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_failure(()),
+        );
     // Only over HTTPS: a browser told this over plain HTTP would ignore it anyway, and a
     // server behind a TLS-terminating proxy leaves the header to the proxy.
     let router = if hsts {

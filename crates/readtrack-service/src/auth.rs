@@ -77,10 +77,10 @@ pub async fn hash_password(password: String) -> Result<String> {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
-            .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))
+            .map_err(|e| ServiceError::internal(format!("password hashing failed: {e}")))
     })
     .await
-    .map_err(|e| ServiceError::Internal(format!("password hashing task failed: {e}")))?
+    .map_err(|e| ServiceError::Internal(Box::new(e)))?
 }
 
 /// Checks a password against a stored hash off the async threads. With no hash, checks

@@ -188,7 +188,7 @@ impl App {
         let created = match self.import_members(&admin, &demo_csv(), false).await? {
             ImportOutcome::Done(c) => c.created,
             ImportOutcome::Refused(errors) => {
-                return Err(ServiceError::Internal(format!(
+                return Err(ServiceError::internal(format!(
                     "demo directory refused: {errors:?}"
                 )));
             }

@@ -32,12 +32,30 @@ pub enum ServiceError {
     /// Temporarily unable, e.g. overloaded or shutting down (503).
     #[error("{0}")]
     Unavailable(String),
-    /// A fault of ours (500). The cause is logged, never shown.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A fault of ours (500), with its cause and the cause's own chain. The server logs
+    /// the whole chain once; the caller never sees it.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl ServiceError {
+    /// A fault of ours described by a message (no underlying error to keep).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::Internal(message.into().into())
+    }
+
+    /// The error and every error it came from, outermost first, joined by `: `.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(e) = next {
+            out.push_str(": ");
+            out.push_str(&e.to_string());
+            next = e.source();
+        }
+        out
+    }
+
     /// A 400 naming `field`.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Invalid(FieldError::invalid(field, message))
@@ -56,14 +74,35 @@ impl From<StorageError> for ServiceError {
             StorageError::NotFound(what) => Self::NotFound(what),
             StorageError::Conflict(what) => Self::Conflict(what),
             StorageError::Invalid(f) => Self::Invalid(f),
-            other => {
-                // The chain is logged once here; callers see only an opaque 500.
-                tracing::error!(error = ?other, "storage failure");
-                Self::Internal(other.to_string())
-            }
+            // Kept whole, sources and all: the server logs it once, callers see a 500.
+            other => Self::Internal(Box::new(other)),
         }
     }
 }
 
 /// Result of a service call.
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_the_chain_of_what_caused_it() {
+        let e = ServiceError::from(StorageError::Corrupt("reminder plan \"x\"".into()));
+        assert!(matches!(e, ServiceError::Internal(_)));
+        assert_eq!(
+            e.chain(),
+            "internal error: corrupt stored data: reminder plan \"x\""
+        );
+        assert_eq!(
+            ServiceError::internal("hashing failed").chain(),
+            "internal error: hashing failed"
+        );
+        // What the caller may learn is decided by the server; a 4xx keeps its message.
+        assert_eq!(
+            ServiceError::from(StorageError::Conflict("taken".into())).chain(),
+            "taken"
+        );
+    }
+}

@@ -35,6 +35,16 @@ use tokio::task::JoinHandle;
 pub use auth::Caller;
 pub use error::{Result, ServiceError};
 
+/// The records the service hands to its callers (pages, filters, notices, receipts …):
+/// the HTTP layer reads them from here and never depends on storage itself.
+pub mod records {
+    pub use readtrack_storage::{
+        AuditRecord, BoardCursor, BoardRow, InboxFilter, InboxItem, MemberFilter, MessageRecord,
+        OrgRecord, Page, ReceiptRecord, StateFilter, SurveyRecord, TaskRecord, TokenKind,
+        WebhookRecord, WriteOutcome,
+    };
+}
+
 use crate::clock::{AdjustableClock, Clock};
 use crate::realtime::Hub;
 use crate::writer::{ReceiptWriter, WriterConfig};
@@ -164,6 +174,12 @@ impl App {
             tasks.push(("webhooks", tokio::spawn(app.clone().run_webhooks(render))));
         }
         Ok((app, Background { shutdown, tasks }))
+    }
+
+    /// Whether the database answers (for readiness checks).
+    pub async fn database_ready(&self) -> Result<()> {
+        self.inner.storage.ping().await?;
+        Ok(())
     }
 
     /// Storage.

@@ -7,7 +7,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use readtrack_storage::StateFilter;
+use readtrack_service::records::StateFilter;
 use serde::Deserialize;
 
 use crate::convert;

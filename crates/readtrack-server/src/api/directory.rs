@@ -8,7 +8,7 @@ use readtrack_domain::ids::DepartmentId;
 use readtrack_protocol::directory::*;
 use readtrack_protocol::{ErrorBody, Page};
 use readtrack_service::directory::{ImportOutcome, MemberPatchInput, NewMemberInput};
-use readtrack_storage::{MemberFilter, Page as StoragePage};
+use readtrack_service::records::{MemberFilter, Page as StoragePage};
 use serde::Deserialize;
 
 use crate::convert;

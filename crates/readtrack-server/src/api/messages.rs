@@ -8,7 +8,7 @@ use readtrack_domain::message::NewMessageInput;
 use readtrack_domain::reminder::ReminderPlanInput;
 use readtrack_protocol::messages::*;
 use readtrack_protocol::{ErrorBody, Page};
-use readtrack_storage::{InboxFilter, Page as StoragePage};
+use readtrack_service::records::{InboxFilter, Page as StoragePage};
 
 use crate::convert;
 use crate::error::{ApiError, ApiResult};

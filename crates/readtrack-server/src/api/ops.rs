@@ -30,7 +30,7 @@ pub async fn healthz() -> Json<Health> {
 /// Readiness: the database answers.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
 pub async fn readyz(State(s): State<ServerState>) -> ApiResult<Json<Health>> {
-    s.app.storage().ping().await.map_err(|e| {
+    s.app.database_ready().await.map_err(|e| {
         tracing::warn!(error = ?e, "readiness check failed");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

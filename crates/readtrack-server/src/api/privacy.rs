@@ -10,7 +10,7 @@ use readtrack_protocol::messages::ReminderPlanBody;
 use readtrack_protocol::privacy::*;
 use readtrack_protocol::{ErrorBody, Page};
 use readtrack_service::privacy::{PeriodFigures, SettingsPatch};
-use readtrack_storage::{OrgRecord, Page as StoragePage, SurveyRecord};
+use readtrack_service::records::{OrgRecord, Page as StoragePage, SurveyRecord};
 use serde::Deserialize;
 
 use crate::convert::{self, time, time_opt};
@@ -185,7 +185,7 @@ pub async fn export_me(State(s): State<ServerState>, Auth(caller): Auth) -> ApiR
         .into_response())
 }
 
-fn audit_entry(a: &readtrack_storage::AuditRecord) -> AuditEntry {
+fn audit_entry(a: &readtrack_service::records::AuditRecord) -> AuditEntry {
     AuditEntry {
         at: time(a.at),
         actor_id: a.actor_id.map(|m| m.to_string()),

@@ -8,7 +8,7 @@ use readtrack_protocol::receipts::*;
 use readtrack_protocol::{ErrorBody, ErrorDetail};
 use readtrack_service::board::{decode_cursor, encode_cursor};
 use readtrack_service::receipts::ItemResult;
-use readtrack_storage::{StateFilter, WriteOutcome};
+use readtrack_service::records::{StateFilter, WriteOutcome};
 use serde::Deserialize;
 use serde_json::Value;
 

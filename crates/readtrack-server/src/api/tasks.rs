@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use readtrack_protocol::receipts::RemindResult;
 use readtrack_protocol::tasks::*;
 use readtrack_protocol::{ErrorBody, Page};
-use readtrack_storage::{Page as StoragePage, TaskRecord};
+use readtrack_service::records::{Page as StoragePage, TaskRecord};
 
 use crate::convert::{time, time_opt};
 use crate::error::ApiResult;
@@ -143,7 +143,7 @@ pub async fn create_webhook(
     Ok((StatusCode::CREATED, Json(webhook(&w))))
 }
 
-fn webhook(w: &readtrack_storage::WebhookRecord) -> Webhook {
+fn webhook(w: &readtrack_service::records::WebhookRecord) -> Webhook {
     Webhook {
         id: w.id.to_string(),
         url: w.url.clone(),

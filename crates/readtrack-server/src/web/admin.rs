@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use readtrack_domain::ids::DepartmentId;
 use readtrack_service::directory::{ImportOutcome, NewMemberInput};
-use readtrack_storage::{MemberFilter, Page};
+use readtrack_service::records::{MemberFilter, Page};
 use serde::Deserialize;
 
 use crate::error::ApiError;

@@ -269,7 +269,7 @@ pub async fn analytics(
             let f = days_ago(DEFAULT_DAYS - 1);
             match period(f, today, &v.zone, t) {
                 Ok(p) => (f, today, p),
-                Err(e) => return error_page(lang, ServiceError::Internal(e).into()),
+                Err(e) => return error_page(lang, ServiceError::internal(e).into()),
             }
         }
     };

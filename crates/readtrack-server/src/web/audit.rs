@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use readtrack_storage::Page;
+use readtrack_service::records::Page;
 use serde::Deserialize;
 
 use crate::state::ServerState;

@@ -10,7 +10,7 @@ use axum::response::Response;
 use readtrack_domain::message::Tracking;
 use readtrack_domain::privacy::BoardAccess;
 use readtrack_service::board::{decode_cursor, encode_cursor};
-use readtrack_storage::StateFilter;
+use readtrack_service::records::StateFilter;
 use serde::Deserialize;
 
 use crate::convert;

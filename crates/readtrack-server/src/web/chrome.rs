@@ -272,7 +272,11 @@ pub fn error_page(lang: Lang, e: ApiError) -> Response {
         status: e.status.as_u16(),
         message,
     };
-    render(e.status, &page)
+    let mut res = render(e.status, &page);
+    if let Some(cause) = e.cause {
+        res.extensions_mut().insert(cause);
+    }
+    res
 }
 
 /// The answer to a form whose CSRF token is not this session's: an old tab, or a form

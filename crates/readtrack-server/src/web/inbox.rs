@@ -6,7 +6,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use readtrack_storage::{InboxFilter, InboxItem, Page, StateFilter};
+use readtrack_service::records::{InboxFilter, InboxItem, Page, StateFilter};
 
 use crate::error::ApiError;
 use crate::state::ServerState;

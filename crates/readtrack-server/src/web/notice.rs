@@ -115,7 +115,7 @@ pub async fn ack_without_script(
     };
     match s.app.submit_receipts(&v.caller, vec![Ok(input)]).await {
         Ok(results) => match results.into_iter().next().map(|r| r.outcome) {
-            Some(readtrack_storage::WriteOutcome::Rejected(e)) => {
+            Some(readtrack_service::records::WriteOutcome::Rejected(e)) => {
                 error_page(v.lang, ApiError::bad_request(e.code, e.message))
             }
             _ => Redirect::to(&format!(

@@ -11,8 +11,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use readtrack_domain::time_zone::Zone;
+use readtrack_service::records::OrgRecord;
 use readtrack_service::{App, Caller};
-use readtrack_storage::OrgRecord;
 
 use crate::extract::{cookie, csrf_matches, csrf_token};
 use crate::state::ServerState;

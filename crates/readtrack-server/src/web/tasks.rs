@@ -6,7 +6,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use readtrack_storage::Page;
+use readtrack_service::records::Page;
 use serde::Deserialize;
 
 use crate::state::ServerState;
