@@ -19,13 +19,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use jiff::Timestamp;
-use readtrack_domain::event::{Event, EventBody, PersonUpdate};
-use readtrack_domain::ids::{MemberId, MessageId, OrgId, Seq, TaskId};
-use readtrack_domain::message::Priority;
-use readtrack_domain::receipt::ReceiptState;
-use readtrack_domain::summary::Summary;
-use serde::{Deserialize, Serialize};
+use readtrack_domain::event::Event;
+use readtrack_domain::ids::OrgId;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
@@ -146,9 +141,7 @@ impl EventBus for NatsBus {
             let subject = self.subject(org);
             let mut chunk: Vec<u8> = Vec::with_capacity(1024);
             for e in list {
-                let one = serde_json::to_vec(&WireEvent::from(e)).map_err(|err| {
-                    BusError::Unavailable(format!("cannot encode an event: {err}"))
-                })?;
+                let one = readtrack_events::event_to_json(e);
                 if chunk.len() > 1 && chunk.len() + one.len() + 2 > limit {
                     chunk.push(b']');
                     self.send(&subject, std::mem::take(&mut chunk)).await?;
@@ -229,10 +222,7 @@ async fn follow(
         let produced = tokio::select! {
             msg = sub.next() => {
                 let Some(msg) = msg else { return };
-                match serde_json::from_slice::<Vec<WireEvent>>(&msg.payload)
-                    .map_err(|e| e.to_string())
-                    .and_then(|list| list.into_iter().map(Event::try_from).collect::<Result<Vec<_>, _>>())
-                {
+                match readtrack_events::events_from_json(&msg.payload) {
                     Ok(events) => reorder.push(events, Instant::now()),
                     Err(e) => {
                         tracing::warn!(error = %e, subject = %msg.subject, "undecodable event message on NATS");
@@ -401,241 +391,12 @@ impl Reorder {
     }
 }
 
-/// An event as it travels between nodes (bus-private; the wire API has its own types).
-#[derive(Debug, Serialize, Deserialize)]
-struct WireEvent {
-    seq: i64,
-    org: i64,
-    /// Unix milliseconds.
-    at: i64,
-    #[serde(flatten)]
-    body: WireBody,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "kind")]
-enum WireBody {
-    #[serde(rename = "message.created")]
-    MessageCreated {
-        message_id: i64,
-        sender_id: i64,
-        title: String,
-        priority: String,
-        require_ack: bool,
-    },
-    #[serde(rename = "receipt.updated")]
-    ReceiptUpdated {
-        message_id: i64,
-        sender_id: i64,
-        summary: WireSummary,
-        person: Option<WirePerson>,
-    },
-    #[serde(rename = "reminder")]
-    Reminder {
-        message_id: i64,
-        member_id: i64,
-        count: i64,
-    },
-    #[serde(rename = "escalation")]
-    Escalation {
-        message_id: i64,
-        recipient_id: i64,
-        to_member_id: i64,
-        role: String,
-    },
-    #[serde(rename = "task.created")]
-    TaskCreated {
-        task_id: i64,
-        message_id: i64,
-        member_id: i64,
-    },
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct WireSummary {
-    recipients: i64,
-    delivered: i64,
-    read: i64,
-    acknowledged: i64,
-    hidden: i64,
-    responses: Vec<(String, i64)>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct WirePerson {
-    member_id: i64,
-    state: i64,
-    at: Option<i64>,
-}
-
-impl From<&Event> for WireEvent {
-    fn from(e: &Event) -> Self {
-        let body = match &e.body {
-            EventBody::MessageCreated {
-                message_id,
-                sender_id,
-                title,
-                priority,
-                require_ack,
-            } => WireBody::MessageCreated {
-                message_id: message_id.0,
-                sender_id: sender_id.0,
-                title: title.clone(),
-                priority: priority.as_str().to_string(),
-                require_ack: *require_ack,
-            },
-            EventBody::ReceiptUpdated {
-                message_id,
-                sender_id,
-                summary,
-                person,
-            } => WireBody::ReceiptUpdated {
-                message_id: message_id.0,
-                sender_id: sender_id.0,
-                summary: WireSummary {
-                    recipients: summary.recipients,
-                    delivered: summary.delivered,
-                    read: summary.read,
-                    acknowledged: summary.acknowledged,
-                    hidden: summary.hidden,
-                    responses: summary.responses.clone(),
-                },
-                person: person.as_ref().map(|p| WirePerson {
-                    member_id: p.member_id.0,
-                    state: p.state.code(),
-                    at: p.at.map(|t| t.as_millisecond()),
-                }),
-            },
-            EventBody::Reminder {
-                message_id,
-                member_id,
-                count,
-            } => WireBody::Reminder {
-                message_id: message_id.0,
-                member_id: member_id.0,
-                count: *count,
-            },
-            EventBody::Escalation {
-                message_id,
-                recipient_id,
-                to_member_id,
-                role,
-            } => WireBody::Escalation {
-                message_id: message_id.0,
-                recipient_id: recipient_id.0,
-                to_member_id: to_member_id.0,
-                role: (*role).to_string(),
-            },
-            EventBody::TaskCreated {
-                task_id,
-                message_id,
-                member_id,
-            } => WireBody::TaskCreated {
-                task_id: task_id.0,
-                message_id: message_id.0,
-                member_id: member_id.0,
-            },
-        };
-        Self {
-            seq: e.seq.0,
-            org: e.org_id.0,
-            at: e.at.as_millisecond(),
-            body,
-        }
-    }
-}
-
-impl TryFrom<WireEvent> for Event {
-    type Error = String;
-
-    fn try_from(w: WireEvent) -> Result<Self, String> {
-        let instant =
-            |ms: i64| Timestamp::from_millisecond(ms).map_err(|e| format!("bad instant: {e}"));
-        let body = match w.body {
-            WireBody::MessageCreated {
-                message_id,
-                sender_id,
-                title,
-                priority,
-                require_ack,
-            } => EventBody::MessageCreated {
-                message_id: MessageId(message_id),
-                sender_id: MemberId(sender_id),
-                title,
-                priority: Priority::parse("priority", &priority).map_err(|e| e.message)?,
-                require_ack,
-            },
-            WireBody::ReceiptUpdated {
-                message_id,
-                sender_id,
-                summary,
-                person,
-            } => EventBody::ReceiptUpdated {
-                message_id: MessageId(message_id),
-                sender_id: MemberId(sender_id),
-                summary: Summary {
-                    recipients: summary.recipients,
-                    delivered: summary.delivered,
-                    read: summary.read,
-                    acknowledged: summary.acknowledged,
-                    hidden: summary.hidden,
-                    responses: summary.responses,
-                },
-                person: match person {
-                    None => None,
-                    Some(p) => Some(PersonUpdate {
-                        member_id: MemberId(p.member_id),
-                        state: ReceiptState::from_code(p.state),
-                        at: p.at.map(instant).transpose()?,
-                    }),
-                },
-            },
-            WireBody::Reminder {
-                message_id,
-                member_id,
-                count,
-            } => EventBody::Reminder {
-                message_id: MessageId(message_id),
-                member_id: MemberId(member_id),
-                count,
-            },
-            WireBody::Escalation {
-                message_id,
-                recipient_id,
-                to_member_id,
-                role,
-            } => EventBody::Escalation {
-                message_id: MessageId(message_id),
-                recipient_id: MemberId(recipient_id),
-                to_member_id: MemberId(to_member_id),
-                role: if role == "backup" {
-                    "backup"
-                } else {
-                    "manager"
-                },
-            },
-            WireBody::TaskCreated {
-                task_id,
-                message_id,
-                member_id,
-            } => EventBody::TaskCreated {
-                task_id: TaskId(task_id),
-                message_id: MessageId(message_id),
-                member_id: MemberId(member_id),
-            },
-        };
-        Ok(Event {
-            seq: Seq(w.seq),
-            org_id: OrgId(w.org),
-            at: instant(w.at)?,
-            body,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::Timestamp;
+    use readtrack_domain::event::EventBody;
+    use readtrack_domain::ids::{MemberId, MessageId, Seq};
 
     fn event(org: i64, seq: i64) -> Event {
         Event {
@@ -664,71 +425,6 @@ mod tests {
 
     const GAP: Duration = Duration::from_secs(2);
     const SETTLE: Duration = Duration::from_millis(100);
-
-    #[test]
-    fn every_kind_of_event_survives_the_trip_between_nodes() {
-        let at = Timestamp::from_millisecond(1_800_000_000_123).unwrap();
-        let bodies = vec![
-            EventBody::MessageCreated {
-                message_id: MessageId(4),
-                sender_id: MemberId(2),
-                title: "Typhoon signal No. 8 \u{1f300}".into(),
-                priority: Priority::Urgent,
-                require_ack: true,
-            },
-            EventBody::ReceiptUpdated {
-                message_id: MessageId(4),
-                sender_id: MemberId(2),
-                summary: Summary {
-                    recipients: 3,
-                    delivered: 2,
-                    read: 1,
-                    acknowledged: 0,
-                    hidden: 1,
-                    responses: vec![("Yes".into(), 1), ("No".into(), 0)],
-                },
-                person: Some(PersonUpdate {
-                    member_id: MemberId(7),
-                    state: ReceiptState::Read,
-                    at: Some(at),
-                }),
-            },
-            EventBody::ReceiptUpdated {
-                message_id: MessageId(4),
-                sender_id: MemberId(2),
-                summary: Summary::default(),
-                person: None,
-            },
-            EventBody::Reminder {
-                message_id: MessageId(4),
-                member_id: MemberId(7),
-                count: 2,
-            },
-            EventBody::Escalation {
-                message_id: MessageId(4),
-                recipient_id: MemberId(7),
-                to_member_id: MemberId(9),
-                role: "backup",
-            },
-            EventBody::TaskCreated {
-                task_id: TaskId(5),
-                message_id: MessageId(4),
-                member_id: MemberId(7),
-            },
-        ];
-        for (i, body) in bodies.into_iter().enumerate() {
-            let e = Event {
-                seq: Seq(i as i64 + 1),
-                org_id: OrgId(3),
-                at,
-                body,
-            };
-            let bytes = serde_json::to_vec(&WireEvent::from(&e)).unwrap();
-            let back =
-                Event::try_from(serde_json::from_slice::<WireEvent>(&bytes).unwrap()).unwrap();
-            assert_eq!(back, e);
-        }
-    }
 
     #[test]
     fn events_that_overtook_each_other_come_out_in_sequence_order() {

@@ -3,14 +3,12 @@
 //! These are storage formats, private to this crate; the wire format lives elsewhere.
 
 use jiff::Timestamp;
-use readtrack_domain::event::{EventBody, PersonUpdate};
-use readtrack_domain::ids::{MemberId, MessageId, TaskId};
+use readtrack_domain::event::EventBody;
+use readtrack_domain::ids::MessageId;
 use readtrack_domain::message::Priority;
 use readtrack_domain::receipt::ReceiptState;
 use readtrack_domain::reminder::{EscalateTo, ReminderPlan};
 use readtrack_domain::settings::{self, QuietReads};
-use readtrack_domain::summary::Summary;
-use serde_json::{Value, json};
 
 use crate::StorageError;
 use crate::model::MessageDepartmentStats;
@@ -143,72 +141,9 @@ pub fn quiet_reads(s: &str) -> Result<QuietReads, StorageError> {
     QuietReads::parse("reads", s).map_err(|_| StorageError::Corrupt(format!("quiet reads {s:?}")))
 }
 
-fn summary_json(s: &Summary) -> Value {
-    json!({
-        "recipients": s.recipients,
-        "delivered": s.delivered,
-        "read": s.read,
-        "acknowledged": s.acknowledged,
-        "hidden": s.hidden,
-        "responses": s.responses.iter().map(|(l, n)| json!([l, n])).collect::<Vec<_>>(),
-    })
-}
-
-fn summary_from(v: &Value) -> Summary {
-    let n = |k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
-    Summary {
-        recipients: n("recipients"),
-        delivered: n("delivered"),
-        read: n("read"),
-        acknowledged: n("acknowledged"),
-        hidden: n("hidden"),
-        responses: v
-            .get("responses")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| Some((p.get(0)?.as_str()?.to_string(), p.get(1)?.as_i64()?)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-    }
-}
-
-/// The stored payload of an event body (everything but seq, org, kind, target, message).
+/// The stored payload of an event body: the one event encoding (`readtrack-events`).
 pub fn encode_payload(body: &EventBody) -> String {
-    let v = match body {
-        EventBody::MessageCreated {
-            sender_id,
-            title,
-            priority,
-            require_ack,
-            ..
-        } => {
-            json!({"sender_id": sender_id.0, "title": title, "priority": priority.as_str(), "require_ack": require_ack})
-        }
-        EventBody::ReceiptUpdated {
-            summary, person, ..
-        } => json!({
-            "summary": summary_json(summary),
-            "person": person.as_ref().map(|p| json!({
-                "member_id": p.member_id.0,
-                "state": p.state.code(),
-                "at": p.at.map(ms),
-            })),
-        }),
-        EventBody::Reminder {
-            member_id, count, ..
-        } => json!({"member_id": member_id.0, "count": count}),
-        EventBody::Escalation {
-            recipient_id, role, ..
-        } => json!({"recipient_id": recipient_id.0, "role": role}),
-        EventBody::TaskCreated {
-            task_id, member_id, ..
-        } => {
-            json!({"task_id": task_id.0, "member_id": member_id.0})
-        }
-    };
-    v.to_string()
+    readtrack_events::body_to_json(body)
 }
 
 /// Rebuilds an event body from its stored columns.
@@ -218,68 +153,8 @@ pub fn decode_payload(
     message_id: i64,
     payload: &str,
 ) -> Result<EventBody, StorageError> {
-    let bad = || StorageError::Corrupt(format!("event payload of {kind}"));
-    let v: Value = serde_json::from_str(payload).map_err(|_| bad())?;
-    let int = |k: &str| v.get(k).and_then(Value::as_i64).ok_or_else(bad);
-    let message_id = MessageId(message_id);
-    Ok(match kind {
-        "message.created" => EventBody::MessageCreated {
-            message_id,
-            sender_id: MemberId(int("sender_id")?),
-            title: v
-                .get("title")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            priority: priority(
-                v.get("priority")
-                    .and_then(Value::as_str)
-                    .unwrap_or("normal"),
-            )?,
-            require_ack: v
-                .get("require_ack")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        },
-        "receipt.updated" => EventBody::ReceiptUpdated {
-            message_id,
-            sender_id: MemberId(target.ok_or_else(bad)?),
-            summary: summary_from(v.get("summary").ok_or_else(bad)?),
-            person: match v.get("person") {
-                Some(p) if !p.is_null() => Some(PersonUpdate {
-                    member_id: MemberId(
-                        p.get("member_id").and_then(Value::as_i64).ok_or_else(bad)?,
-                    ),
-                    state: ReceiptState::from_code(
-                        p.get("state").and_then(Value::as_i64).unwrap_or(0),
-                    ),
-                    at: p.get("at").and_then(Value::as_i64).map(ts),
-                }),
-                _ => None,
-            },
-        },
-        "reminder" => EventBody::Reminder {
-            message_id,
-            member_id: MemberId(int("member_id")?),
-            count: int("count")?,
-        },
-        "escalation" => EventBody::Escalation {
-            message_id,
-            recipient_id: MemberId(int("recipient_id")?),
-            to_member_id: MemberId(target.ok_or_else(bad)?),
-            role: if v.get("role").and_then(Value::as_str) == Some("backup") {
-                "backup"
-            } else {
-                "manager"
-            },
-        },
-        "task.created" => EventBody::TaskCreated {
-            task_id: TaskId(int("task_id")?),
-            message_id,
-            member_id: MemberId(int("member_id")?),
-        },
-        _ => return Err(bad()),
-    })
+    readtrack_events::body_from_stored(kind, target, message_id, payload)
+        .map_err(|e| StorageError::Corrupt(e.to_string()))
 }
 
 /// The stored target column of an event (NULL: every recipient of the message).
@@ -344,30 +219,6 @@ mod tests {
             ..plan
         };
         assert_eq!(decode_plan(&encode_plan(&none)).unwrap(), none);
-    }
-
-    #[test]
-    fn event_payloads_round_trip() {
-        let body = EventBody::ReceiptUpdated {
-            message_id: MessageId(4),
-            sender_id: MemberId(2),
-            summary: Summary {
-                recipients: 3,
-                delivered: 2,
-                read: 1,
-                acknowledged: 0,
-                hidden: 1,
-                responses: vec![("Yes".into(), 0)],
-            },
-            person: Some(PersonUpdate {
-                member_id: MemberId(7),
-                state: ReceiptState::Read,
-                at: Some(ts(1_800_000_000_000)),
-            }),
-        };
-        let back =
-            decode_payload(body.kind(), target_of(&body), 4, &encode_payload(&body)).unwrap();
-        assert_eq!(back, body);
     }
 }
 
