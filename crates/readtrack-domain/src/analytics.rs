@@ -3,6 +3,13 @@
 //! before and after a purge agree.
 
 /// Buckets per doubling of time: bucket edges grow by 2^(1/4), about 19 %.
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+
+use crate::ids::{DepartmentId, MessageId};
+use crate::receipt::ReceiptState;
+
 const PER_OCTAVE: f64 = 4.0;
 /// Number of buckets: bucket 0 holds delays under one second; the last reaches past a year.
 pub const BUCKETS: usize = 104;
@@ -151,6 +158,99 @@ impl DepartmentStats {
     }
 }
 
+/// One notice's figures for one department (live or kept by retention).
+#[derive(Debug, Clone)]
+pub struct MessageDepartmentStats {
+    /// The notice.
+    pub message_id: MessageId,
+    /// When it was sent.
+    pub created_at: Timestamp,
+    /// The department (of the recipients at send time).
+    pub department_id: DepartmentId,
+    /// The figures.
+    pub stats: DepartmentStats,
+}
+
+/// One live receipt as the analytics fold reads it.
+#[derive(Debug, Clone)]
+pub struct LiveReceipt {
+    /// The notice.
+    pub message_id: MessageId,
+    /// The recipient's department at send time.
+    pub department_id: DepartmentId,
+    /// When the notice was sent.
+    pub created_at: Timestamp,
+    /// The notice's deadline, if any.
+    pub deadline: Option<Timestamp>,
+    /// The receipt's state.
+    pub state: ReceiptState,
+    /// When it was read.
+    pub read_at: Option<Timestamp>,
+    /// When it was acknowledged.
+    pub acked_at: Option<Timestamp>,
+    /// Reminders sent for it.
+    pub reminders: i64,
+    /// Whether it was escalated.
+    pub escalated: bool,
+}
+
+/// Folds live receipts, streamed one at a time, into per-notice, per-department figures:
+/// what the analytics show of live notices and what retention keeps when it purges their
+/// per-person rows, so figures before and after a purge agree. Memory grows with the
+/// groups, never with the receipts: a year of notices to a large organisation is millions
+/// of rows, and holding them all at once made the server's memory climb with every
+/// analytics request (see the soak in BENCHMARKS.md).
+#[derive(Debug, Default)]
+pub struct LiveStatsFold {
+    by_key: HashMap<(MessageId, DepartmentId), MessageDepartmentStats>,
+}
+
+impl LiveStatsFold {
+    /// Counts one receipt; deadlines later than `now` do not count yet.
+    pub fn add(&mut self, r: LiveReceipt, now: Timestamp) {
+        let entry = self
+            .by_key
+            .entry((r.message_id, r.department_id))
+            .or_insert_with(|| MessageDepartmentStats {
+                message_id: r.message_id,
+                created_at: r.created_at,
+                department_id: r.department_id,
+                stats: DepartmentStats::default(),
+            });
+        let s = &mut entry.stats;
+        s.recipients += 1;
+        if r.state.is_read() {
+            s.read += 1;
+        }
+        if r.state == ReceiptState::Acknowledged {
+            s.acknowledged += 1;
+        }
+        s.reminders += r.reminders.max(0) as u64;
+        if r.escalated {
+            s.escalations += 1;
+        }
+        if let Some(deadline) = r.deadline.filter(|d| *d <= now) {
+            s.with_deadline += 1;
+            if r.read_at.is_none_or(|t| t > deadline) {
+                s.unread_at_deadline += 1;
+            }
+        }
+        if let Some(t) = r.read_at {
+            s.read_delays
+                .record(t.duration_since(r.created_at).as_secs_f64());
+        }
+        if let Some(t) = r.acked_at {
+            s.ack_delays
+                .record(t.duration_since(r.created_at).as_secs_f64());
+        }
+    }
+
+    /// The figures, one per notice and department.
+    pub fn finish(self) -> Vec<MessageDepartmentStats> {
+        self.by_key.into_values().collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +291,45 @@ mod tests {
             let got = h.quantile(q).unwrap();
             prop_assert!(got >= exact / 1.2 && got <= exact * 1.2, "q={q} exact={exact} got={got}");
         }
+    }
+
+    #[test]
+    fn live_stats_fold_groups_by_notice_and_department_and_counts_passed_deadlines_only() {
+        let at = |ms: i64| Timestamp::from_millisecond(ms).unwrap();
+        let receipt =
+            |department, state, read_at: Option<i64>, deadline: Option<i64>| LiveReceipt {
+                message_id: MessageId(7),
+                department_id: DepartmentId(department),
+                created_at: at(0),
+                deadline: deadline.map(at),
+                state,
+                read_at: read_at.map(at),
+                acked_at: None,
+                reminders: 2,
+                escalated: department == 2,
+            };
+        let now = at(10_000);
+        let mut fold = LiveStatsFold::default();
+        fold.add(
+            receipt(1, ReceiptState::Read, Some(3_000), Some(5_000)),
+            now,
+        );
+        fold.add(receipt(1, ReceiptState::Delivered, None, Some(5_000)), now);
+        fold.add(
+            receipt(2, ReceiptState::Read, Some(9_000), Some(20_000)),
+            now,
+        );
+        let mut out = fold.finish();
+        out.sort_by_key(|s| s.department_id.0);
+        assert_eq!(out.len(), 2, "one line per notice and department");
+        let (one, two) = (&out[0].stats, &out[1].stats);
+        assert_eq!((one.recipients, one.read, one.reminders), (2, 1, 4));
+        assert_eq!((one.with_deadline, one.unread_at_deadline), (2, 1));
+        assert_eq!(one.read_delays.total(), 1);
+        assert_eq!(
+            (two.with_deadline, two.escalations),
+            (0, 1),
+            "deadline not yet passed"
+        );
     }
 }

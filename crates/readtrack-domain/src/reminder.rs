@@ -1,6 +1,7 @@
 //! Reminder plans: when an unread notice is reminded, escalated and turned into a task.
 
 use crate::FieldError;
+use crate::ids::MemberId;
 
 /// Who hears about a recipient's unread notice once it is escalated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -169,6 +170,28 @@ impl ReminderPlan {
     }
 }
 
+/// Who hears about `recipient`'s unread notice when it is escalated, in the plan's order,
+/// each with the role they hear it in: the line manager and/or the backup contact, where
+/// the directory names one, never the recipient themself and nobody twice.
+pub fn escalation_targets(
+    escalate_to: &[EscalateTo],
+    recipient: MemberId,
+    manager: Option<MemberId>,
+    backup: Option<MemberId>,
+) -> Vec<(MemberId, &'static str)> {
+    let mut told: Vec<(MemberId, &'static str)> = Vec::new();
+    for target in escalate_to {
+        let who = match target {
+            EscalateTo::Manager => manager,
+            EscalateTo::Backup => backup,
+        };
+        if let Some(who) = who.filter(|w| *w != recipient && !told.iter().any(|(t, _)| t == w)) {
+            told.push((who, target.as_str()));
+        }
+    }
+    told
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +238,25 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.field, "reminders.escalate_to[0]");
+    }
+
+    #[test]
+    fn an_escalation_reaches_each_named_contact_once_and_never_the_recipient() {
+        let (me, boss, backup) = (MemberId(1), MemberId(2), MemberId(3));
+        let both = [EscalateTo::Manager, EscalateTo::Backup];
+        assert_eq!(
+            escalation_targets(&both, me, Some(boss), Some(backup)),
+            vec![(boss, "manager"), (backup, "backup")]
+        );
+        assert_eq!(
+            escalation_targets(&both, me, Some(boss), Some(boss)),
+            vec![(boss, "manager")],
+            "one person who is both hears it once"
+        );
+        assert_eq!(escalation_targets(&both, me, Some(me), None), vec![]);
+        assert_eq!(
+            escalation_targets(&[EscalateTo::Backup], me, Some(boss), None),
+            vec![]
+        );
     }
 }

@@ -656,18 +656,7 @@ pub struct PurgeCounts {
     pub events: u64,
 }
 
-/// One notice's figures for one department (live or kept by retention).
-#[derive(Debug, Clone)]
-pub struct MessageDepartmentStats {
-    /// The notice.
-    pub message_id: MessageId,
-    /// When it was sent.
-    pub created_at: Timestamp,
-    /// The department (of the recipients at send time).
-    pub department_id: DepartmentId,
-    /// The figures.
-    pub stats: readtrack_domain::analytics::DepartmentStats,
-}
+pub use readtrack_domain::analytics::MessageDepartmentStats;
 
 /// A pulse survey to open.
 #[derive(Debug, Clone)]

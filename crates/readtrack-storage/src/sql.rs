@@ -4,14 +4,11 @@
 
 use jiff::Timestamp;
 use readtrack_domain::event::EventBody;
-use readtrack_domain::ids::MessageId;
 use readtrack_domain::message::Priority;
-use readtrack_domain::receipt::ReceiptState;
 use readtrack_domain::reminder::{EscalateTo, ReminderPlan};
 use readtrack_domain::settings::{self, QuietReads};
 
 use crate::StorageError;
-use crate::model::MessageDepartmentStats;
 
 /// Unix milliseconds of an instant.
 pub fn ms(t: Timestamp) -> i64 {
@@ -168,45 +165,6 @@ pub fn target_of(body: &EventBody) -> Option<i64> {
 #[cfg(test)]
 mod tests {
 
-    #[test]
-    fn live_stats_fold_groups_by_notice_and_department_and_counts_passed_deadlines_only() {
-        let receipt =
-            |department, state: ReceiptState, read_at: Option<i64>, deadline| LiveReceipt {
-                message: 7,
-                department,
-                created_at: 0,
-                deadline,
-                state: state.code(),
-                read_at,
-                acked_at: None,
-                reminders: 2,
-                escalated: department == 2,
-            };
-        let now = ts(10_000);
-        let mut fold = LiveStatsFold::default();
-        fold.add(
-            receipt(1, ReceiptState::Read, Some(3_000), Some(5_000)),
-            now,
-        );
-        fold.add(receipt(1, ReceiptState::Delivered, None, Some(5_000)), now);
-        fold.add(
-            receipt(2, ReceiptState::Read, Some(9_000), Some(20_000)),
-            now,
-        );
-        let mut out = fold.finish();
-        out.sort_by_key(|s| s.department_id.0);
-        assert_eq!(out.len(), 2, "one line per notice and department");
-        let (one, two) = (&out[0].stats, &out[1].stats);
-        assert_eq!((one.recipients, one.read, one.reminders), (2, 1, 4));
-        assert_eq!((one.with_deadline, one.unread_at_deadline), (2, 1));
-        assert_eq!(one.read_delays.total(), 1);
-        assert_eq!(
-            (two.with_deadline, two.escalations),
-            (0, 1),
-            "deadline not yet passed"
-        );
-    }
-
     use super::*;
 
     #[test]
@@ -219,84 +177,5 @@ mod tests {
             ..plan
         };
         assert_eq!(decode_plan(&encode_plan(&none)).unwrap(), none);
-    }
-}
-
-/// One live receipt as the analytics read it (millisecond times, the state's code).
-pub struct LiveReceipt {
-    /// The notice.
-    pub message: i64,
-    /// The recipient's department at send time.
-    pub department: i64,
-    /// When the notice was sent.
-    pub created_at: i64,
-    /// The notice's deadline, if any.
-    pub deadline: Option<i64>,
-    /// The receipt state's code.
-    pub state: i64,
-    /// When it was read.
-    pub read_at: Option<i64>,
-    /// When it was acknowledged.
-    pub acked_at: Option<i64>,
-    /// Reminders sent for it.
-    pub reminders: i64,
-    /// Whether it was escalated.
-    pub escalated: bool,
-}
-
-/// Folds live receipts, streamed one at a time, into per-notice, per-department
-/// figures. Memory grows with the groups, never with the receipts: a year of notices to
-/// a large organisation is millions of rows, and holding them all at once made the
-/// server's memory climb with every analytics request (see the soak in BENCHMARKS.md).
-#[derive(Default)]
-pub struct LiveStatsFold {
-    by_key: std::collections::HashMap<(i64, i64), MessageDepartmentStats>,
-}
-
-impl LiveStatsFold {
-    /// Counts one receipt; deadlines later than `now` do not count yet.
-    pub fn add(&mut self, r: LiveReceipt, now: Timestamp) {
-        let created = ts(r.created_at);
-        let entry = self
-            .by_key
-            .entry((r.message, r.department))
-            .or_insert_with(|| MessageDepartmentStats {
-                message_id: MessageId(r.message),
-                created_at: created,
-                department_id: readtrack_domain::ids::DepartmentId(r.department),
-                stats: Default::default(),
-            });
-        let state = ReceiptState::from_code(r.state);
-        let read_at = ts_opt(r.read_at);
-        let s = &mut entry.stats;
-        s.recipients += 1;
-        if state.is_read() {
-            s.read += 1;
-        }
-        if state == ReceiptState::Acknowledged {
-            s.acknowledged += 1;
-        }
-        s.reminders += r.reminders.max(0) as u64;
-        if r.escalated {
-            s.escalations += 1;
-        }
-        if let Some(deadline) = ts_opt(r.deadline).filter(|d| *d <= now) {
-            s.with_deadline += 1;
-            if read_at.is_none_or(|t| t > deadline) {
-                s.unread_at_deadline += 1;
-            }
-        }
-        if let Some(t) = read_at {
-            s.read_delays
-                .record(t.duration_since(created).as_secs_f64());
-        }
-        if let Some(t) = ts_opt(r.acked_at) {
-            s.ack_delays.record(t.duration_since(created).as_secs_f64());
-        }
-    }
-
-    /// The figures, one per notice and department.
-    pub fn finish(self) -> Vec<MessageDepartmentStats> {
-        self.by_key.into_values().collect()
     }
 }

@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use readtrack_domain::analytics::{DepartmentStats, Histogram};
+use readtrack_domain::analytics::{DepartmentStats, Histogram, LiveReceipt, LiveStatsFold};
 use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId, SurveyId, TaskId};
 use readtrack_domain::message::Tracking;
+use readtrack_domain::receipt::ReceiptState;
 
 use super::directory::fetch_member;
 use super::messages::{RECEIPT_COLUMNS, receipt_from_row};
@@ -61,13 +62,13 @@ fn survey_from_row(r: &Row) -> Result<SurveyRecord> {
 /// One row of [`LIVE_STATS_SQL`] as the analytics fold reads it.
 fn live_receipt(r: &Row) -> Result<LiveReceipt> {
     Ok(LiveReceipt {
-        message: r.get("message_id")?,
-        department: r.get("department_id")?,
-        created_at: r.get("created_at")?,
-        deadline: r.get("deadline")?,
-        state: r.get("state")?,
-        read_at: r.get("read_at")?,
-        acked_at: r.get("acked_at")?,
+        message_id: MessageId(r.get("message_id")?),
+        department_id: DepartmentId(r.get("department_id")?),
+        created_at: ts(r.get("created_at")?),
+        deadline: ts_opt(r.get("deadline")?),
+        state: ReceiptState::from_code(r.get("state")?),
+        read_at: ts_opt(r.get("read_at")?),
+        acked_at: ts_opt(r.get("acked_at")?),
         reminders: r.get("reminder_count")?,
         escalated: r.get::<Option<i64>>("escalated_at")?.is_some(),
     })

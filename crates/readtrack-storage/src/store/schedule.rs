@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use readtrack_domain::event::{Event, EventBody};
 use readtrack_domain::ids::{MemberId, MessageId, OrgId, Seq, TaskId};
 use readtrack_domain::receipt::ReceiptState;
-use readtrack_domain::reminder::{EscalateTo, ReminderPlan};
+use readtrack_domain::reminder::{ReminderPlan, escalation_targets};
 use readtrack_domain::schedule::{self, RecipientNow, Step, StepDecision, StepsDone};
 use readtrack_domain::settings::OrgSettings;
 use readtrack_domain::time_zone::Zone;
@@ -305,16 +305,9 @@ impl Store {
                         .unwrap_or_else(ReminderPlan::default_for_tracked);
                     let manager = recipient.get::<Option<i64>>("manager_id")?.map(MemberId);
                     let backup = recipient.get::<Option<i64>>("backup_id")?.map(MemberId);
-                    let mut told = Vec::new();
-                    for target in &plan.escalate_to {
-                        let (who, role) = match target {
-                            EscalateTo::Manager => (manager, "manager"),
-                            EscalateTo::Backup => (backup, "backup"),
-                        };
-                        let Some(who) = who.filter(|w| *w != member && !told.contains(w)) else {
-                            continue;
-                        };
-                        told.push(who);
+                    for (who, role) in
+                        escalation_targets(&plan.escalate_to, member, manager, backup)
+                    {
                         q("INSERT INTO escalations (org_id, message_id, recipient_id, to_member_id, role, created_at) VALUES (?, ?, ?, ?, ?, ?)")
                             .bind(facts.org_id.0)
                             .bind(message.0)
