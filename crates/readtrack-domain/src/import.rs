@@ -3,8 +3,9 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::FieldError;
-use crate::department::parse_path;
+use crate::department::{Department, DepartmentTree, parse_path};
 use crate::email::Email;
+use crate::ids::{DepartmentId, MemberId, OrgId};
 use crate::member::Role;
 
 /// The header an import file must start with.
@@ -142,6 +143,124 @@ fn check_row(row: &ImportRowInput) -> Result<ImportRow, FieldError> {
     })
 }
 
+/// One checked import row, ready to be planned against the directory.
+#[derive(Debug, Clone)]
+pub struct ImportWrite {
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub email: Email,
+    /// Department path (created as needed).
+    pub department: Vec<String>,
+    /// Manager's address.
+    pub manager_email: Option<Email>,
+    /// Backup's address.
+    pub backup_email: Option<Email>,
+    /// Role.
+    pub role: Role,
+}
+
+/// A department an import refers to: one that exists, or the n-th it creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DepartmentRef {
+    /// Already in the directory.
+    Existing(DepartmentId),
+    /// Created by this import: an index into [`ImportPlan::departments`].
+    New(usize),
+}
+
+/// A department the import creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedDepartment {
+    /// Its name.
+    pub name: String,
+    /// Its parent (`None`: a top-level department); always earlier in the plan or existing.
+    pub parent: Option<DepartmentRef>,
+}
+
+/// What an import changes, decided before anything is written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportPlan {
+    /// Departments to create, parents before children.
+    pub departments: Vec<PlannedDepartment>,
+    /// Each row's department.
+    pub row_departments: Vec<Option<DepartmentRef>>,
+    /// Rows whose address is already a member of the organisation: that member is updated
+    /// (name, department, role) and reactivated.
+    pub updates: Vec<(MemberId, usize)>,
+    /// Rows that become new members.
+    pub creates: Vec<usize>,
+}
+
+/// An import row whose address belongs to another organisation on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignAddress(pub String);
+
+/// Plans an import: every missing department path is created (parents first, matched
+/// case-insensitively like the directory does), a row whose address is a member of the
+/// organisation updates that member, any other row creates one. `existing` maps every
+/// address on the server to its member and organisation; an address of another
+/// organisation stops the whole import.
+pub fn plan_import(
+    departments: &[Department],
+    existing: &HashMap<String, (MemberId, OrgId)>,
+    org: OrgId,
+    rows: &[ImportWrite],
+) -> Result<ImportPlan, ForeignAddress> {
+    // New departments get stand-in ids below zero, so the tree finds them like the rest.
+    let stand_in = |i: usize| DepartmentId(-(i as i64) - 1);
+    let as_ref = |id: DepartmentId| {
+        if id.0 < 0 {
+            DepartmentRef::New((-id.0 - 1) as usize)
+        } else {
+            DepartmentRef::Existing(id)
+        }
+    };
+    let mut all: Vec<Department> = departments.to_vec();
+    let mut tree = DepartmentTree::new(all.clone());
+    let mut plan = ImportPlan::default();
+    let mut path_ids: HashMap<Vec<String>, DepartmentId> = HashMap::new();
+    for row in rows {
+        for depth in 1..=row.department.len() {
+            let prefix = &row.department[..depth];
+            if path_ids.contains_key(prefix) {
+                continue;
+            }
+            let id = match tree.find_path(prefix) {
+                Some(id) => id,
+                None => {
+                    let parent = (depth > 1).then(|| path_ids[&row.department[..depth - 1]]);
+                    let id = stand_in(plan.departments.len());
+                    plan.departments.push(PlannedDepartment {
+                        name: prefix[depth - 1].clone(),
+                        parent: parent.map(as_ref),
+                    });
+                    all.push(Department {
+                        id,
+                        name: prefix[depth - 1].clone(),
+                        parent_id: parent,
+                    });
+                    tree = DepartmentTree::new(all.clone());
+                    id
+                }
+            };
+            path_ids.insert(prefix.to_vec(), id);
+        }
+        plan.row_departments
+            .push(path_ids.get(row.department.as_slice()).copied().map(as_ref));
+    }
+    for (i, row) in rows.iter().enumerate() {
+        match existing.get(row.email.as_str()) {
+            Some((_, other)) if *other != org => {
+                return Err(ForeignAddress(row.email.as_str().to_string()));
+            }
+            Some((id, _)) => plan.updates.push((*id, i)),
+            None => plan.creates.push(i),
+        }
+    }
+    Ok(plan)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +301,63 @@ mod tests {
         let lines: Vec<u64> = errs.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![3, 4, 5, 6]);
         assert!(errs[3].message.contains("nobody@x.hk"));
+    }
+
+    #[test]
+    fn an_import_plans_missing_departments_parents_first_and_sorts_rows_into_updates_and_creates() {
+        let org = OrgId(1);
+        let existing_dept = Department {
+            id: DepartmentId(10),
+            name: "Logistics".into(),
+            parent_id: None,
+        };
+        let row = |email: &str, path: &[&str]| ImportWrite {
+            name: email.into(),
+            email: Email::parse("email", email).unwrap(),
+            department: path.iter().map(|p| p.to_string()).collect(),
+            manager_email: None,
+            backup_email: None,
+            role: Role::Member,
+        };
+        let rows = [
+            row("a@x.hk", &["logistics", "Kwai Chung"]),
+            row("b@x.hk", &["Logistics", "kwai chung", "Night"]),
+            row("c@x.hk", &["Retail"]),
+        ];
+        let existing = HashMap::from([("b@x.hk".to_string(), (MemberId(5), org))]);
+        let plan = plan_import(&[existing_dept], &existing, org, &rows).unwrap();
+        assert_eq!(
+            plan.departments,
+            vec![
+                PlannedDepartment {
+                    name: "Kwai Chung".into(),
+                    parent: Some(DepartmentRef::Existing(DepartmentId(10))),
+                },
+                PlannedDepartment {
+                    name: "Night".into(),
+                    parent: Some(DepartmentRef::New(0)),
+                },
+                PlannedDepartment {
+                    name: "Retail".into(),
+                    parent: None,
+                },
+            ],
+            "paths are matched regardless of case and each is created once"
+        );
+        assert_eq!(
+            plan.row_departments,
+            vec![
+                Some(DepartmentRef::New(0)),
+                Some(DepartmentRef::New(1)),
+                Some(DepartmentRef::New(2)),
+            ]
+        );
+        assert_eq!(plan.updates, vec![(MemberId(5), 1)]);
+        assert_eq!(plan.creates, vec![0, 2]);
+        let foreign = HashMap::from([("c@x.hk".to_string(), (MemberId(9), OrgId(2)))]);
+        assert_eq!(
+            plan_import(&[], &foreign, org, &rows),
+            Err(ForeignAddress("c@x.hk".into()))
+        );
     }
 }

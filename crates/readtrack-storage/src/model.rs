@@ -200,22 +200,7 @@ pub struct Page {
     pub after: Option<i64>,
 }
 
-/// One checked import row, resolved to a department.
-#[derive(Debug, Clone)]
-pub struct ImportWrite {
-    /// Name.
-    pub name: String,
-    /// Address.
-    pub email: Email,
-    /// Department path (created as needed).
-    pub department: Vec<String>,
-    /// Manager's address.
-    pub manager_email: Option<Email>,
-    /// Backup's address.
-    pub backup_email: Option<Email>,
-    /// Role.
-    pub role: Role,
-}
+pub use readtrack_domain::import::ImportWrite;
 
 /// What an import created and updated.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

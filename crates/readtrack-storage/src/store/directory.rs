@@ -5,8 +5,9 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use readtrack_domain::FieldError;
-use readtrack_domain::department::{Department, DepartmentTree};
+use readtrack_domain::department::Department;
 use readtrack_domain::ids::{DepartmentId, MemberId, OrgId};
+use readtrack_domain::import::{DepartmentRef, ForeignAddress, plan_import};
 use readtrack_domain::member::{Member, Role};
 
 use super::{MEMBER_COLUMNS, Store, chunks, json_id_list, json_ints, member_from_row};
@@ -324,125 +325,93 @@ impl Directory for Store {
                 .await?;
         }
 
-        // Departments: create each missing path, parents first.
-        let depts = q("SELECT id, name, parent_id FROM departments WHERE org_id = ?")
-            .bind(org.0)
-            .fetch_all(&mut tx)
-            .await?;
-        let mut all: Vec<Department> = depts
-            .iter()
-            .map(|r| {
-                Ok(Department {
-                    id: DepartmentId(r.get("id")?),
-                    name: r.get("name")?,
-                    parent_id: r.get::<Option<i64>>("parent_id")?.map(DepartmentId),
+        // The plan (readtrack-domain) decides; this only writes it.
+        let departments: Vec<Department> =
+            q("SELECT id, name, parent_id FROM departments WHERE org_id = ?")
+                .bind(org.0)
+                .fetch_all(&mut tx)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(Department {
+                        id: DepartmentId(r.get("id")?),
+                        name: r.get("name")?,
+                        parent_id: r.get::<Option<i64>>("parent_id")?.map(DepartmentId),
+                    })
                 })
-            })
-            .collect::<Result<_>>()?;
-        let mut tree = DepartmentTree::new(all.clone());
-        let mut path_ids: HashMap<Vec<String>, DepartmentId> = HashMap::new();
-        let mut fake_id = -1i64;
-        for row in rows {
-            if path_ids.contains_key(&row.department) {
-                continue;
-            }
-            for depth in 1..=row.department.len() {
-                let prefix = &row.department[..depth];
-                if path_ids.contains_key(prefix) {
-                    continue;
-                }
-                let id = match tree.find_path(prefix) {
-                    Some(id) => id,
-                    None => {
-                        let parent = if depth > 1 {
-                            Some(path_ids[&row.department[..depth - 1]])
-                        } else {
-                            None
-                        };
-                        let name = prefix[depth - 1].clone();
-                        let id = if dry_run {
-                            fake_id -= 1;
-                            DepartmentId(fake_id)
-                        } else {
-                            DepartmentId(
-                                q(
-                                    "INSERT INTO departments (org_id, name, parent_id, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-                                )
-                                .bind(org.0)
-                                .bind(&name)
-                                .bind(parent.map(|p| p.0))
-                                .bind(now)
-                                .scalar(&mut tx)
-                                .await?,
-                            )
-                        };
-                        counts.departments_created += 1;
-                        all.push(Department {
-                            id,
-                            name,
-                            parent_id: parent,
-                        });
-                        tree = DepartmentTree::new(all.clone());
-                        id
-                    }
-                };
-                path_ids.insert(prefix.to_vec(), id);
-            }
-        }
-
-        // Members: update those whose email exists, insert the rest in multi-row statements.
-        let existing: HashMap<String, (i64, i64)> = q("SELECT email, id, org_id FROM members")
-            .fetch_all(&mut tx)
-            .await?
-            .iter()
-            .map(|r| Ok((r.get::<String>("email")?, (r.get("id")?, r.get("org_id")?))))
-            .collect::<Result<_>>()?;
-        let mut inserts = Vec::new();
-        for row in rows {
-            match existing.get(row.email.as_str()) {
-                Some((_, other_org)) if *other_org != org.0 => {
-                    return Err(StorageError::Conflict(format!(
-                        "{} belongs to another organisation on this server",
-                        row.email
-                    )));
-                }
-                Some((id, _)) => {
-                    counts.updated += 1;
-                    if !dry_run {
-                        q("UPDATE members SET name = ?, department_id = ?, role = ?, active = TRUE WHERE id = ?")
-                            .bind(&row.name)
-                            .bind(path_ids[&row.department].0)
-                            .bind(row.role.as_str())
-                            .bind(id)
-                            .execute(&mut tx)
-                            .await?;
-                    }
-                }
-                None => {
-                    counts.created += 1;
-                    inserts.push(row);
-                }
-            }
-        }
+                .collect::<Result<_>>()?;
+        let existing: HashMap<String, (MemberId, OrgId)> =
+            q("SELECT email, id, org_id FROM members")
+                .fetch_all(&mut tx)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok((
+                        r.get::<String>("email")?,
+                        (MemberId(r.get("id")?), OrgId(r.get("org_id")?)),
+                    ))
+                })
+                .collect::<Result<_>>()?;
+        let plan =
+            plan_import(&departments, &existing, org, rows).map_err(|ForeignAddress(email)| {
+                StorageError::Conflict(format!(
+                    "{email} belongs to another organisation on this server"
+                ))
+            })?;
+        counts.departments_created = plan.departments.len() as u64;
+        counts.updated = plan.updates.len() as u64;
+        counts.created = plan.creates.len() as u64;
         if dry_run {
             return Ok(counts);
         }
-        for chunk in inserts.chunks(2000) {
+        let mut created: Vec<DepartmentId> = Vec::with_capacity(plan.departments.len());
+        let resolve = |r: DepartmentRef, created: &[DepartmentId]| match r {
+            DepartmentRef::Existing(id) => id,
+            DepartmentRef::New(i) => created[i],
+        };
+        for d in &plan.departments {
+            let parent = d.parent.map(|p| resolve(p, &created));
+            let id: i64 = q("INSERT INTO departments (org_id, name, parent_id, created_at) VALUES (?, ?, ?, ?) RETURNING id")
+                .bind(org.0)
+                .bind(d.name.as_str())
+                .bind(parent.map(|p| p.0))
+                .bind(now)
+                .scalar(&mut tx)
+                .await?;
+            created.push(DepartmentId(id));
+        }
+        let department_of = |i: usize| -> Result<i64> {
+            plan.row_departments[i]
+                .map(|r| resolve(r, &created).0)
+                .ok_or(StorageError::NotFound("department"))
+        };
+        for &(member, i) in &plan.updates {
+            let row = &rows[i];
+            q("UPDATE members SET name = ?, department_id = ?, role = ?, active = TRUE WHERE id = ?")
+                .bind(row.name.as_str())
+                .bind(department_of(i)?)
+                .bind(row.role.as_str())
+                .bind(member.0)
+                .execute(&mut tx)
+                .await?;
+        }
+        for chunk in plan.creates.chunks(2000) {
             let sql = format!(
                 "INSERT INTO members (org_id, name, email, department_id, role, created_at) VALUES {}",
                 placeholders(chunk.len(), 6)
             );
-            let mut q = q(sql);
-            for row in chunk {
-                q = q
+            let mut insert = q(sql);
+            for &i in chunk {
+                let row = &rows[i];
+                insert = insert
                     .bind(org.0)
-                    .bind(&row.name)
+                    .bind(row.name.as_str())
                     .bind(row.email.as_str())
-                    .bind(path_ids[&row.department].0)
+                    .bind(department_of(i)?)
                     .bind(row.role.as_str())
                     .bind(now);
             }
-            q.execute(&mut tx).await?;
+            insert.execute(&mut tx).await?;
         }
         // Managers and backups last, when every address has an id.
         let ids: HashMap<String, i64> = q("SELECT email, id FROM members WHERE org_id = ?")
