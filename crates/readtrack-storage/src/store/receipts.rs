@@ -12,7 +12,7 @@ use readtrack_domain::summary::{DepartmentCounts, Summary};
 
 use super::messages::{RECEIPT_COLUMNS, count_visible, receipt_from_row};
 use super::schedule::assign_and_insert;
-use super::{Facts, Store, json_ints, lock, plan_for_keys};
+use super::{BIND_BUDGET, Facts, Store, json_ints, lock, plan_for_keys};
 use crate::db::Dialect;
 use crate::db::{Exec, Tx, q, run};
 use crate::model::*;
@@ -233,7 +233,8 @@ impl Store {
         now: Timestamp,
     ) -> Result<AppliedBatch> {
         let mut tx = self.db.write().await?;
-        let sql = batch_sql(self.dialect());
+        let d = self.dialect();
+        let sql = batch_sql(d);
         plan_for_keys(&mut tx, true).await?;
 
         // 1. Check each report against its notice; repeats inside the batch are duplicates.
@@ -253,13 +254,18 @@ impl Store {
         let mut rows: HashMap<RowKey, LoadedRow> = HashMap::with_capacity(keys.len());
         if !keys.is_empty() {
             let wanted: Vec<(i64, i64)> = keys.iter().map(|(m, p)| (m.0, p.0)).collect();
-            let wanted = serde_json::to_string(&wanted).map_err(encoding)?;
-            if let Some(lock_rows) = sql.lock_rows {
-                q(lock_rows).bind(wanted.as_str()).execute(&mut tx).await?;
+            let mut found: Vec<LoadedColumns> = Vec::with_capacity(wanted.len());
+            // Chunks in key order: PostgreSQL locks the rows in that order.
+            for chunk in json_chunks(d, &wanted)? {
+                if let Some(lock_rows) = sql.lock_rows {
+                    q(lock_rows).bind(chunk.as_str()).execute(&mut tx).await?;
+                }
+                let answer: String = q(sql.load_rows).bind(chunk).scalar(&mut tx).await?;
+                found.extend(
+                    serde_json::from_str::<Vec<LoadedColumns>>(&answer)
+                        .map_err(decoding("receipt rows"))?,
+                );
             }
-            let found: String = q(sql.load_rows).bind(wanted).scalar(&mut tx).await?;
-            let found: Vec<LoadedColumns> =
-                serde_json::from_str(&found).map_err(decoding("receipt rows"))?;
             for columns in found {
                 let policy_ack_version = columns.13;
                 let mut rec = receipt_from_columns(columns);
@@ -296,15 +302,15 @@ impl Store {
                     .iter()
                     .map(|&i| (batch[i].member_id.0, batch[i].receipt.event_id.as_str()))
                     .collect();
-                let present: String = q(sql.present_event_ids)
-                    .bind(serde_json::to_string(&keys).map_err(encoding)?)
-                    .scalar(&mut tx)
-                    .await?;
-                let present: HashSet<(i64, String)> =
-                    serde_json::from_str::<Vec<(i64, String)>>(&present)
-                        .map_err(decoding("event ids"))?
-                        .into_iter()
-                        .collect();
+                let mut present: HashSet<(i64, String)> = HashSet::new();
+                for chunk in json_chunks(d, &keys)? {
+                    let answer: String =
+                        q(sql.present_event_ids).bind(chunk).scalar(&mut tx).await?;
+                    present.extend(
+                        serde_json::from_str::<Vec<(i64, String)>>(&answer)
+                            .map_err(decoding("event ids"))?,
+                    );
+                }
                 checked.retain(
                     |i| {
                         let w = &batch[i];
@@ -399,10 +405,9 @@ impl Store {
                     )
                 })
                 .collect();
-            q(sql.update_rows)
-                .bind(serde_json::to_string(&changed).map_err(encoding)?)
-                .execute(&mut tx)
-                .await?;
+            for chunk in json_chunks(d, &changed)? {
+                q(sql.update_rows).bind(chunk).execute(&mut tx).await?;
+            }
         }
         for (id, c) in &counters {
             if !c.dirty {
@@ -433,21 +438,25 @@ impl Store {
             .map(|((msg, dept), (read, acked))| (msg.0, dept.0, read, acked))
             .collect();
         if !dept_changes.is_empty() {
-            q(sql.update_department_counters)
-                .bind(serde_json::to_string(&dept_changes).map_err(encoding)?)
-                .execute(&mut tx)
-                .await?;
+            for chunk in json_chunks(d, &dept_changes)? {
+                q(sql.update_department_counters)
+                    .bind(chunk)
+                    .execute(&mut tx)
+                    .await?;
+            }
         }
         let finished: Vec<(i64, i64, &'static str)> = tasks_to_close(&rows, &facts)
             .into_iter()
             .map(|(m, p, by)| (m.0, p.0, by))
             .collect();
         if !finished.is_empty() {
-            q(sql.close_tasks)
-                .bind(serde_json::to_string(&finished).map_err(encoding)?)
-                .bind(ms(now))
-                .execute(&mut tx)
-                .await?;
+            for chunk in json_chunks(d, &finished)? {
+                q(sql.close_tasks)
+                    .bind(chunk)
+                    .bind(ms(now))
+                    .execute(&mut tx)
+                    .await?;
+            }
         }
         assign_and_insert(&mut tx, &mut events).await?;
         tx.commit().await?;
@@ -502,11 +511,43 @@ async fn insert_event_ids(
             )
         })
         .collect();
-    q(batch_sql(tx.dialect()).insert_event_ids)
-        .bind(serde_json::to_string(&rows).map_err(encoding)?)
-        .bind(ms(now))
-        .execute(tx)
-        .await
+    let d = tx.dialect();
+    let mut inserted = 0;
+    for chunk in json_chunks(d, &rows)? {
+        inserted += q(batch_sql(d).insert_event_ids)
+            .bind(chunk)
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(inserted)
+}
+
+/// A batch's items as JSON arrays to bind: all of them in one on SQLite, in process; on
+/// PostgreSQL as many arrays as keep each statement's bound value under
+/// [`BIND_BUDGET`] (see there), in the items' order.
+fn json_chunks<T: serde::Serialize>(d: Dialect, items: &[T]) -> Result<Vec<String>> {
+    if d == Dialect::Sqlite {
+        return Ok(vec![serde_json::to_string(items).map_err(encoding)?]);
+    }
+    let mut out = Vec::new();
+    let mut current = String::from("[");
+    for item in items {
+        let one = serde_json::to_string(item).map_err(encoding)?;
+        if current.len() > 1 && current.len() + one.len() + 2 > BIND_BUDGET {
+            current.push(']');
+            out.push(std::mem::replace(&mut current, String::from("[")));
+        }
+        if current.len() > 1 {
+            current.push(',');
+        }
+        current.push_str(&one);
+    }
+    if current.len() > 1 {
+        current.push(']');
+        out.push(current);
+    }
+    Ok(out)
 }
 
 /// A recipient row as `load_rows` answers it: the receipt columns in
@@ -668,3 +709,28 @@ const POSTGRES_BATCH: BatchSql = BatchSql {
      UPDATE tasks SET done_at = ?2, done_by = v.done_by FROM v
      WHERE tasks.message_id = v.message_id AND tasks.member_id = v.member_id AND tasks.done_at IS NULL",
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_bind_as_one_array_on_sqlite_and_within_the_budget_on_postgres() {
+        let items: Vec<(i64, String)> = (0..2_000).map(|i| (i, format!("event-{i}"))).collect();
+        let one = json_chunks(Dialect::Sqlite, &items).unwrap();
+        assert_eq!(one.len(), 1);
+        let many = json_chunks(Dialect::Postgres, &items).unwrap();
+        assert!(many.len() > 1);
+        assert!(many.iter().all(|c| c.len() <= BIND_BUDGET));
+        let back: Vec<(i64, String)> = many
+            .iter()
+            .flat_map(|c| serde_json::from_str::<Vec<(i64, String)>>(c).unwrap())
+            .collect();
+        assert_eq!(back, items, "every item once, in order");
+        assert!(
+            json_chunks::<i64>(Dialect::Postgres, &[])
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
