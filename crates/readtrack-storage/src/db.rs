@@ -312,6 +312,12 @@ impl Q {
         self
     }
 
+    /// Binds several values in order.
+    pub(crate) fn bind_all(mut self, values: impl IntoIterator<Item = Arg>) -> Self {
+        self.args.extend(values);
+        self
+    }
+
     /// Appends SQL text (building a statement piece by piece).
     pub(crate) fn push(&mut self, sql: &str) -> &mut Self {
         self.sql.to_mut().push_str(sql);

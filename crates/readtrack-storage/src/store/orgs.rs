@@ -10,7 +10,7 @@ use readtrack_domain::settings::{
 use readtrack_domain::time_zone::Zone;
 
 use super::{MEMBER_COLUMNS, Store, json_id_list, json_ints, lock, member_from_row};
-use crate::db::{Row, Tx, conflict_on_unique, q};
+use crate::db::{Arg, Row, Tx, conflict_on_unique, q};
 use crate::model::*;
 use crate::sql::*;
 use crate::{Orgs, Result, StorageError};
@@ -59,6 +59,24 @@ pub(crate) fn org_from_row(row: &Row, policy_text: String) -> Result<OrgRecord> 
         name: row.get("name")?,
         settings,
     })
+}
+
+/// The organisation settings that both creating and updating an organisation write, in
+/// the column order `time_zone, working_days, work_start, work_end, quiet_start, quiet_end,
+/// quiet_reads, per_person_for, retention_days, min_group_size`.
+fn settings_columns(s: &OrgSettings) -> [Arg; 10] {
+    [
+        s.time_zone.name().into(),
+        encode_days(&s.working_hours.days).into(),
+        format_time_of_day(s.working_hours.start).into(),
+        format_time_of_day(s.working_hours.end).into(),
+        format_time_of_day(s.quiet_hours.start).into(),
+        format_time_of_day(s.quiet_hours.end).into(),
+        s.quiet_hours.reads.as_str().into(),
+        encode_priorities(&s.per_person_tracking_for).into(),
+        i64::from(s.retention_days).into(),
+        i64::from(s.min_group_size).into(),
+    ]
 }
 
 #[async_trait]
@@ -158,16 +176,7 @@ impl Orgs for Store {
                  reminders_important = ?, reminders_urgent = ?, visibility_epoch = visibility_epoch + ?
              WHERE id = ?",
         )
-        .bind(s.time_zone.name())
-        .bind(encode_days(&s.working_hours.days))
-        .bind(format_time_of_day(s.working_hours.start))
-        .bind(format_time_of_day(s.working_hours.end))
-        .bind(format_time_of_day(s.quiet_hours.start))
-        .bind(format_time_of_day(s.quiet_hours.end))
-        .bind(s.quiet_hours.reads.as_str())
-        .bind(encode_priorities(&s.per_person_tracking_for))
-        .bind(i64::from(s.retention_days))
-        .bind(i64::from(s.min_group_size))
+        .bind_all(settings_columns(s))
         .bind(version)
         .bind(pilot_roots)
         .bind(pilot_expanded)
@@ -305,16 +314,7 @@ impl Store {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&new.name)
-        .bind(s.time_zone.name())
-        .bind(encode_days(&s.working_hours.days))
-        .bind(format_time_of_day(s.working_hours.start))
-        .bind(format_time_of_day(s.working_hours.end))
-        .bind(format_time_of_day(s.quiet_hours.start))
-        .bind(format_time_of_day(s.quiet_hours.end))
-        .bind(s.quiet_hours.reads.as_str())
-        .bind(encode_priorities(&s.per_person_tracking_for))
-        .bind(i64::from(s.retention_days))
-        .bind(i64::from(s.min_group_size))
+        .bind_all(settings_columns(s))
         .bind(s.policy_version)
         .bind(s.default_reminders_important.as_ref().map(encode_plan))
         .bind(s.default_reminders_urgent.as_ref().map(encode_plan))
