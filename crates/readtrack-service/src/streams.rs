@@ -8,7 +8,7 @@
 //! no longer works or whose member's role changed. The node that revokes a credential
 //! ends its own streams at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -84,6 +84,14 @@ impl OpenStreams {
             ended,
             streams: self.clone(),
         }
+    }
+
+    /// Ends the streams whose credential was among `asked` and is not `live` (or whose
+    /// member's role changed). A stream opened while the check ran was not asked about,
+    /// so it is not taken for revoked; the next check covers it.
+    fn end_revoked(&self, asked: &[TokenId], live: &HashMap<TokenId, Role>) -> usize {
+        let asked: HashSet<TokenId> = asked.iter().copied().collect();
+        self.end_where(|h| asked.contains(&h.token) && live.get(&h.token) != Some(&h.role))
     }
 
     /// Ends the streams for which `revoked` holds; returns how many.
@@ -169,10 +177,7 @@ impl App {
         for chunk in tokens.chunks(CHECK_CHUNK) {
             live.extend(self.storage().live_tokens(chunk, now).await?);
         }
-        let ended = self
-            .inner
-            .streams
-            .end_where(|h| live.get(&h.token) != Some(&h.role));
+        let ended = self.inner.streams.end_revoked(&tokens, &live);
         if ended > 0 {
             metrics::counter!("readtrack_streams_revoked_total").increment(ended as u64);
             tracing::info!(
@@ -200,5 +205,52 @@ impl App {
                 tracing::warn!(error = %e, "could not check open streams' credentials");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use readtrack_domain::ids::{DepartmentId, OrgId};
+    use readtrack_domain::member::Member;
+    use readtrack_storage::TokenKind;
+
+    fn caller(token: i64, role: Role) -> Caller {
+        Caller {
+            member: Member {
+                id: MemberId(token),
+                org_id: OrgId(1),
+                name: format!("m{token}"),
+                email: format!("m{token}@example.com"),
+                department_id: DepartmentId(1),
+                manager_id: None,
+                backup_id: None,
+                role,
+                time_zone: None,
+                policy_ack_version: 1,
+                active: true,
+            },
+            token_id: TokenId(token),
+            token_kind: TokenKind::Session,
+        }
+    }
+
+    #[test]
+    fn a_stream_opened_while_credentials_were_checked_stays_open() {
+        let streams = Arc::new(OpenStreams::default());
+        let _revoked = streams.open(&caller(1, Role::Member));
+        let _kept = streams.open(&caller(2, Role::Member));
+        let asked = streams.tokens();
+        // Token 3's stream opens while the database is asked about 1 and 2.
+        let _new = streams.open(&caller(3, Role::Member));
+        let live = HashMap::from([(TokenId(2), Role::Member)]);
+        assert_eq!(
+            streams.end_revoked(&asked, &live),
+            1,
+            "only token 1 was revoked"
+        );
+        // A changed role ends a stream too.
+        let live = HashMap::from([(TokenId(2), Role::Admin), (TokenId(3), Role::Member)]);
+        assert_eq!(streams.end_revoked(&streams.tokens(), &live), 2);
     }
 }

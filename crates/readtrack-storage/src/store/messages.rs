@@ -390,7 +390,7 @@ impl Store {
             .await?;
         q(
             "INSERT INTO department_counters (message_id, department_id, recipients)
-             SELECT message_id, department_id, COUNT(*) FROM receipts WHERE message_id = ? GROUP BY message_id, department_id",
+             SELECT ?1, department_id, COUNT(*) FROM receipts WHERE message_id = ?1 GROUP BY department_id",
         )
         .bind(id)
         .execute(&mut tx)
