@@ -204,6 +204,31 @@ mod tests {
         steps
     }
 
+    proptest::proptest! {
+        #[test]
+        fn a_due_step_never_fires_outside_working_time_and_never_waits_longer_than_it_must(
+            planned_min in 0i64..20_160, late_min in 0i64..20_160, zone in 0usize..3,
+        ) {
+            let zone = ["Asia/Hong_Kong", "America/Los_Angeles", "Pacific/Kiritimati"][zone];
+            let cal = calendar_in(zone);
+            let monday = at(zone, date(2026, 12, 7).at(0, 0, 0, 0));
+            let planned = monday + jiff::SignedDuration::from_mins(planned_min);
+            let now = planned + jiff::SignedDuration::from_mins(late_min);
+            let open = RecipientNow { finished: false, active: true };
+            match decide_step(open, &cal, planned, now) {
+                StepDecision::Fire => proptest::prop_assert!(cal.is_working(now)),
+                StepDecision::Wait(t) => {
+                    proptest::prop_assert!(!cal.is_working(now));
+                    proptest::prop_assert!(t > now && cal.is_working(t));
+                    proptest::prop_assert_eq!(Some(t), cal.next_working_instant(now));
+                }
+                StepDecision::Drop => proptest::prop_assert!(false, "an open step with working time is never dropped"),
+            }
+            let done = RecipientNow { finished: true, active: true };
+            proptest::prop_assert_eq!(decide_step(done, &cal, planned, now), StepDecision::Drop);
+        }
+    }
+
     #[test]
     fn a_due_step_fires_in_working_time_waits_outside_it_and_stops_once_read() {
         let cal = hong_kong();
