@@ -3,12 +3,13 @@
 use async_trait::async_trait;
 use jiff::Timestamp;
 use readtrack_domain::analytics::{DepartmentStats, Histogram, LiveReceipt, LiveStatsFold};
-use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId, SurveyId, TaskId};
+use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId, SurveyId};
 use readtrack_domain::message::Tracking;
 use readtrack_domain::receipt::ReceiptState;
 
 use super::directory::fetch_member;
 use super::messages::{RECEIPT_COLUMNS, receipt_from_row};
+use super::tasks::task_from_row;
 use super::{Store, lock};
 use crate::db::{Row, conflict_on_unique, q};
 use crate::model::*;
@@ -176,18 +177,7 @@ impl Governance for Store {
         .await?;
         let tasks = task_rows
             .iter()
-            .map(|r| {
-                Ok(TaskRecord {
-                    id: TaskId(r.get("id")?),
-                    message_id: MessageId(r.get("message_id")?),
-                    member_id: MemberId(r.get("member_id")?),
-                    reason: r.get("reason")?,
-                    created_at: ts(r.get("created_at")?),
-                    done_at: ts_opt(r.get("done_at")?),
-                    done_by: r.get("done_by")?,
-                    title: r.get::<Option<String>>("title")?.unwrap_or_default(),
-                })
-            })
+            .map(task_from_row)
             .collect::<Result<Vec<_>>>()?;
         let view_rows = q(
             "SELECT a.id, a.at, a.actor_id, p.name AS actor_name, a.action, a.subject FROM audit_subjects s

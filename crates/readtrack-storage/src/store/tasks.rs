@@ -11,7 +11,7 @@ use crate::model::*;
 use crate::sql::*;
 use crate::{Result, StorageError, Tasks};
 
-fn task_from_row(r: &Row) -> Result<TaskRecord> {
+pub(crate) fn task_from_row(r: &Row) -> Result<TaskRecord> {
     Ok(TaskRecord {
         id: TaskId(r.get("id")?),
         message_id: MessageId(r.get("message_id")?),
