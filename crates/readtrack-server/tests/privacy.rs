@@ -592,6 +592,23 @@ async fn retention_purges_per_person_details_and_keeps_boards_and_analytics_corr
             .iter()
             .any(|e| e["action"] == "retention.purged")
     );
+    // A client that last synced before the purge cannot be replayed what retention
+    // removed: it is told to reload, never handed a stream with a silent gap.
+    let mut ws = app.ws(&sender, Some(0)).await;
+    let reset = ws
+        .next(std::time::Duration::from_secs(5))
+        .await
+        .expect("a frame");
+    assert_eq!(reset["type"], "reset", "{reset}");
+    assert!(
+        reset["reason"].as_str().unwrap().contains("retention"),
+        "{reset}"
+    );
+    let hello = ws
+        .until(std::time::Duration::from_secs(5), |f| f["type"] == "hello")
+        .await
+        .expect("hello after the reset");
+    assert_eq!(hello["last_seq"], reset["last_seq"]);
 }
 
 #[tokio::test]

@@ -150,6 +150,12 @@ impl App {
         Ok(self.storage().last_seq(org).await?)
     }
 
+    /// The lowest `since` a stream can resume from without missing events: below it,
+    /// retention removed some of what followed.
+    pub async fn stream_resumable_from(&self, org: OrgId) -> crate::Result<Seq> {
+        Ok(self.storage().events_purged_through(org).await?)
+    }
+
     /// The events after `after` that `caller` may see, oldest first, at most `limit`:
     /// a resuming stream's backlog.
     pub async fn stream_backlog(

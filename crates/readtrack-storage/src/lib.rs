@@ -326,6 +326,9 @@ pub trait Events: Send + Sync {
     ) -> Result<Vec<Event>>;
     /// The organisation's latest sequence number.
     async fn last_seq(&self, org: OrgId) -> Result<Seq>;
+    /// The highest sequence number retention removed from the organisation's events
+    /// (0: none): a stream resuming from below it cannot be given everything it missed.
+    async fn events_purged_through(&self, org: OrgId) -> Result<Seq>;
     /// Every recipient of a notice, by id.
     async fn recipient_ids(&self, message: MessageId) -> Result<Vec<MemberId>>;
     /// Which of `members` are recipients of the notice.

@@ -158,20 +158,34 @@ async fn run(
     let mut shutdown = app.shutdown_signal();
     let lease = app.open_stream(&caller);
     let org = caller.org_id();
-    // A `since` beyond the organisation's sequence would make every live frame look
-    // already sent: tell the client to reload instead of going silent.
+    // A `since` the server cannot honour gets a reset, never a silent stream: beyond the
+    // organisation's sequence every live frame would look already sent, and below what
+    // retention kept the backlog would skip events without saying so.
     let mut since = since;
     if let Some(asked) = since {
         let head = match app.stream_head(org).await {
             Ok(s) => s.0,
             Err(e) => return unavailable(&mut sink, "sequence", e).await,
         };
-        if asked > head {
+        let kept_from = match app.stream_resumable_from(org).await {
+            Ok(s) => s.0,
+            Err(e) => return unavailable(&mut sink, "sequence", e).await,
+        };
+        let why = if asked > head {
+            Some(format!(
+                "since={asked} is beyond this server's last sequence number {head}: reload, then resume from {head}"
+            ))
+        } else if asked < kept_from {
+            Some(format!(
+                "events after since={asked} up to {kept_from} were removed by the retention policy: reload, then resume from {head}"
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = why {
             let reset = ServerFrame::Reset {
                 last_seq: head,
-                reason: format!(
-                    "since={asked} is beyond this server's last sequence number {head}: reload, then resume from {head}"
-                ),
+                reason,
             };
             if !within(write_timeout, sink.send(text(&reset))).await {
                 return;

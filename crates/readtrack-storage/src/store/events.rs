@@ -61,6 +61,14 @@ impl Events for Store {
         Ok(Seq(seq.unwrap_or(0)))
     }
 
+    async fn events_purged_through(&self, org: OrgId) -> Result<Seq> {
+        let seq: Option<i64> = q("SELECT events_purged_through FROM orgs WHERE id = ?")
+            .bind(org.0)
+            .scalar_opt(&mut self.db.read().await?)
+            .await?;
+        Ok(Seq(seq.unwrap_or(0)))
+    }
+
     async fn recipient_ids(&self, message: MessageId) -> Result<Vec<MemberId>> {
         Ok(
             q("SELECT member_id FROM receipts WHERE message_id = ? ORDER BY member_id")

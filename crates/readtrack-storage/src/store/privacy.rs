@@ -227,14 +227,26 @@ impl Governance for Store {
             }
         }
         let mut tx = self.db.write().await?;
-        let events = q(
-            "DELETE FROM events WHERE org_id = ? AND at < ?
-               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.org_id = events.org_id AND d.event_seq = events.seq AND d.delivered_at IS NULL)",
-        )
-        .bind(org.0)
-        .bind(ms(cutoff))
-        .execute(&mut tx)
-        .await?;
+        const EXPIRED_EVENTS: &str = "FROM events WHERE org_id = ? AND at < ?
+               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.org_id = events.org_id AND d.event_seq = events.seq AND d.delivered_at IS NULL)";
+        // Remembered, so a stream resuming from before it is told it missed events.
+        let purged_through: Option<i64> = q(format!("SELECT MAX(seq) {EXPIRED_EVENTS}"))
+            .bind(org.0)
+            .bind(ms(cutoff))
+            .scalar(&mut tx)
+            .await?;
+        let events = q(format!("DELETE {EXPIRED_EVENTS}"))
+            .bind(org.0)
+            .bind(ms(cutoff))
+            .execute(&mut tx)
+            .await?;
+        if let Some(seq) = purged_through {
+            q("UPDATE orgs SET events_purged_through = ?1 WHERE id = ?2 AND events_purged_through < ?1")
+                .bind(seq)
+                .bind(org.0)
+                .execute(&mut tx)
+                .await?;
+        }
         counts.events = events;
         q(
             "DELETE FROM webhook_deliveries WHERE org_id = ? AND delivered_at IS NOT NULL AND delivered_at < ?",
