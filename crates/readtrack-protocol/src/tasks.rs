@@ -69,6 +69,17 @@ pub struct Webhook {
     pub events: Vec<String>,
     /// Created.
     pub created_at: String,
+    /// False once the webhook was disabled because its endpoint failed every delivery
+    /// for the retry window (three days); nothing is sent to it any more.
+    #[serde(default = "yes")]
+    pub active: bool,
+    /// Why it was disabled, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One delivery of a webhook.

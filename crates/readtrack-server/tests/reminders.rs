@@ -555,3 +555,93 @@ async fn a_webhook_that_fails_twice_is_retried_and_delivered_once_with_a_valid_s
     assert!(d["delivered_at"].is_string());
     assert_eq!(deliveries["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_webhook_whose_endpoint_fails_for_three_days_is_given_up_disabled_and_reported() {
+    use axum::routing::post;
+    let t = team().await;
+    let hits = Arc::new(Mutex::new(0usize));
+    let counter = hits.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        post(move || {
+            let counter = counter.clone();
+            async move {
+                *counter.lock().unwrap() += 1;
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    let (status, hook) = t
+        .app
+        .post(
+            "/api/v1/webhooks",
+            Some(&t.admin),
+            json!({"url": hook_url, "events": ["message.created"], "secret": "a-long-shared-secret-for-tests"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    assert_eq!(hook["active"], true);
+    let hook_id = hook["id"].as_str().unwrap().to_string();
+
+    t.app.send(&t.sender, chain_plan(&t.ada.0)).await;
+    t.app
+        .eventually("the first attempt", WAIT, || {
+            let n = *hits.lock().unwrap();
+            async move { (n >= 1).then_some(()) }
+        })
+        .await;
+    // The endpoint stays down past the retry window (three days).
+    t.app.advance(73 * 60).await;
+    let admin = t.app.login("ivy@harbour.example", "correct horse").await;
+    let listed = t
+        .app
+        .eventually("the webhook disabled", WAIT, || async {
+            let (_, list) = t.app.get("/api/v1/webhooks", Some(&admin)).await;
+            let hook = list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|w| w["id"] == hook_id.as_str())
+                .cloned()?;
+            (hook["active"] == false).then_some(hook)
+        })
+        .await;
+    assert!(
+        listed["disabled_reason"].as_str().unwrap().contains("503"),
+        "the admins see why: {listed}"
+    );
+    let (_, audit) = t.app.get("/api/v1/audit", Some(&admin)).await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "webhook.disabled"),
+        "{audit}"
+    );
+    // Nothing more is queued for a disabled webhook.
+    let (_, before) = t
+        .app
+        .get(
+            &format!("/api/v1/webhooks/{hook_id}/deliveries"),
+            Some(&admin),
+        )
+        .await;
+    let sender = t.app.login("grace@hl.example", "password123").await;
+    t.app.send(&sender, chain_plan(&t.ada.0)).await;
+    let (_, after) = t
+        .app
+        .get(
+            &format!("/api/v1/webhooks/{hook_id}/deliveries"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(
+        before["items"].as_array().unwrap().len(),
+        after["items"].as_array().unwrap().len()
+    );
+}

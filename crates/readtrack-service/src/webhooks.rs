@@ -12,7 +12,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use jiff::{SignedDuration, Timestamp};
 use readtrack_domain::event::Event;
 use readtrack_domain::ids::WebhookId;
-use readtrack_storage::{DeliveryJob, DeliveryRecord, DeliveryResult, NewWebhook, WebhookRecord};
+use readtrack_storage::{
+    DeliveryJob, DeliveryRecord, DeliveryResult, NewAudit, NewWebhook, WebhookRecord,
+};
 use sha2::Sha256;
 
 use crate::App;
@@ -45,6 +47,22 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
         .expect("HMAC takes any key length");
     mac.update(format!("{timestamp}.{body}").as_bytes());
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// How long a delivery is retried after it was queued. Past it the delivery is given
+/// up, and a webhook that received nothing in all that time is disabled and the admins
+/// are told (audit log, and the webhook listed with the reason).
+pub const RETRY_WINDOW: SignedDuration = SignedDuration::from_hours(72);
+
+/// What to do after a failed attempt at a delivery queued at `queued_at`: retry at the
+/// backoff's time (never later than the window's end, so the last try happens), or give
+/// up once the window is over.
+pub fn after_failure(queued_at: Timestamp, attempts: i64, now: Timestamp) -> Option<Timestamp> {
+    let end = queued_at.saturating_add(RETRY_WINDOW).unwrap_or(queued_at);
+    if now >= end {
+        return None;
+    }
+    Some(retry_at(now, attempts + 1).min(end))
 }
 
 /// Delay before retry number `attempt` (1-based): 1 s, 2 s, 4 s, … up to an hour, with
@@ -187,24 +205,62 @@ impl App {
             .send()
             .await;
         let now = self.clock().now();
-        let outcome = match result {
-            Ok(res) if res.status().is_success() => DeliveryResult::Delivered {
-                status: res.status().as_u16(),
-            },
-            Ok(res) => DeliveryResult::Failed {
-                status: Some(res.status().as_u16()),
-                error: format!("the receiver answered {}", res.status()),
-                retry_at: retry_at(now, job.attempts + 1),
-            },
-            Err(e) => DeliveryResult::Failed {
-                status: None,
-                error: format!("could not reach the receiver: {}", e.without_url()),
-                retry_at: retry_at(now, job.attempts + 1),
-            },
+        let (status, error) = match result {
+            Ok(res) if res.status().is_success() => (Some(res.status().as_u16()), None),
+            Ok(res) => (
+                Some(res.status().as_u16()),
+                Some(format!("the receiver answered {}", res.status())),
+            ),
+            Err(e) => (
+                None,
+                Some(format!("could not reach the receiver: {}", e.without_url())),
+            ),
         };
-        metrics::counter!("readtrack_webhook_attempts_total", "outcome" => if matches!(outcome, DeliveryResult::Delivered { .. }) { "delivered" } else { "failed" }).increment(1);
-        if let Err(e) = self.storage().record_delivery(job.id, outcome, now).await {
-            tracing::warn!(error = ?e, delivery = job.id, "could not record a webhook attempt; it will be retried");
+        let outcome = match (status, error) {
+            (Some(status), None) => DeliveryResult::Delivered { status },
+            (status, error) => {
+                let error = error.unwrap_or_default();
+                match after_failure(job.queued_at, job.attempts, now) {
+                    Some(retry_at) => DeliveryResult::Failed {
+                        status,
+                        error,
+                        retry_at,
+                    },
+                    None => DeliveryResult::GaveUp { status, error },
+                }
+            }
+        };
+        let label = match outcome {
+            DeliveryResult::Delivered { .. } => "delivered",
+            DeliveryResult::Failed { .. } => "failed",
+            DeliveryResult::GaveUp { .. } => "given_up",
+        };
+        metrics::counter!("readtrack_webhook_attempts_total", "outcome" => label).increment(1);
+        match self.storage().record_delivery(job.id, outcome, now).await {
+            Ok(Some(disabled)) => {
+                tracing::warn!(webhook = disabled.id.0, url = %disabled.url, "webhook disabled: its endpoint failed for the whole retry window");
+                let told = self
+                    .storage()
+                    .record_audit(NewAudit {
+                        org_id: disabled.org_id,
+                        actor_id: None,
+                        action: "webhook.disabled".into(),
+                        subject: format!(
+                            "webhook:{} {}: {}",
+                            disabled.id.0, disabled.url, disabled.reason
+                        ),
+                        members: vec![],
+                        now,
+                    })
+                    .await;
+                if let Err(e) = told {
+                    tracing::warn!(error = ?e, "could not record the disabled webhook in the audit log");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = ?e, delivery = job.id, "could not record a webhook attempt; it will be retried");
+            }
         }
     }
 
@@ -270,5 +326,19 @@ mod tests {
         assert!((800..=1200).contains(&first));
         assert!(backoff(5).as_millis() > backoff(2).as_millis());
         assert!(backoff(40).as_secs() <= 3600 * 12 / 10);
+    }
+
+    #[test]
+    fn a_failing_delivery_is_retried_until_the_window_ends_then_given_up() {
+        let queued = Timestamp::from_second(1_800_000_000).unwrap();
+        let soon = after_failure(queued, 0, queued).expect("retried");
+        assert!(soon > queued && soon <= queued + SignedDuration::from_secs(2));
+        let near_end = queued + RETRY_WINDOW - SignedDuration::from_mins(1);
+        assert_eq!(
+            after_failure(queued, 30, near_end),
+            Some(queued + RETRY_WINDOW),
+            "the last try is at the window's end, not an hour past it"
+        );
+        assert_eq!(after_failure(queued, 31, queued + RETRY_WINDOW), None);
     }
 }

@@ -241,8 +241,14 @@ pub trait Webhooks: Send + Sync {
     ) -> Result<bool>;
     /// Deliveries due at `now`, oldest first.
     async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<DeliveryJob>>;
-    /// Records an attempt.
-    async fn record_delivery(&self, id: i64, result: DeliveryResult, now: Timestamp) -> Result<()>;
+    /// Records an attempt. A delivery given up on disables its webhook when nothing
+    /// reached the endpoint since the delivery was queued; that webhook is returned.
+    async fn record_delivery(
+        &self,
+        id: i64,
+        result: DeliveryResult,
+        now: Timestamp,
+    ) -> Result<Option<DisabledWebhook>>;
     /// The earliest pending delivery attempt.
     async fn next_delivery_at(&self) -> Result<Option<Timestamp>>;
     /// A webhook's recent deliveries, newest first.

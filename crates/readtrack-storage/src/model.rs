@@ -384,6 +384,23 @@ pub struct WebhookRecord {
     pub events: Vec<String>,
     /// When created.
     pub created_at: Timestamp,
+    /// When it was disabled for failing every delivery for the retry window.
+    pub disabled_at: Option<Timestamp>,
+    /// Why, for the admins.
+    pub disabled_reason: Option<String>,
+}
+
+/// A webhook disabled because its endpoint failed for the whole retry window.
+#[derive(Debug, Clone)]
+pub struct DisabledWebhook {
+    /// Its organisation.
+    pub org_id: OrgId,
+    /// Which.
+    pub id: readtrack_domain::ids::WebhookId,
+    /// Where it pointed.
+    pub url: String,
+    /// Why.
+    pub reason: String,
 }
 
 /// A delivery to attempt.
@@ -397,6 +414,8 @@ pub struct DeliveryJob {
     pub secret: String,
     /// Attempts so far.
     pub attempts: i64,
+    /// When the delivery was queued (retries stop a bounded time after it).
+    pub queued_at: Timestamp,
     /// The event to deliver.
     pub event: Event,
 }
@@ -417,6 +436,13 @@ pub enum DeliveryResult {
         error: String,
         /// Next attempt.
         retry_at: Timestamp,
+    },
+    /// It failed and its retry window is over: no more attempts.
+    GaveUp {
+        /// HTTP status, if any.
+        status: Option<u16>,
+        /// What went wrong.
+        error: String,
     },
 }
 

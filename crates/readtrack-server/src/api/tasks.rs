@@ -149,6 +149,8 @@ fn webhook(w: &readtrack_service::records::WebhookRecord) -> Webhook {
         url: w.url.clone(),
         events: w.events.clone(),
         created_at: time(w.created_at),
+        active: w.disabled_at.is_none(),
+        disabled_reason: w.disabled_reason.clone(),
     }
 }
 

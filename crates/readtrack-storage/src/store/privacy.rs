@@ -228,7 +228,7 @@ impl Governance for Store {
         }
         let mut tx = self.db.write().await?;
         const EXPIRED_EVENTS: &str = "FROM events WHERE org_id = ? AND at < ?
-               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.org_id = events.org_id AND d.event_seq = events.seq AND d.delivered_at IS NULL)";
+               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.org_id = events.org_id AND d.event_seq = events.seq AND d.delivered_at IS NULL AND d.abandoned_at IS NULL)";
         // Remembered, so a stream resuming from before it is told it missed events.
         let purged_through: Option<i64> = q(format!("SELECT MAX(seq) {EXPIRED_EVENTS}"))
             .bind(org.0)
@@ -249,7 +249,7 @@ impl Governance for Store {
         }
         counts.events = events;
         q(
-            "DELETE FROM webhook_deliveries WHERE org_id = ? AND delivered_at IS NOT NULL AND delivered_at < ?",
+            "DELETE FROM webhook_deliveries WHERE org_id = ?1 AND (delivered_at < ?2 OR abandoned_at < ?2)",
         )
         .bind(org.0)
         .bind(ms(cutoff))

@@ -25,15 +25,20 @@ fn webhook_from_row(r: &Row) -> Result<WebhookRecord> {
             .map(str::to_string)
             .collect(),
         created_at: ts(r.get("created_at")?),
+        disabled_at: ts_opt(r.get("disabled_at")?),
+        disabled_reason: r.get("disabled_reason")?,
     })
 }
+
+/// The columns [`webhook_from_row`] reads.
+const WEBHOOK_COLUMNS: &str = "id, url, events, created_at, disabled_at, disabled_reason";
 
 #[async_trait]
 impl Webhooks for Store {
     async fn create_webhook(&self, new: NewWebhook) -> Result<WebhookRecord> {
-        let row = q(
-            "INSERT INTO webhooks (org_id, url, events, secret, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id, url, events, created_at",
-        )
+        let row = q(format!(
+            "INSERT INTO webhooks (org_id, url, events, secret, created_at) VALUES (?, ?, ?, ?, ?) RETURNING {WEBHOOK_COLUMNS}"
+        ))
         .bind(new.org_id.0)
         .bind(&new.url)
         .bind(new.events.join(","))
@@ -45,7 +50,10 @@ impl Webhooks for Store {
     }
 
     async fn webhooks(&self, org: OrgId) -> Result<Vec<WebhookRecord>> {
-        let rows = q("SELECT id, url, events, created_at FROM webhooks WHERE org_id = ? AND active ORDER BY id")
+        // Deleted webhooks are gone; disabled ones stay listed, with why, for the admins.
+        let rows = q(format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE org_id = ? AND (active OR disabled_at IS NOT NULL) ORDER BY id"
+        ))
             .bind(org.0)
             .fetch_all(&mut self.db.read().await?)
             .await?;
@@ -53,21 +61,24 @@ impl Webhooks for Store {
     }
 
     async fn delete_webhook(&self, org: OrgId, id: WebhookId) -> Result<bool> {
-        let done = q("UPDATE webhooks SET active = FALSE WHERE id = ? AND org_id = ? AND active")
-            .bind(id.0)
-            .bind(org.0)
-            .execute(&mut self.db.write_conn().await?)
-            .await?;
+        let done = q(
+            "UPDATE webhooks SET active = FALSE, disabled_at = NULL, disabled_reason = NULL
+             WHERE id = ? AND org_id = ? AND (active OR disabled_at IS NOT NULL)",
+        )
+        .bind(id.0)
+        .bind(org.0)
+        .execute(&mut self.db.write_conn().await?)
+        .await?;
         Ok(done > 0)
     }
 
     async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<DeliveryJob>> {
         let mut tx = self.db.write().await?;
         let rows = q(format!(
-            "SELECT d.id, d.attempts, w.url, w.secret, e.org_id, e.seq, e.kind, e.target_member_id, e.message_id, e.at, e.payload
+            "SELECT d.id, d.attempts, d.created_at AS queued_at, w.url, w.secret, e.org_id, e.seq, e.kind, e.target_member_id, e.message_id, e.at, e.payload
              FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
              JOIN events e ON e.org_id = d.org_id AND e.seq = d.event_seq
-             WHERE d.delivered_at IS NULL AND d.next_attempt_at <= ? AND w.active
+             WHERE d.delivered_at IS NULL AND d.abandoned_at IS NULL AND d.next_attempt_at <= ? AND w.active
              ORDER BY d.next_attempt_at, d.id LIMIT ?{}",
             // Rows another node is leasing right now are skipped, not waited for.
             lock(self.dialect(), " FOR UPDATE OF d SKIP LOCKED")
@@ -91,6 +102,7 @@ impl Webhooks for Store {
                 url: r.get("url")?,
                 secret: r.get("secret")?,
                 attempts: r.get("attempts")?,
+                queued_at: ts(r.get("queued_at")?),
                 event: Event {
                     seq: Seq(r.get("seq")?),
                     org_id: OrgId(r.get("org_id")?),
@@ -108,7 +120,12 @@ impl Webhooks for Store {
         Ok(jobs)
     }
 
-    async fn record_delivery(&self, id: i64, result: DeliveryResult, now: Timestamp) -> Result<()> {
+    async fn record_delivery(
+        &self,
+        id: i64,
+        result: DeliveryResult,
+        now: Timestamp,
+    ) -> Result<Option<DisabledWebhook>> {
         match result {
             DeliveryResult::Delivered { status } => {
                 q("UPDATE webhook_deliveries SET attempts = attempts + 1, delivered_at = ?, last_status = ?, last_error = NULL WHERE id = ?")
@@ -117,6 +134,7 @@ impl Webhooks for Store {
                     .bind(id)
                     .execute(&mut self.db.write_conn().await?)
                     .await?;
+                Ok(None)
             }
             DeliveryResult::Failed {
                 status,
@@ -130,14 +148,55 @@ impl Webhooks for Store {
                     .bind(id)
                     .execute(&mut self.db.write_conn().await?)
                     .await?;
+                Ok(None)
+            }
+            DeliveryResult::GaveUp { status, error } => {
+                let mut tx = self.db.write().await?;
+                let queued: Option<(i64, i64)> = q(
+                    "UPDATE webhook_deliveries SET attempts = attempts + 1, abandoned_at = ?, last_status = ?, last_error = ?
+                     WHERE id = ? RETURNING webhook_id, created_at",
+                )
+                .bind(ms(now))
+                .bind(status.map(i64::from))
+                .bind(error.as_str())
+                .bind(id)
+                .optional(&mut tx)
+                .await?;
+                let Some((webhook, queued_at)) = queued else {
+                    tx.commit().await?;
+                    return Ok(None);
+                };
+                // Dead: nothing reached it since this delivery was queued. An endpoint that
+                // took later deliveries keeps working; only this one is given up.
+                let reason = format!(
+                    "disabled after failing every delivery for the retry window; last error: {error}"
+                );
+                let disabled: Option<(i64, String)> = q(
+                    "UPDATE webhooks SET active = FALSE, disabled_at = ?, disabled_reason = ?
+                     WHERE id = ? AND active AND NOT EXISTS (
+                         SELECT 1 FROM webhook_deliveries d WHERE d.webhook_id = webhooks.id AND d.delivered_at >= ?)
+                     RETURNING org_id, url",
+                )
+                .bind(ms(now))
+                .bind(reason.as_str())
+                .bind(webhook)
+                .bind(queued_at)
+                .optional(&mut tx)
+                .await?;
+                tx.commit().await?;
+                Ok(disabled.map(|(org, url)| DisabledWebhook {
+                    org_id: OrgId(org),
+                    id: WebhookId(webhook),
+                    url,
+                    reason,
+                }))
             }
         }
-        Ok(())
     }
 
     async fn next_delivery_at(&self) -> Result<Option<Timestamp>> {
         let t: Option<i64> =
-            q("SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE delivered_at IS NULL")
+            q("SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE delivered_at IS NULL AND abandoned_at IS NULL")
                 .scalar(&mut self.db.read().await?)
                 .await?;
         Ok(ts_opt(t))
