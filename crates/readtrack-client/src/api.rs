@@ -298,13 +298,43 @@ impl ApiClient {
         Self::send(self.request(Method::GET, &["messages", id], true)?).await
     }
 
-    /// `POST /api/v1/messages`: sends a notice.
+    /// `POST /api/v1/messages`: sends a notice. Every try carries the same
+    /// `Idempotency-Key`, so when an answer is lost (the connection broke, a proxy
+    /// answered 502) the send is tried again up to [`SEND_ATTEMPTS`] times and the server
+    /// answers the retry with the first notice instead of notifying everyone twice.
     pub async fn send_message(&self, message: &SendMessage) -> Result<SentMessage> {
-        Self::send(
-            self.request(Method::POST, &["messages"], true)?
-                .json(message),
-        )
-        .await
+        let key = uuid::Uuid::new_v4().to_string();
+        let mut wait = Duration::from_millis(250);
+        let mut attempt = 1;
+        loop {
+            let result = Self::send(
+                self.request(Method::POST, &["messages"], true)?
+                    .header("idempotency-key", key.as_str())
+                    .json(message),
+            )
+            .await;
+            let again = match &result {
+                Err(ClientError::Network(_)) => Some(wait),
+                Err(ClientError::Protocol { status, .. }) if *status >= 500 => Some(wait),
+                Err(ClientError::Api {
+                    status,
+                    code,
+                    retry_after,
+                    ..
+                }) if *status >= 500 || code == "idempotency_key_in_flight" => {
+                    Some(retry_after.unwrap_or(wait))
+                }
+                _ => None,
+            };
+            match again {
+                Some(pause) if attempt < SEND_ATTEMPTS => {
+                    tokio::time::sleep(pause.min(Duration::from_secs(10))).await;
+                    wait *= 2;
+                    attempt += 1;
+                }
+                _ => return result,
+            }
+        }
     }
 
     /// `GET /api/v1/messages/{id}/receipts`: one page of a notice's read board.
@@ -471,6 +501,9 @@ fn push_page(params: &mut Vec<(&str, String)>, limit: Option<u32>, cursor: Optio
         params.push(("cursor", cursor.to_string()));
     }
 }
+
+/// Tries of one send before its error is returned (all with one `Idempotency-Key`).
+pub const SEND_ATTEMPTS: u32 = 4;
 
 /// `Retry-After`: delay-seconds or an HTTP date.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {

@@ -11,6 +11,7 @@ pub mod convert;
 pub mod csv_out;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod openapi;
 pub mod state;
 pub mod web;

@@ -1112,3 +1112,74 @@ async fn a_device_whose_clock_lags_a_few_minutes_has_its_read_taken_and_never_sh
         "the board never shows a read before the send"
     );
 }
+
+/// Posts a notice with an `Idempotency-Key`; answers status, body and whether replayed.
+async fn send_keyed(
+    app: &TestApp,
+    token: &str,
+    key: &str,
+    body: &Value,
+) -> (StatusCode, Value, bool) {
+    let res = app
+        .http
+        .post(app.url("/api/v1/messages"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status();
+    let replayed = res.headers().get("idempotent-replayed").is_some();
+    let value = res.json().await.unwrap_or(Value::Null);
+    (status, value, replayed)
+}
+
+#[tokio::test]
+async fn a_retried_send_with_the_same_idempotency_key_notifies_once() {
+    let w = world().await;
+    let body = urgent_to(&[&w.kowloon]);
+    let key = "8e03978e-40d5-43e8-bc93-6894a57f9324";
+    let (status, first, replayed) = send_keyed(&w.app, &w.sender, key, &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert!(!replayed);
+    // The network dropped the answer; the client sends again with the same key.
+    let (status, again, replayed) = send_keyed(&w.app, &w.sender, key, &body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(replayed, "the first answer, replayed");
+    assert_eq!(again["id"], first["id"]);
+    let (_, sent) = w
+        .app
+        .get("/api/v1/messages?box=sent", Some(&w.sender))
+        .await;
+    assert_eq!(sent["items"].as_array().unwrap().len(), 1, "notified once");
+    let (_, inbox) = w
+        .app
+        .get("/api/v1/messages?box=inbox", Some(&w.ada.1))
+        .await;
+    assert_eq!(inbox["items"].as_array().unwrap().len(), 1);
+
+    // The same key for another request is refused, not silently answered with the first.
+    let other = json!({"title": "Another", "body": "x", "audience": {"departments": [&w.kowloon]}});
+    let (status, refused, _) = send_keyed(&w.app, &w.sender, key, &other).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(error_code(&refused), "idempotency_key_reused");
+    // Keys belong to a credential: another sender's request with it is its own.
+    let (status, theirs, replayed) = send_keyed(&w.app, &w.admin, key, &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{theirs}");
+    assert!(!replayed);
+    assert_ne!(theirs["id"], first["id"]);
+    // A malformed key is a clear 400.
+    let (status, bad, _) = send_keyed(&w.app, &w.sender, "has a space", &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    // Kept for a day at least: an hour later it still replays; after a day (same session,
+    // which lasts 30 days) the same key is a new request.
+    w.app.advance(60).await;
+    let (_, _, replayed) = send_keyed(&w.app, &w.sender, key, &body).await;
+    assert!(replayed, "still kept an hour later");
+    w.app.advance(24 * 60).await;
+    let (status, later, replayed) = send_keyed(&w.app, &w.sender, key, &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{later}");
+    assert!(!replayed);
+    assert_ne!(later["id"], first["id"]);
+}

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod demo;
 pub mod directory;
 pub mod error;
+pub mod idempotency;
 pub mod messages;
 pub mod org;
 pub mod privacy;
@@ -39,9 +40,9 @@ pub use error::{Result, ServiceError};
 /// the HTTP layer reads them from here and never depends on storage itself.
 pub mod records {
     pub use readtrack_storage::{
-        AuditRecord, BoardCursor, BoardRow, InboxFilter, InboxItem, MemberFilter, MessageRecord,
-        OrgRecord, Page, ReceiptRecord, StateFilter, SurveyRecord, TaskRecord, TokenKind,
-        WebhookRecord, WriteOutcome,
+        AuditRecord, BoardCursor, BoardRow, IdempotencyClaim, InboxFilter, InboxItem, MemberFilter,
+        MessageRecord, OrgRecord, Page, ReceiptRecord, StateFilter, SurveyRecord, TaskRecord,
+        TokenKind, WebhookRecord, WriteOutcome,
     };
 }
 

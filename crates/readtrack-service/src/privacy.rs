@@ -322,6 +322,9 @@ impl App {
             }
             purged += counts.messages;
         }
+        self.storage()
+            .purge_idempotency_keys(now - crate::idempotency::KEPT_FOR)
+            .await?;
         Ok(purged)
     }
 

@@ -34,7 +34,8 @@ pub use store::Store;
 /// The storage traits, to bring their methods into scope: `use readtrack_storage::prelude::*`.
 pub mod prelude {
     pub use crate::{
-        Directory, Events, Governance, Messages, Orgs, Receipts, Schedule, Storage, Tasks, Webhooks,
+        Directory, Events, Governance, Idempotency, Messages, Orgs, Receipts, Schedule, Storage,
+        Tasks, Webhooks,
     };
 }
 
@@ -45,7 +46,17 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 /// own file under `store/`. Implementations must be safe to share between tasks; every
 /// write is durable when the call returns.
 pub trait Storage:
-    Orgs + Directory + Messages + Receipts + Schedule + Tasks + Webhooks + Governance + Events + 'static
+    Orgs
+    + Directory
+    + Messages
+    + Receipts
+    + Schedule
+    + Tasks
+    + Webhooks
+    + Governance
+    + Events
+    + Idempotency
+    + 'static
 {
 }
 
@@ -59,6 +70,7 @@ impl<T> Storage for T where
         + Webhooks
         + Governance
         + Events
+        + Idempotency
         + 'static
 {
 }
@@ -343,4 +355,31 @@ pub trait Events: Send + Sync {
         message: MessageId,
         members: &[MemberId],
     ) -> Result<Vec<MemberId>>;
+}
+
+/// `Idempotency-Key`: the first answer to a request, kept for its retries.
+#[async_trait]
+pub trait Idempotency: Send + Sync {
+    /// Claims `key` for a request of `scope` (a credential) with `fingerprint` (its
+    /// method, path and body). A key older than `expired_before` counts as unused.
+    async fn claim_idempotency_key(
+        &self,
+        scope: &[u8],
+        key: &str,
+        fingerprint: &[u8],
+        now: Timestamp,
+        expired_before: Timestamp,
+    ) -> Result<IdempotencyClaim>;
+    /// Keeps the answer to the request that claimed `key`.
+    async fn finish_idempotency_key(
+        &self,
+        scope: &[u8],
+        key: &str,
+        status: u16,
+        response: &str,
+    ) -> Result<()>;
+    /// Gives `key` up (the request failed on our side; a retry may run it again).
+    async fn release_idempotency_key(&self, scope: &[u8], key: &str) -> Result<()>;
+    /// Forgets keys claimed before `before`; returns how many.
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64>;
 }

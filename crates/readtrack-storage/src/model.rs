@@ -713,3 +713,21 @@ pub struct SurveyAnswer {
     /// Free text.
     pub comment: Option<String>,
 }
+
+/// What became of a claim on an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is new: run the request, then keep its answer.
+    New,
+    /// The same request came with this key before: its answer.
+    Replay {
+        /// HTTP status.
+        status: u16,
+        /// The body.
+        response: String,
+    },
+    /// The key came with a different request.
+    Mismatch,
+    /// The first request with this key is still running.
+    InFlight,
+}

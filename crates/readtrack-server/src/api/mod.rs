@@ -78,5 +78,8 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
     if state.config.dev_clock {
         api = api.route("/dev/clock", post(ops::dev_clock));
     }
-    api
+    api.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::idempotency::idempotent,
+    ))
 }

@@ -10,6 +10,7 @@
 
 mod directory;
 mod events;
+mod idempotency;
 mod messages;
 mod orgs;
 mod privacy;
