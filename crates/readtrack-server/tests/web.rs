@@ -831,6 +831,16 @@ async fn acknowledging_the_policy_on_its_page_records_it_and_lifts_the_banner_on
         policy.contains("readtrack records when you receive"),
         "the policy text"
     );
+    // The numbers the README promises are on the page, as the organisation set them.
+    let rules = &policy[policy.find("id=\"policy-rules\"").expect("the rules card")..];
+    for fact in [
+        "Keep per-person details for (days)</dt><dd>180",
+        "Smallest group reported (people)</dt><dd>5",
+        "Quiet hours</dt><dd>20:00–08:00",
+        "Per-person tracking</dt><dd>Important, Urgent",
+    ] {
+        assert!(rules.contains(fact), "{fact} in {rules}");
+    }
     let version = attr_after(&policy, "name=\"version\"", "value").unwrap();
     assert_eq!(version, "1");
 

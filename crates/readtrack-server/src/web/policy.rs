@@ -7,6 +7,7 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use readtrack_domain::settings::{OrgSettings, QuietReads, format_time_of_day};
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -25,6 +26,8 @@ struct PolicyPage {
     text_html: String,
     /// The version the viewer acknowledged (0: none).
     acked: i64,
+    /// The organisation's settings the policy relies on, as label and value.
+    rules: Vec<(&'static str, String)>,
     notice: Option<&'static str>,
     error: Option<String>,
 }
@@ -46,10 +49,60 @@ fn page(v: &Viewer, status: StatusCode, notice: bool, error: Option<String>) -> 
         // The policy is the admin's own Markdown, cleaned like a notice body.
         text_html: markdown::render(&settings.policy_text),
         acked: v.caller.member.policy_ack_version,
+        rules: rules(t, settings),
         notice: notice.then_some(t.policy_acknowledged_now),
         error,
     };
     render(status, &page)
+}
+
+/// The numbers the README promises on this page: what is tracked per person, quiet hours
+/// and how a read in them is shown, working time, retention and the smallest group.
+fn rules(t: &'static Tr, s: &OrgSettings) -> Vec<(&'static str, String)> {
+    let tracked: Vec<&str> = s
+        .per_person_tracking_for
+        .iter()
+        .map(|p| t.priority_label(p.as_str()))
+        .collect();
+    let day = |d: jiff::civil::Weekday| match d {
+        jiff::civil::Weekday::Monday => t.mon,
+        jiff::civil::Weekday::Tuesday => t.tue,
+        jiff::civil::Weekday::Wednesday => t.wed,
+        jiff::civil::Weekday::Thursday => t.thu,
+        jiff::civil::Weekday::Friday => t.fri,
+        jiff::civil::Weekday::Saturday => t.sat,
+        jiff::civil::Weekday::Sunday => t.sun,
+    };
+    let days: Vec<&str> = s.working_hours.days.iter().map(|d| day(*d)).collect();
+    let quiet_reads = match s.quiet_hours.reads {
+        QuietReads::Coarse => t.quiet_reads_coarse,
+        QuietReads::Untracked => t.quiet_reads_untracked,
+    };
+    vec![
+        (t.per_person_tracking, tracked.join(", ")),
+        (
+            t.quiet_hours,
+            format!(
+                "{}–{}; {}: {}",
+                format_time_of_day(s.quiet_hours.start),
+                format_time_of_day(s.quiet_hours.end),
+                t.quiet_reads,
+                quiet_reads
+            ),
+        ),
+        (
+            t.working_time,
+            format!(
+                "{} {}–{} ({})",
+                days.join(" "),
+                format_time_of_day(s.working_hours.start),
+                format_time_of_day(s.working_hours.end),
+                s.time_zone.name()
+            ),
+        ),
+        (t.retention_days, s.retention_days.to_string()),
+        (t.min_group_size, s.min_group_size.to_string()),
+    ]
 }
 
 /// `GET /policy`.
