@@ -201,6 +201,28 @@ async fn send_resolves_departments_and_emails_and_the_board_names_who_has_not_re
     let json = sender.run(&["--json", "board", id]).await.ok().json();
     assert_eq!(json["summary"]["unread"], 1);
     assert_eq!(json["unread"][0]["member_id"], org.reader_id.as_str());
+
+    // Once read, the board says who read it and when, in a named time zone.
+    let reader = Cli::new(&dir.path().join("reader"));
+    reader.login(&server.url, &org.reader_email).await;
+    reader.run(&["read", id]).await.ok();
+    let board = sender.run(&["board", id]).await.ok();
+    let listed = board
+        .stdout
+        .split("Read by (1):")
+        .nth(1)
+        .unwrap_or_else(|| panic!("a list of readers: {}", board.stdout));
+    let line = listed.lines().nth(1).unwrap_or_default();
+    assert!(line.contains("Rita Reader"), "{line}");
+    assert!(line.contains("read 20"), "a date and time: {line}");
+    let zone = line.split_whitespace().last().unwrap_or_default();
+    assert!(
+        zone.chars().any(|c| c.is_ascii_alphabetic()) || zone.starts_with(['+', '-']),
+        "the time names its zone: {line}"
+    );
+    let json = sender.run(&["--json", "board", id]).await.ok().json();
+    assert_eq!(json["read"][0]["member_id"], org.reader_id.as_str());
+    assert!(json["read"][0]["read_at"].is_string(), "{json}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

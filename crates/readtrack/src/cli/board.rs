@@ -1,6 +1,7 @@
 //! `readtrack board ID [--watch]`: the read board of a notice you sent: counts, a
-//! progress bar, a line per department, and who has not read it yet. `--watch` follows
-//! the realtime stream and redraws as receipts arrive.
+//! progress bar, a line per department, who has read it and when (in this computer's
+//! time zone, named), and who has not read it yet. `--watch` follows the realtime stream
+//! and redraws as receipts arrive.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -29,6 +30,9 @@ pub struct BoardArgs {
     /// How many unread people to name (1–500).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
     unread: u32,
+    /// How many people who read it to list with their times (0–500).
+    #[arg(long = "read", default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=500))]
+    read: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +45,10 @@ struct Snapshot {
     unread: Vec<BoardItem>,
     /// Whether more unread people may be named than are listed.
     unread_more: bool,
+    /// The first people who read it, with their times (those who may be named).
+    read: Vec<BoardItem>,
+    /// Whether more readers may be named than are listed.
+    read_more: bool,
     /// `live`, `connecting`, or why the stream is down (with --watch).
     #[serde(skip_serializing_if = "Option::is_none")]
     connection: Option<String>,
@@ -51,6 +59,7 @@ async fn snapshot(
     id: &str,
     title: &str,
     unread: u32,
+    read: u32,
 ) -> Result<Snapshot, ClientError> {
     let all = api
         .board(
@@ -71,6 +80,22 @@ async fn snapshot(
             },
         )
         .await?;
+    let (readers, read_more) = if read == 0 {
+        (Vec::new(), false)
+    } else {
+        let page = api
+            .board(
+                id,
+                &BoardQuery {
+                    state: Some("read".into()),
+                    limit: Some(read),
+                    cursor: None,
+                },
+            )
+            .await?;
+        let more = page.next_cursor.is_some();
+        (page.items, more)
+    };
     Ok(Snapshot {
         message_id: id.to_string(),
         title: title.to_string(),
@@ -78,6 +103,8 @@ async fn snapshot(
         by_department: all.by_department,
         unread: waiting.items,
         unread_more: waiting.next_cursor.is_some(),
+        read: readers,
+        read_more,
         connection: None,
     })
 }
@@ -141,6 +168,24 @@ fn board_text(s: &Snapshot) -> String {
         .iter()
         .map(|d| (d.department_id.as_str(), d.name.as_str()))
         .collect();
+    if !s.read.is_empty() {
+        out.push_str(&format!("\nRead by ({}):\n", sum.read));
+        for p in &s.read {
+            let dept = names.get(p.department_id.as_str()).copied().unwrap_or("");
+            out.push_str(&format!("  {} ({dept}) {}\n", p.name, read_line(p)));
+        }
+        let unnamed = sum.read - s.read.len() as i64;
+        if unnamed > 0 {
+            out.push_str(&format!(
+                "  … and {unnamed} more{}\n",
+                if s.read_more {
+                    ""
+                } else {
+                    " not shown by name"
+                }
+            ));
+        }
+    }
     if sum.unread > 0 {
         out.push_str(&format!("\nStill unread ({}):\n", sum.unread));
         for p in &s.unread {
@@ -167,6 +212,26 @@ fn board_text(s: &Snapshot) -> String {
         out.push_str("\nEveryone has read it.\n");
     }
     out
+}
+
+/// When one person read (and confirmed) a notice, in this computer's time zone; a read in
+/// the reader's quiet hours has no time on the board, and says so.
+fn read_line(p: &BoardItem) -> String {
+    let mut line = match &p.read_at {
+        Some(t) => format!("read {}", render::local_time(t)),
+        None if p.outside_working_hours => "read outside working hours".to_string(),
+        None => "read".to_string(),
+    };
+    if p.state == "acknowledged" {
+        match &p.acked_at {
+            Some(t) => line.push_str(&format!(", confirmed {}", render::local_time(t))),
+            None => line.push_str(", confirmed"),
+        }
+    }
+    if let Some(answer) = &p.response {
+        line.push_str(&format!(", answered {answer}"));
+    }
+    line
 }
 
 /// Runs `fetch` until it answers. `--watch` follows the board until Ctrl-C, so a server
@@ -205,7 +270,7 @@ pub async fn run(global: &GlobalArgs, args: BoardArgs) -> anyhow::Result<()> {
         return watch(s, args, title).await;
     }
     let title = s.api.message(&args.id).await?.title;
-    let snap = snapshot(&s.api, &args.id, &title, args.unread).await?;
+    let snap = snapshot(&s.api, &args.id, &title, args.unread, args.read).await?;
     if s.json {
         render::json(&snap)
     } else {
@@ -228,7 +293,8 @@ async fn watch(s: Session, args: BoardArgs, title: String) -> anyhow::Result<()>
         },
     );
     let tty = std::io::stdout().is_terminal();
-    let mut snap = until_reachable(|| snapshot(&s.api, &args.id, &title, args.unread)).await?;
+    let mut snap =
+        until_reachable(|| snapshot(&s.api, &args.id, &title, args.unread, args.read)).await?;
     snap.connection = Some("connecting".into());
     draw(&snap, s.json, tty)?;
     // Frames come in bursts; the full board (departments, names) is fetched at most
@@ -248,7 +314,7 @@ async fn watch(s: Session, args: BoardArgs, title: String) -> anyhow::Result<()>
                 match event {
                     StreamEvent::Connected { .. } | StreamEvent::Frame(ServerFrame::Reset { .. }) => {
                         let connection = Some("live".to_string());
-                        match snapshot(&s.api, &args.id, &title, args.unread).await {
+                        match snapshot(&s.api, &args.id, &title, args.unread, args.read).await {
                             Ok(fresh) => snap = Snapshot { connection, ..fresh },
                             Err(e) => snap.connection = Some(format!("live; board not refreshed: {e}")),
                         }
@@ -266,7 +332,7 @@ async fn watch(s: Session, args: BoardArgs, title: String) -> anyhow::Result<()>
             }
             _ = refetch => {
                 refetch_at = None;
-                if let Ok(fresh) = snapshot(&s.api, &args.id, &title, args.unread).await {
+                if let Ok(fresh) = snapshot(&s.api, &args.id, &title, args.unread, args.read).await {
                     snap = Snapshot { connection: snap.connection.clone(), ..fresh };
                     draw(&snap, s.json, tty)?;
                 }

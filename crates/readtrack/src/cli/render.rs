@@ -25,15 +25,16 @@ pub fn text(s: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An RFC 3339 time in this computer's time zone, to the minute; unparsable times are
-/// shown as they are.
+/// An RFC 3339 time in this computer's time zone, to the minute, with the zone's
+/// abbreviation (or offset) so nobody takes it for another zone's time; unparsable times
+/// are shown as they are.
 pub fn local_time(rfc3339: &str) -> String {
-    format_local(rfc3339, "%Y-%m-%d %H:%M")
+    format_local(rfc3339, "%Y-%m-%d %H:%M %Z")
 }
 
 /// Like [`local_time`], to the second.
 pub fn local_time_secs(rfc3339: &str) -> String {
-    format_local(rfc3339, "%Y-%m-%d %H:%M:%S")
+    format_local(rfc3339, "%Y-%m-%d %H:%M:%S %Z")
 }
 
 fn format_local(rfc3339: &str, pattern: &str) -> String {
