@@ -12,6 +12,7 @@ pub mod csv_out;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod limits;
 pub mod openapi;
 pub mod state;
 pub mod web;
@@ -87,6 +88,9 @@ pub fn app(state: ServerState) -> Router {
     let max_concurrent = state.config.max_concurrent_requests;
     let json_limit = state.config.json_body_limit;
     let hsts = state.config.hsts;
+    let body_deadline = Duration::from_secs(state.config.body_deadline_secs.max(1));
+    let per_address_cap = state.config.max_requests_per_address;
+    let in_flight = limits::InFlight::default();
     let router = Router::new()
         .nest("/api/v1", api::routes(&state))
         .route("/healthz", get(api::ops::healthz))
@@ -97,6 +101,9 @@ pub fn app(state: ServerState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(json_limit))
+        .layer(middleware::from_fn(move |req, next| {
+            limits::body_deadline(body_deadline, req, next)
+        }))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(overloaded))
@@ -104,6 +111,11 @@ pub fn app(state: ServerState) -> Router {
                 .concurrency_limit(max_concurrent)
                 .timeout(timeout),
         )
+        // Outside the server-wide limit: a request refused for its address never takes
+        // one of the server's slots.
+        .layer(middleware::from_fn(move |req, next| {
+            limits::per_address(in_flight.clone(), per_address_cap, req, next)
+        }))
         .layer(middleware::from_fn(record_metrics))
         .layer(middleware::from_fn(error::log_server_errors))
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -18,6 +18,12 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Most requests handled at once; beyond it the server answers 503 at once.
     pub max_concurrent_requests: usize,
+    /// Most requests one client address may have in flight; beyond it 429 at once, so
+    /// one address cannot take every slot (0: no cap). Behind a reverse proxy every
+    /// request comes from the proxy's address: raise it or set 0.
+    pub max_requests_per_address: usize,
+    /// Seconds a request body may take to arrive in full; a slower body fails with 408.
+    pub body_deadline_secs: u64,
     /// Send `Strict-Transport-Security` (the server is reached over HTTPS only).
     pub hsts: bool,
     /// Seconds a WebSocket write may stay blocked (the client reads nothing) before the
@@ -33,6 +39,8 @@ impl Default for ServerConfig {
             dev_clock: false,
             request_timeout_secs: 30,
             max_concurrent_requests: 2048,
+            max_requests_per_address: 256,
+            body_deadline_secs: 20,
             hsts: false,
             stream_write_timeout_secs: 30,
         }

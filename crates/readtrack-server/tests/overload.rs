@@ -1,7 +1,8 @@
 //! Overload: a WebSocket consumer that stops reading is cut loose with a reason instead
 //! of growing the server's memory, and resumes with `since` without missing a frame; a
 //! burst beyond capacity is answered 503 with Retry-After at once, not left to time out,
-//! and the server recovers by itself.
+//! and the server recovers by itself; slow bodies from one address cannot lock everyone
+//! else out.
 
 mod common;
 
@@ -388,4 +389,64 @@ async fn a_client_that_never_reads_again_is_disconnected_and_the_server_moves_on
         .until(WAIT, |f| f["type"] == "hello")
         .await
         .expect("a new connection works");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_from_one_address_cannot_lock_everyone_else_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Sixteen requests at a time in all, four per address, two seconds for a body.
+    let app = TestApp::spawn_with(
+        ServerConfig {
+            max_concurrent_requests: 16,
+            max_requests_per_address: 4,
+            body_deadline_secs: 2,
+            ..ServerConfig::default()
+        },
+        AppConfig::default(),
+    )
+    .await;
+    app.setup().await;
+    let server: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    // Thirty connections from another address each announce a sign-in body of 1 KiB and
+    // send one byte of it (on Linux all of 127.0.0.0/8 is this machine).
+    let mut slow = Vec::new();
+    for _ in 0..30 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut stream = socket.connect(server).await.unwrap();
+        stream
+            .write_all(
+                b"POST /api/v1/auth/login HTTP/1.1\r\nHost: readtrack\r\nContent-Type: application/json\r\nContent-Length: 1024\r\n\r\n{",
+            )
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    // Everyone else still signs in (without the cap the 30 would hold all 16 slots and
+    // this would be answered 503).
+    let token = app.login("ivy@harbour.example", "correct horse").await;
+    assert!(token.starts_with("rt_"));
+    // The slow address was told at once for all but its four, and those four are cut off
+    // with 408 when their bodies' deadline passes.
+    let mut statuses = Vec::new();
+    for stream in &mut slow {
+        let mut buf = vec![0u8; 512];
+        let n = tokio::time::timeout(WAIT, stream.read(&mut buf))
+            .await
+            .expect("an answer before the deadline")
+            .unwrap_or(0);
+        let head = String::from_utf8_lossy(&buf[..n]).to_string();
+        statuses.push(head.split_whitespace().nth(1).unwrap_or("").to_string());
+    }
+    let refused = statuses.iter().filter(|s| *s == "429").count();
+    let too_slow = statuses.iter().filter(|s| *s == "408").count();
+    assert_eq!(refused + too_slow, 30, "{statuses:?}");
+    assert!(
+        too_slow <= 4,
+        "at most the address's cap got a slot: {statuses:?}"
+    );
+    assert!(
+        too_slow >= 1,
+        "a slot's body is cut off at its deadline: {statuses:?}"
+    );
 }
