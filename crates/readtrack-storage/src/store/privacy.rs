@@ -470,6 +470,29 @@ impl Store {
                 .execute(&mut tx)
                 .await?;
         }
+        // The notice's per-person events go too, and deliveries of them still waiting:
+        // retention removes every copy, not only the board's. (Its `message.created`
+        // names nobody and stays.) A stream resuming from before them is told to reload.
+        const PERSONAL_EVENTS: &str =
+            "FROM events WHERE org_id = ?1 AND message_id = ?2 AND kind <> 'message.created'";
+        q(format!(
+            "DELETE FROM webhook_deliveries WHERE org_id = ?1 AND delivered_at IS NULL
+               AND event_seq IN (SELECT seq {PERSONAL_EVENTS})"
+        ))
+        .bind(org.0)
+        .bind(id)
+        .execute(&mut tx)
+        .await?;
+        let last_personal: Option<i64> = q(format!("SELECT MAX(seq) {PERSONAL_EVENTS}"))
+            .bind(org.0)
+            .bind(id)
+            .scalar(&mut tx)
+            .await?;
+        q(format!("DELETE {PERSONAL_EVENTS}"))
+            .bind(org.0)
+            .bind(id)
+            .execute(&mut tx)
+            .await?;
         // Nobody is shown any more: the cached count of visible people drops to zero.
         q("UPDATE message_counters SET visible = 0 WHERE message_id = ?")
             .bind(id)
@@ -480,6 +503,14 @@ impl Store {
             .bind(id)
             .execute(&mut tx)
             .await?;
+        if let Some(seq) = last_personal {
+            // The organisation row last, as every writer locks it.
+            q("UPDATE orgs SET events_purged_through = ?1 WHERE id = ?2 AND events_purged_through < ?1")
+                .bind(seq)
+                .bind(org.0)
+                .execute(&mut tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(Some(removed))
     }
