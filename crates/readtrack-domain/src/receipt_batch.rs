@@ -360,21 +360,26 @@ pub fn fold_batch(
             // Nothing but the recipient's own unread marker is kept: no frame to the sender.
             continue;
         }
-        let person = (shown_after && tracking == Tracking::PerPerson).then(|| {
-            let t = &loaded.rec.times;
-            let exact = match to {
-                ReceiptState::Sent => None,
-                ReceiptState::Delivered => t.delivered_at,
-                ReceiptState::Read => t.read_at,
-                ReceiptState::Acknowledged => t.acked_at,
-            };
-            let coarse = to.is_read() && loaded.rec.read_quiet;
-            PersonUpdate {
-                member_id: w.member_id,
-                state: to,
-                at: if coarse { None } else { exact },
-            }
-        });
+        // A frame or webhook goes out the moment the report is applied, so one that named
+        // the person would tell the sender when they acted, whatever its `at` says. An
+        // action in the person's quiet hours is therefore never attributed live: the
+        // counts move, and the person's row shows it, without the time, on the next load.
+        let person =
+            (shown_after && tracking == Tracking::PerPerson && !w.at_in_quiet_hours).then(|| {
+                let t = &loaded.rec.times;
+                let exact = match to {
+                    ReceiptState::Sent => None,
+                    ReceiptState::Delivered => t.delivered_at,
+                    ReceiptState::Read => t.read_at,
+                    ReceiptState::Acknowledged => t.acked_at,
+                };
+                let coarse = to.is_read() && loaded.rec.read_quiet;
+                PersonUpdate {
+                    member_id: w.member_id,
+                    state: to,
+                    at: if coarse { None } else { exact },
+                }
+            });
         out.events.push(Event {
             seq: Seq(0),
             org_id: w.org_id,
@@ -696,7 +701,10 @@ mod tests {
                 let mut checked = check_batch(batch, &facts);
                 let folded = fold_batch(batch, &mut checked, &facts, &rules, &mut rows, &mut counters, now);
                 for e in folded.events {
-                    let EventBody::ReceiptUpdated { person: Some(p), summary, .. } = e.body else { continue };
+                    let EventBody::ReceiptUpdated { person, summary, .. } = e.body else { continue };
+                    // Sent the moment the report lands: a quiet-hours action is never named.
+                    prop_assert!(!(batch[0].at_in_quiet_hours && person.is_some()));
+                    let Some(p) = person else { continue };
                     let l = &rows[&(MESSAGE, p.member_id)];
                     prop_assert!(rules[&ORG].shows(Tracking::PerPerson, &l.rec, l.policy_ack_version));
                     if p.state.is_read() && l.rec.read_quiet {
