@@ -7,6 +7,7 @@ use crate::ids::{DepartmentId, MemberId};
 use crate::member::Role;
 use crate::message::Tracking;
 use crate::settings::QuietReads;
+use crate::summary::DepartmentCounts;
 
 /// How a viewer reaches a notice's per-person board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +76,55 @@ pub fn meets_group_size(group_size: i64, min_group_size: u32) -> bool {
     group_size >= i64::from(min_group_size)
 }
 
+/// The department id of the line that stands for departments too small to show alone.
+pub const SMALL_DEPARTMENTS: DepartmentId = DepartmentId(0);
+
+/// A notice's per-department lines as anyone may see them: a department of fewer than
+/// `min_group_size` recipients gets no line of its own; such departments are counted
+/// together in one line ([`SMALL_DEPARTMENTS`]). If that line would itself describe
+/// fewer than `min_group_size` people, the smallest shown departments join it until it
+/// does not (otherwise the notice's totals minus the shown lines would give the small
+/// group away), and a notice with fewer recipients than that has no lines at all.
+pub fn department_lines(
+    mut lines: Vec<DepartmentCounts>,
+    min_group_size: u32,
+) -> Vec<DepartmentCounts> {
+    let k = i64::from(min_group_size);
+    if lines.iter().map(|l| l.recipients).sum::<i64>() < k {
+        return Vec::new();
+    }
+    let mut small = DepartmentCounts {
+        department_id: SMALL_DEPARTMENTS,
+        name: String::new(),
+        recipients: 0,
+        read: 0,
+        acknowledged: 0,
+    };
+    let add = |small: &mut DepartmentCounts, l: &DepartmentCounts| {
+        small.recipients += l.recipients;
+        small.read += l.read;
+        small.acknowledged += l.acknowledged;
+    };
+    let (mut shown, hidden): (Vec<_>, Vec<_>) = lines.drain(..).partition(|l| l.recipients >= k);
+    for l in &hidden {
+        add(&mut small, l);
+    }
+    while small.recipients > 0 && small.recipients < k && !shown.is_empty() {
+        let smallest = shown
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, l)| (l.recipients, l.department_id))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        let l = shown.remove(smallest);
+        add(&mut small, &l);
+    }
+    if small.recipients > 0 {
+        shown.push(small);
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +183,56 @@ mod tests {
         assert!(in_pilot(None, DepartmentId(9)));
         assert!(in_pilot(Some(&pilot), DepartmentId(3)));
         assert!(!in_pilot(Some(&pilot), DepartmentId(9)));
+    }
+
+    fn line(id: i64, recipients: i64, read: i64) -> DepartmentCounts {
+        DepartmentCounts {
+            department_id: DepartmentId(id),
+            name: format!("d{id}"),
+            recipients,
+            read,
+            acknowledged: 0,
+        }
+    }
+
+    #[test]
+    fn no_department_line_and_no_difference_of_lines_describes_fewer_than_k_people() {
+        // A lone hidden reader in a department of one is folded in with the smallest
+        // large department: nothing describes fewer than five.
+        let shown = department_lines(vec![line(1, 6, 6), line(2, 9, 0), line(3, 1, 1)], 5);
+        let ids: Vec<i64> = shown.iter().map(|l| l.department_id.0).collect();
+        assert_eq!(ids, vec![2, 0]);
+        assert_eq!((shown[1].recipients, shown[1].read), (7, 7));
+        // Small departments that add up to k or more stand together.
+        let shown = department_lines(vec![line(1, 8, 1), line(2, 3, 1), line(3, 2, 2)], 5);
+        assert_eq!(shown.len(), 2);
+        assert_eq!(
+            (shown[1].department_id, shown[1].recipients),
+            (SMALL_DEPARTMENTS, 5)
+        );
+        // A notice to fewer than k people has no lines at all.
+        assert!(department_lines(vec![line(1, 2, 1), line(2, 1, 0)], 5).is_empty());
+        // Every line, and the total minus every subset of lines, covers k or more.
+        for lines in [
+            vec![line(1, 6, 6), line(2, 9, 0), line(3, 1, 1)],
+            vec![line(1, 5, 1), line(2, 5, 2), line(3, 4, 4), line(4, 1, 0)],
+        ] {
+            let total: i64 = lines.iter().map(|l| l.recipients).sum();
+            let shown = department_lines(lines, 5);
+            assert!(shown.iter().all(|l| l.recipients >= 5), "{shown:?}");
+            for mask in 0u32..(1 << shown.len()) {
+                let picked: i64 = shown
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .map(|(_, l)| l.recipients)
+                    .sum();
+                let rest = total - picked;
+                assert!(
+                    rest == 0 || rest >= 5,
+                    "a difference of {rest} people: {shown:?}"
+                );
+            }
+        }
     }
 }

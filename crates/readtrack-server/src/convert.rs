@@ -133,11 +133,18 @@ pub fn summary(s: &Summary) -> wire::Summary {
     }
 }
 
+/// The name of the line that counts departments too small to show alone.
+pub const SMALL_DEPARTMENTS_NAME: &str = "Smaller departments, together";
+
 /// A department line.
 pub fn department_line(d: &DepartmentCounts) -> DepartmentLine {
     DepartmentLine {
         department_id: d.department_id.to_string(),
-        name: d.name.clone(),
+        name: if d.department_id == readtrack_domain::privacy::SMALL_DEPARTMENTS {
+            SMALL_DEPARTMENTS_NAME.to_string()
+        } else {
+            d.name.clone()
+        },
         recipients: d.recipients,
         read: d.read,
         acknowledged: d.acknowledged,

@@ -168,6 +168,14 @@ async fn every_surface_shows_each_viewer_exactly_what_the_rules_allow() {
                             board["summary"]["read"], 2,
                             "{case}: counts always include everyone"
                         );
+                        assert!(
+                            board["by_department"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .all(|d| d["recipients"].as_i64().unwrap() >= 5),
+                            "{case}: with Carl hidden no department line describes fewer than five: {board}"
+                        );
                         let items = board["items"].as_array().unwrap();
                         assert!(
                             !csv_text.contains("Carl"),

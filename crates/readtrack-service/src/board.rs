@@ -98,6 +98,15 @@ impl App {
             )
             .await?;
         }
+        // Where someone is counted but not shown, no department line (nor any difference
+        // of lines) may describe fewer people than the minimum group size, or it could
+        // give a hidden person's state away. Where everyone is shown by name the lines
+        // say nothing the rows do not.
+        let departments = if summary.hidden > 0 {
+            privacy::department_lines(departments, org.settings.min_group_size)
+        } else {
+            departments
+        };
         Ok(BoardView {
             message,
             access,

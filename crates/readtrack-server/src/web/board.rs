@@ -236,7 +236,11 @@ pub async fn board(
             .iter()
             .map(|d| Progress {
                 id: d.department_id.to_string(),
-                name: d.name.clone(),
+                name: if d.department_id == readtrack_domain::privacy::SMALL_DEPARTMENTS {
+                    t.smaller_departments.to_string()
+                } else {
+                    d.name.clone()
+                },
                 recipients: d.recipients,
                 read: d.read,
                 acknowledged: d.acknowledged,

@@ -380,6 +380,7 @@ strings! {
     policy_acknowledged_now: "Thank you: your acknowledgement is recorded.", "謝謝，你的確認已記錄。";
     policy_changed: "The policy changed while this page was open. Read the current version and acknowledge that one.", "此頁開啟期間政策已更新。請閱讀現行版本後再確認。";
     see_my_data: "See what is recorded about you", "查看關於你的記錄";
+    smaller_departments: "Smaller departments, together", "較小部門合計";
     policy_rules: "The rules this policy works under", "本政策的運作規則";
     policy_rules_hint: "Set by your organisation; every change is recorded in the audit log.", "由你的機構設定；每次修改都會記錄於稽核記錄。";
     working_time: "Working time", "工作時間";
