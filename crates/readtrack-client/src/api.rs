@@ -473,6 +473,18 @@ impl ApiClient {
         })
     }
 
+    /// `PATCH /api/v1/org/settings` (admin): changes the settings the patch names.
+    pub async fn update_org_settings(
+        &self,
+        patch: &readtrack_protocol::privacy::OrgSettingsPatch,
+    ) -> Result<serde_json::Value> {
+        Self::send(
+            self.request(Method::PATCH, &["org", "settings"], true)?
+                .json(patch),
+        )
+        .await
+    }
+
     /// A raw authenticated GET of an API path, for endpoints this client has no typed
     /// call for yet.
     pub async fn get_json<T: DeserializeOwned, Q: Serialize + ?Sized>(
