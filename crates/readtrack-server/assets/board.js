@@ -68,7 +68,11 @@ function applyPerson(f) {
   badge.textContent = strings[f.state] ?? strings.unread;
   const hasRead = row.querySelector(".read-at time");
   if ((f.state === "read" || f.state === "acknowledged") && !hasRead) setCell(row, "read-at", f.at, f.outside_working_hours);
-  if (f.state === "acknowledged") setCell(row, "acked-at", f.at, f.outside_working_hours);
+  if (f.state === "acknowledged") {
+    setCell(row, "acked-at", f.at, f.outside_working_hours);
+    // A frame carries no answer: fetch the row as a reload would show it.
+    refetchSoon();
+  }
   // The department's bar follows the row: one more read, or one more confirmation.
   const li = [...document.querySelectorAll(".depts li")].find((x) => x.dataset.dept === row.dataset.dept);
   if (li) {
@@ -102,7 +106,9 @@ async function refetch() {
       badge.className = `state state-${item.state}`;
       badge.textContent = strings[item.state] ?? strings.unread;
       setCell(row, "read-at", item.read_at, item.outside_working_hours);
-      setCell(row, "acked-at", item.acked_at, false);
+      setCell(row, "acked-at", item.acked_at, item.outside_working_hours && item.state === "acknowledged");
+      const answer = row.querySelector(".answer");
+      if (answer) answer.textContent = item.response ? ` · ${item.response}` : "";
       const reminders = row.querySelector(".reminders");
       if (reminders) reminders.textContent = String(item.reminders);
     }

@@ -1403,3 +1403,54 @@ async fn the_analytics_page_charts_departments_and_days_and_hides_groups_below_t
     let (status, _) = page(app, &r.manager.1, "/analytics").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_confirmation_after_a_quiet_hours_read_shows_outside_working_hours_not_a_dash() {
+    let app = TestApp::spawn().await;
+    let org = app.setup().await;
+    let (_, sender) = app
+        .person(
+            &org.admin,
+            "Grace Wong",
+            "grace@harbour.example",
+            &org.root,
+            true,
+        )
+        .await;
+    let (reader_id, reader) = app
+        .person(
+            &org.admin,
+            "Kelvin Chan",
+            "kelvin@harbour.example",
+            &org.root,
+            true,
+        )
+        .await;
+    // 21:00 in Hong Kong: the reader's quiet hours.
+    app.set_clock("2026-12-01T13:00:00Z").await;
+    let id = app
+        .send(
+            &sender,
+            json!({"title": "Typhoon signal No. 8", "priority": "urgent", "tracking": "per_person",
+                   "require_ack": true, "response_options": ["At home", "At work"],
+                   "audience": {"members": [reader_id]}}),
+        )
+        .await;
+    app.advance(5).await;
+    let at = app.clock_now();
+    app.receipts(&reader, json!([receipt("q-r", &id, "read", &at)]))
+        .await;
+    let mut ack = receipt("q-a", &id, "ack", &at);
+    ack["response"] = json!("At home");
+    app.receipts(&reader, json!([ack])).await;
+    let (status, html) = page(&app, &sender, &format!("/notices/{id}/board")).await;
+    assert_eq!(status, StatusCode::OK);
+    let row = &html[html.find("data-member=\"").expect("a row")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let confirmed = &row[row.find("class=\"acked-at\"").expect("the Confirmed cell")..];
+    assert!(
+        confirmed.starts_with("class=\"acked-at\"><span class=\"muted\">outside working hours"),
+        "{row}"
+    );
+    assert!(row.contains("· At home"), "the answer is on the row: {row}");
+}
