@@ -36,6 +36,16 @@ use tokio::task::JoinHandle;
 pub use auth::Caller;
 pub use error::{Result, ServiceError};
 
+/// Opening a store: the binary composes the server from one, and the HTTP layer's test
+/// servers do the same through here, never depending on storage themselves.
+pub mod backends {
+    pub use readtrack_storage::Storage;
+    pub use readtrack_storage::postgres::{
+        PgConfig, PostgresStorage, ScratchDatabase, with_database,
+    };
+    pub use readtrack_storage::sqlite::SqliteStorage;
+}
+
 /// The records the service hands to its callers (pages, filters, notices, receipts …):
 /// the HTTP layer reads them from here and never depends on storage itself.
 pub mod records {

@@ -15,11 +15,11 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use readtrack_bus::InProcessBus;
 use readtrack_server::{ServerConfig, ServerState};
+use readtrack_service::backends::{
+    PgConfig, PostgresStorage, ScratchDatabase, SqliteStorage, Storage, with_database,
+};
 use readtrack_service::clock::{AdjustableClock, Clock};
 use readtrack_service::{App, AppConfig, Background};
-use readtrack_storage::Storage;
-use readtrack_storage::postgres::{PgConfig, PostgresStorage, ScratchDatabase, with_database};
-use readtrack_storage::sqlite::SqliteStorage;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
