@@ -303,6 +303,9 @@ impl App {
             .subscribe()
             .await
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        // Notices sent before a restart lost their simulated readers with the process:
+        // take them up again (reports that change nothing are harmless).
+        tokio::spawn(self.clone().resume_demo_crowd());
         Ok(tokio::spawn(async move {
             let mut shutdown = self.shutdown_signal();
             loop {
@@ -330,6 +333,36 @@ impl App {
                 }
             }
         }))
+    }
+
+    /// Restarts the crowd on the demo sender's recent notices that are not yet fully read
+    /// (or confirmed, where asked) by everyone but the reader account.
+    async fn resume_demo_crowd(self) {
+        let Ok(Some(sender)) = self.storage().login_record(DEMO_SENDER).await else {
+            return;
+        };
+        let recent = readtrack_storage::Page {
+            limit: 20,
+            after: None,
+        };
+        let Ok(sent) = self.storage().sent(sender.member_id, recent).await else {
+            return;
+        };
+        for message in sent {
+            let Ok(summary) = self.storage().summary(&message).await else {
+                continue;
+            };
+            // The reader account never reports, so one left over is done.
+            let open = summary.read + 1 < summary.recipients
+                || (message.require_ack && summary.acknowledged + 1 < summary.recipients);
+            if open {
+                tokio::spawn(self.clone().crowd_reads(
+                    message.org_id,
+                    message.id,
+                    message.require_ack,
+                ));
+            }
+        }
     }
 
     async fn crowd_reads(self, org: OrgId, message: MessageId, require_ack: bool) {

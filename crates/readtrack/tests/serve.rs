@@ -192,6 +192,72 @@ fn the_demo_seeds_an_organisation_whose_board_fills_up() {
 }
 
 #[test]
+fn the_demo_crowd_takes_up_its_readers_again_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = client();
+    let sign_in = |base: &str| -> String {
+        let login: serde_json::Value = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": "grace.wong@harbourline.example", "password": "readtrack-demo"}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        login["token"].as_str().unwrap_or_default().to_string()
+    };
+    // The board of the demo's first notice, once there is one.
+    let board = |base: &str, token: &str| -> Option<serde_json::Value> {
+        let sent: serde_json::Value = http
+            .get(format!("{base}/api/v1/messages?box=sent"))
+            .bearer_auth(token)
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        let id = sent["items"].as_array()?.last()?["id"]
+            .as_str()?
+            .to_string();
+        http.get(format!("{base}/api/v1/messages/{id}/receipts"))
+            .bearer_auth(token)
+            .send()
+            .ok()?
+            .json()
+            .ok()
+    };
+    // First run: stopped as soon as the opening notice is out, before most phones report.
+    let server = start(dir.path(), &["--demo"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let token = sign_in(&server.base);
+        if !token.is_empty() && board(&server.base, &token).is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the demo never sent its notice");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(terminate(server).success());
+    // Second run on the same data: nothing new is sent, and the crowd carries on.
+    let server = start(dir.path(), &["--demo"]);
+    let token = sign_in(&server.base);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let b = board(&server.base, &token).expect("the board");
+        let recipients = b["summary"]["recipients"].as_i64().unwrap_or(0);
+        if recipients > 0 && b["summary"]["delivered"].as_i64().unwrap_or(0) * 10 >= recipients * 8
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the crowd did not resume after the restart: {}",
+            b["summary"]
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(terminate(server).success());
+}
+
+#[test]
 fn dev_clock_is_refused_off_loopback() {
     let out = Command::new(env!("CARGO_BIN_EXE_readtrack"))
         .args(["serve", "--dev-clock", "--listen", "0.0.0.0:0", "--data"])
