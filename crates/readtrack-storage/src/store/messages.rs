@@ -128,16 +128,20 @@ pub(crate) async fn insert_events(tx: &mut Tx, events: &[Event]) -> Result<()> {
         }
         q.execute(tx).await?;
     }
+    // Sized by what each row really binds (six numbers, the kind and the payload), so a
+    // PostgreSQL statement stays within the bind budget.
+    let payloads: Vec<String> = events.iter().map(|e| encode_payload(&e.body)).collect();
     for r in chunks(d, events.len(), 1000, |i| {
-        96 + events[i].body.kind().len() * 2
+        6 * 12 + 4 + events[i].body.kind().len() + 4 + payloads[i].len()
     }) {
+        let payloads = &payloads[r.clone()];
         let chunk = &events[r];
         let sql = format!(
             "INSERT INTO events (org_id, seq, kind, target_member_id, message_id, at, payload) VALUES {}",
             placeholders(chunk.len(), 7)
         );
         let mut q = q(sql);
-        for e in chunk {
+        for (e, payload) in chunk.iter().zip(payloads) {
             q = q
                 .bind(e.org_id.0)
                 .bind(e.seq.0)
@@ -145,7 +149,7 @@ pub(crate) async fn insert_events(tx: &mut Tx, events: &[Event]) -> Result<()> {
                 .bind(target_of(&e.body))
                 .bind(e.body.message_id().0)
                 .bind(ms(e.at))
-                .bind(encode_payload(&e.body));
+                .bind(payload.as_str());
         }
         q.execute(tx).await?;
     }
