@@ -7,7 +7,7 @@ use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId, Seq};
 use readtrack_domain::message::Tracking;
 use readtrack_domain::receipt::{ReceiptState, ReceiptTimes};
 
-use super::{Store, chunks, json_ints};
+use super::{Store, chunks, json_id_list, json_ints};
 use crate::db::{Dialect, Pools};
 use crate::db::{Exec, Row, Tx, q};
 use crate::model::*;
@@ -346,11 +346,8 @@ impl Store {
 
         // Fan-out in one statement: every active member reached directly or through a
         // department subtree, once, never the sender.
-        let dept_json = format!(
-            "[{}]",
-            join_ids(new.departments_expanded.iter().map(|d| d.0))
-        );
-        let member_json = format!("[{}]", join_ids(m.audience.members.iter().map(|d| d.0)));
+        let dept_json = json_id_list(new.departments_expanded.iter().map(|d| d.0));
+        let member_json = json_id_list(m.audience.members.iter().map(|d| d.0));
         let ints = json_ints(self.dialect());
         let fanned = q(format!(
             "INSERT INTO receipts (message_id, member_id, department_id)

@@ -110,15 +110,7 @@ pub(crate) fn json_ints(d: Dialect) -> &'static str {
 
 /// A JSON array of ids, to bind where [`json_ints`] reads it.
 pub(crate) fn json_id_list(ids: impl IntoIterator<Item = i64>) -> String {
-    let mut out = String::from("[");
-    for (i, id) in ids.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&id.to_string());
-    }
-    out.push(']');
-    out
+    format!("[{}]", crate::sql::join_ids(ids))
 }
 
 /// Most bytes of bound values one PostgreSQL batch statement sends. sqlx 0.9 leaves
