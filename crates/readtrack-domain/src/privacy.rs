@@ -76,23 +76,67 @@ pub fn meets_group_size(group_size: i64, min_group_size: u32) -> bool {
     group_size >= i64::from(min_group_size)
 }
 
+/// Whether the states of a notice's `hidden` recipients may be counted in its figures.
+///
+/// Counting them is what a hidden group of at least `min_group_size` people allows; a
+/// smaller one (1 to k-1 people) would be given away by the figures minus the rows shown,
+/// so then the figures cover the shown people only ([`crate::summary::Summary::shown_only`])
+/// and a hidden person's action sends no frame or webhook at all.
+pub fn hidden_states_countable(hidden: i64, min_group_size: u32) -> bool {
+    hidden == 0 || meets_group_size(hidden, min_group_size)
+}
+
 /// The department id of the line that stands for departments too small to show alone.
 pub const SMALL_DEPARTMENTS: DepartmentId = DepartmentId(0);
+
+/// Which of some disjoint groups (of the given sizes) may be reported one by one, when
+/// their total may be reported too: a group of fewer than `min_group_size` people never
+/// stands alone, and the groups not shown together must be empty or at least that large,
+/// or the total minus the shown groups would describe them (complementary suppression).
+/// The smallest shown groups join the rest until it is; with a total below the minimum,
+/// nothing is shown.
+pub fn groups_to_show(sizes: &[i64], min_group_size: u32) -> Vec<bool> {
+    let k = i64::from(min_group_size);
+    if sizes.iter().sum::<i64>() < k {
+        return vec![false; sizes.len()];
+    }
+    let mut shown: Vec<bool> = sizes.iter().map(|&n| n >= k).collect();
+    let mut rest: i64 = sizes
+        .iter()
+        .zip(&shown)
+        .filter(|(_, s)| !**s)
+        .map(|(n, _)| n)
+        .sum();
+    while rest > 0 && rest < k {
+        // The smallest shown group (the first of equals) joins the rest.
+        let Some(i) = (0..sizes.len())
+            .filter(|&i| shown[i])
+            .min_by_key(|&i| (sizes[i], i))
+        else {
+            break;
+        };
+        shown[i] = false;
+        rest += sizes[i];
+    }
+    shown
+}
 
 /// A notice's per-department lines as anyone may see them: a department of fewer than
 /// `min_group_size` recipients gets no line of its own; such departments are counted
 /// together in one line ([`SMALL_DEPARTMENTS`]). If that line would itself describe
 /// fewer than `min_group_size` people, the smallest shown departments join it until it
 /// does not (otherwise the notice's totals minus the shown lines would give the small
-/// group away), and a notice with fewer recipients than that has no lines at all.
+/// group away), and a notice with fewer recipients than that has no lines at all
+/// ([`groups_to_show`]).
 pub fn department_lines(
-    mut lines: Vec<DepartmentCounts>,
+    lines: Vec<DepartmentCounts>,
     min_group_size: u32,
 ) -> Vec<DepartmentCounts> {
-    let k = i64::from(min_group_size);
-    if lines.iter().map(|l| l.recipients).sum::<i64>() < k {
+    let sizes: Vec<i64> = lines.iter().map(|l| l.recipients).collect();
+    if sizes.iter().sum::<i64>() < i64::from(min_group_size) {
         return Vec::new();
     }
+    let show = groups_to_show(&sizes, min_group_size);
     let mut small = DepartmentCounts {
         department_id: SMALL_DEPARTMENTS,
         name: String::new(),
@@ -100,29 +144,35 @@ pub fn department_lines(
         read: 0,
         acknowledged: 0,
     };
-    let add = |small: &mut DepartmentCounts, l: &DepartmentCounts| {
-        small.recipients += l.recipients;
-        small.read += l.read;
-        small.acknowledged += l.acknowledged;
-    };
-    let (mut shown, hidden): (Vec<_>, Vec<_>) = lines.drain(..).partition(|l| l.recipients >= k);
-    for l in &hidden {
-        add(&mut small, l);
-    }
-    while small.recipients > 0 && small.recipients < k && !shown.is_empty() {
-        let smallest = shown
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, l)| (l.recipients, l.department_id))
-            .map(|(i, _)| i)
-            .unwrap_or(0);
-        let l = shown.remove(smallest);
-        add(&mut small, &l);
+    let mut out = Vec::with_capacity(lines.len());
+    for (l, shown) in lines.into_iter().zip(show) {
+        if shown {
+            out.push(l);
+        } else {
+            small.recipients += l.recipients;
+            small.read += l.read;
+            small.acknowledged += l.acknowledged;
+        }
     }
     if small.recipients > 0 {
-        shown.push(small);
+        out.push(small);
     }
-    shown
+    out
+}
+
+/// Whether a survey's results may be shown: once it is closed (so they never change
+/// again, and no two looks differ by one answer) and with at least `min_group_size`
+/// answers.
+pub fn survey_publishable(closed: bool, answers: u64, min_group_size: u32) -> bool {
+    closed && meets_group_size(answers as i64, min_group_size)
+}
+
+/// Whether one notice's figures in one department may enter analytics: only where it
+/// reached at least `min_group_size` people there. Every figure of a period, a
+/// department or a day is a sum of such cells, so two periods (or scopes) that differ
+/// by one notice differ by a group of at least that size.
+pub fn analytics_cell_countable(recipients: u64, min_group_size: u32) -> bool {
+    meets_group_size(recipients as i64, min_group_size)
 }
 
 #[cfg(test)]
@@ -234,5 +284,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn shown_groups_leave_no_small_remainder() {
+        assert_eq!(groups_to_show(&[6, 9, 1], 5), vec![false, true, false]);
+        assert_eq!(groups_to_show(&[5, 5], 5), vec![true, true]);
+        assert_eq!(groups_to_show(&[3, 1], 5), vec![false, false]);
+        // Survey departments: 6 answers in one, 1 in another; the total is shown, so the
+        // department of six may not be, or the total minus it gives one answer away.
+        assert_eq!(groups_to_show(&[6, 1], 5), vec![false, false]);
+        assert_eq!(groups_to_show(&[6, 5, 1], 5), vec![true, false, false]);
+    }
+
+    #[test]
+    fn surveys_publish_once_closed_and_analytics_count_only_large_cells() {
+        assert!(
+            !survey_publishable(false, 50, 5),
+            "open: results would move"
+        );
+        assert!(!survey_publishable(true, 4, 5));
+        assert!(survey_publishable(true, 5, 5));
+        assert!(!analytics_cell_countable(4, 5));
+        assert!(analytics_cell_countable(5, 5));
     }
 }

@@ -127,6 +127,8 @@ pub struct OrgRules {
     pub pilot: Option<Vec<DepartmentId>>,
     /// The organisation's visibility epoch (see [`Counters::visible_epoch`]).
     pub epoch: i64,
+    /// The minimum group size: a hidden group smaller than this is never counted.
+    pub min_group_size: u32,
 }
 
 impl OrgRules {
@@ -188,6 +190,7 @@ impl Counters {
                 self.recipients
             },
             responses: self.responses.clone(),
+            hidden_excluded: false,
         }
     }
 }
@@ -364,6 +367,24 @@ pub fn fold_batch(
         // the person would tell the sender when they acted, whatever its `at` says. An
         // action in the person's quiet hours is therefore never attributed live: the
         // counts move, and the person's row shows it, without the time, on the next load.
+        //
+        // Where the hidden recipients are too few to count, a hidden person's action sends
+        // nothing at all, and the counts the event carries are left for the store to fill
+        // with the shown people's ([`Summary::hidden_excluded`]).
+        let mut summary = c.summary(tracking);
+        if !privacy::hidden_states_countable(summary.hidden, org_rules.min_group_size) {
+            if !shown_after {
+                continue;
+            }
+            summary = Summary {
+                delivered: 0,
+                read: 0,
+                acknowledged: 0,
+                responses: vec![],
+                hidden_excluded: true,
+                ..summary
+            };
+        }
         let person =
             (shown_after && tracking == Tracking::PerPerson && !w.at_in_quiet_hours).then(|| {
                 let t = &loaded.rec.times;
@@ -387,7 +408,7 @@ pub fn fold_batch(
             body: EventBody::ReceiptUpdated {
                 message_id: w.receipt.message_id,
                 sender_id: f.sender_id,
-                summary: c.summary(tracking),
+                summary,
                 person,
             },
         });
@@ -542,6 +563,7 @@ mod tests {
                 quiet_reads: QuietReads::Untracked,
                 pilot: Some(vec![DepartmentId(0), DepartmentId(1)]),
                 epoch: 0,
+                min_group_size: 1,
             },
         )]);
         let visible = rows
@@ -720,6 +742,35 @@ mod tests {
                 let l = &rows[&(MESSAGE, p.member_id)];
                 prop_assert!(l.policy_ack_version >= rules[&ORG].policy_version);
                 prop_assert!(privacy::in_pilot(rules[&ORG].pilot.as_deref(), l.rec.department_id));
+            }
+        }
+        #[test]
+        fn too_few_hidden_people_are_never_counted_nor_sent(raw in reports(8)) {
+            let writes: Vec<_> = raw.iter().enumerate()
+                .map(|(n, &(m, k, t, a))| report(m, k, t, a, n))
+                .collect();
+            let facts = notice(Tracking::PerPerson, &["yes", "no"]);
+            let (mut rows, mut rules, counters) = world(8);
+            // Members 2, 4, 5 and 8 are hidden: fewer than the minimum group size. Quiet
+            // reads stay on the rows (coarsened), so nobody else becomes hidden.
+            let org = rules.get_mut(&ORG).expect("org");
+            org.min_group_size = 5;
+            org.quiet_reads = QuietReads::Coarse;
+            let mut counters = HashMap::from([(MESSAGE, counters)]);
+            let now = sent_at() + jiff::SignedDuration::from_hours(12);
+            for batch in writes.chunks(1) {
+                let mut checked = check_batch(batch, &facts);
+                let folded = fold_batch(batch, &mut checked, &facts, &rules, &mut rows, &mut counters, now);
+                for e in folded.events {
+                    let EventBody::ReceiptUpdated { summary, .. } = e.body else { continue };
+                    // Only a shown person's action is sent, and without counts of the
+                    // hidden ones: the store fills in the shown people's counts.
+                    let l = &rows[&(MESSAGE, batch[0].member_id)];
+                    prop_assert!(rules[&ORG].shows(Tracking::PerPerson, &l.rec, l.policy_ack_version));
+                    prop_assert!(summary.hidden_excluded);
+                    prop_assert_eq!((summary.delivered, summary.read, summary.acknowledged), (0, 0, 0));
+                    prop_assert!(summary.responses.is_empty());
+                }
             }
         }
     }

@@ -125,6 +125,9 @@ struct WireSummary {
     acknowledged: i64,
     hidden: i64,
     responses: Vec<(String, i64)>,
+    /// Absent from payloads written before hidden groups could be left out of counts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    hidden_excluded: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -176,6 +179,7 @@ impl From<&EventBody> for WireBody {
                     acknowledged: summary.acknowledged,
                     hidden: summary.hidden,
                     responses: summary.responses.clone(),
+                    hidden_excluded: summary.hidden_excluded,
                 },
                 person: person.as_ref().map(|p| WirePerson {
                     member_id: p.member_id.0,
@@ -266,6 +270,7 @@ impl TryFrom<WireBody> for EventBody {
                     acknowledged: summary.acknowledged,
                     hidden: summary.hidden,
                     responses: summary.responses,
+                    hidden_excluded: summary.hidden_excluded,
                 },
                 person: match person {
                     None => None,
@@ -338,6 +343,7 @@ mod tests {
                     acknowledged: 0,
                     hidden: 1,
                     responses: vec![("Yes".into(), 1), ("No".into(), 0)],
+                    hidden_excluded: false,
                 },
                 person: Some(PersonUpdate {
                     member_id: MemberId(7),

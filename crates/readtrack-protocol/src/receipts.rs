@@ -87,6 +87,11 @@ pub struct Summary {
     /// Tally of acknowledgement choices, for notices that offer them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub responses: Option<std::collections::BTreeMap<String, i64>>,
+    /// True when the hidden people are fewer than the organisation's minimum group size:
+    /// then `delivered`, `read`, `acknowledged`, `unread` and `responses` count only the
+    /// people who may be shown, and the hidden ones are in `recipients` and `hidden` alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden_not_counted: bool,
 }
 
 /// One department's line on a board.

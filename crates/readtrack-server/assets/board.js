@@ -20,12 +20,14 @@ function applySummary(s) {
   setText("n-acknowledged", s.acknowledged);
   setText("n-unread", s.unread);
   setText("n-hidden", s.hidden);
+  // Hidden people too few to count are in no figure but `recipients` and `hidden`.
+  const counted = s.hidden_not_counted ? s.recipients - s.hidden : s.recipients;
   const p = document.getElementById("p-total");
   if (p) {
-    p.max = Math.max(1, s.recipients);
+    p.max = Math.max(1, counted);
     p.value = s.read;
   }
-  setText("pct-total", s.recipients > 0 ? Math.round((s.read * 100) / s.recipients) : 0);
+  setText("pct-total", counted > 0 ? Math.round((s.read * 100) / counted) : 0);
   for (const [label, n] of Object.entries(s.responses || {})) {
     const li = [...document.querySelectorAll("#tally li")].find((x) => x.dataset.response === label);
     if (li) li.querySelector(".tally-n").textContent = String(n);

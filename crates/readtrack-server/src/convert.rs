@@ -130,6 +130,7 @@ pub fn summary(s: &Summary) -> wire::Summary {
         unread: s.unread(),
         hidden: s.hidden,
         responses: (!s.responses.is_empty()).then(|| s.responses.iter().cloned().collect()),
+        hidden_not_counted: s.hidden_excluded,
     }
 }
 

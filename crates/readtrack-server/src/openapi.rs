@@ -67,6 +67,7 @@ impl Modify for BearerAuth {
         api::privacy::my_surveys,
         api::privacy::answer_survey,
         api::privacy::survey_results,
+        api::privacy::close_survey,
         api::ops::healthz,
         api::ops::readyz,
         api::ops::metrics,

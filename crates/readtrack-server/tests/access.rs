@@ -359,6 +359,13 @@ fn table() -> Vec<Row> {
             |f| format!("/api/v1/surveys/{}/results", f.survey),
             [401, 401, 403, 403, 403, 200, 200, 404],
         ),
+        write(
+            M::POST,
+            "/api/v1/surveys/{id}/close",
+            |f| format!("/api/v1/surveys/{}/close", f.survey),
+            Body::None,
+            [401, 401, 403, 403, 403, 200, 403, 404],
+        ),
         // Directory: admins write, everyone in the organisation reads.
         write(
             M::POST,

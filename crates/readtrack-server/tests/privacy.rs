@@ -164,10 +164,16 @@ async fn every_surface_shows_each_viewer_exactly_what_the_rules_allow() {
                     }
                     (true, _) => {
                         assert_eq!(status, StatusCode::OK, "{case} {viewer}");
+                        // Carl alone is hidden on a per-person notice (Ada too on an
+                        // aggregate one): fewer hidden people than the minimum group
+                        // size, so the totals count only the people shown, or the totals
+                        // minus the rows would give Carl's read away.
+                        let shown_reads = if tracking == "aggregate" { 0 } else { 1 };
                         assert_eq!(
-                            board["summary"]["read"], 2,
-                            "{case}: counts always include everyone"
+                            board["summary"]["read"], shown_reads,
+                            "{case}: a hidden group of fewer than five is not counted: {board}"
                         );
+                        assert_eq!(board["summary"]["hidden_not_counted"], true, "{case}");
                         assert!(
                             board["by_department"]
                                 .as_array()
@@ -215,8 +221,10 @@ async fn every_surface_shows_each_viewer_exactly_what_the_rules_allow() {
                 }
             }
 
-            // The stream: the sender's frames for this notice.
-            if tracking == "off" {
+            // The stream: the sender's frames for this notice. Only a shown person's
+            // action is sent; Carl's read (and, on an aggregate notice to two, anyone's)
+            // sends nothing, or its arrival would tell who read and when.
+            if tracking != "per_person" {
                 let f = sender_ws
                     .until(Duration::from_millis(300), |f| {
                         f["type"] == "receipt.updated" && f["message_id"] == id.as_str()
@@ -224,19 +232,34 @@ async fn every_surface_shows_each_viewer_exactly_what_the_rules_allow() {
                     .await;
                 assert!(
                     f.is_none(),
-                    "{case}: untracked notices push nothing to the sender"
+                    "{case}: no frame about people who may not be shown or counted: {f:?}"
                 );
             } else {
-                let mut frames = Vec::new();
-                while frames.len() < 2 {
-                    let f = sender_ws
+                let mut frames = vec![
+                    sender_ws
                         .until(WAIT, |f| {
                             f["type"] == "receipt.updated" && f["message_id"] == id.as_str()
                         })
                         .await
-                        .unwrap_or_else(|| panic!("{case}: a frame per read"));
-                    frames.push(f);
-                }
+                        .unwrap_or_else(|| panic!("{case}: a frame for Ada's read")),
+                ];
+                frames.extend(
+                    sender_ws
+                        .until(Duration::from_millis(300), |f| {
+                            f["type"] == "receipt.updated" && f["message_id"] == id.as_str()
+                        })
+                        .await,
+                );
+                assert_eq!(
+                    frames.len(),
+                    1,
+                    "{case}: nothing for Carl's read: {frames:?}"
+                );
+                assert_eq!(
+                    frames[0]["summary"]["read"], 1,
+                    "{case}: the frame counts the shown only"
+                );
+                assert_eq!(frames[0]["summary"]["hidden_not_counted"], true, "{case}");
                 let named: Vec<&Value> = frames
                     .iter()
                     .filter(|f| f.get("member_id").is_some())
@@ -245,9 +268,7 @@ async fn every_surface_shows_each_viewer_exactly_what_the_rules_allow() {
                     frames.iter().all(|f| f["member_id"] != o.carl.0.as_str()),
                     "{case}: Carl never named"
                 );
-                if tracking == "aggregate" {
-                    assert!(named.is_empty(), "{case}: {frames:?}");
-                } else if quiet {
+                if quiet {
                     // Sent the moment she read, a frame naming her would give the time
                     // away whatever it says: a read in quiet hours is never named live.
                     assert!(named.is_empty(), "{case}: {frames:?}");
@@ -284,13 +305,13 @@ async fn every_surface_shows_each_viewer_exactly_what_the_rules_allow() {
     let payloads = app
         .eventually("webhook payloads", WAIT, || {
             let b = bodies.lock().unwrap().clone();
-            async move { (b.len() >= 8).then_some(b) }
+            async move { (b.len() >= 2).then_some(b) }
         })
         .await;
     assert_eq!(
         payloads.len(),
-        8,
-        "two reads × two quiet settings × aggregate and per_person"
+        2,
+        "Ada's per-person read × two quiet settings; nothing about the uncounted"
     );
     assert!(payloads.iter().all(|p| p["member_id"] != o.carl.0.as_str()));
     let named = payloads
@@ -475,7 +496,10 @@ async fn a_pilot_limits_per_person_rows_to_its_departments() {
         vec![pia_id.as_str()],
         "Ada is outside the pilot: aggregate only"
     );
-    assert_eq!(board["summary"]["read"], 2);
+    // Ada alone is counted but not shown: too few to count, or the totals minus Pia's
+    // row would be Ada's read.
+    assert_eq!(board["summary"]["read"], 1);
+    assert_eq!(board["summary"]["hidden_not_counted"], true);
     let (_, _) = app
         .patch(
             "/api/v1/org/settings",
@@ -515,8 +539,37 @@ async fn untracked_quiet_hour_reads_are_counted_but_not_listed() {
     )
     .await;
     let (_, board) = app.board(&o.sender.1, &id, "").await;
-    assert_eq!(board["summary"]["read"], 1);
+    // Ada alone is hidden: one hidden person is too few to count, so not even the
+    // totals say that she read.
+    assert_eq!(board["summary"]["read"], 0, "{board}");
     assert_eq!(board["summary"]["hidden"], 1);
+    assert_eq!(board["summary"]["hidden_not_counted"], true);
+    assert_eq!(board["items"], json!([]));
+
+    // Five people who read in quiet hours are enough to count, never to list.
+    let five = [&o.ada, &o.other, &o.manager, &o.auditor, &o.carl];
+    let ids: Vec<&str> = five.iter().map(|p| p.0.as_str()).collect();
+    let id = app
+        .send(
+            &o.sender.1,
+            json!({"title": "Night 2", "priority": "urgent", "audience": {"members": ids}}),
+        )
+        .await;
+    app.advance(5).await;
+    for (i, (_, token)) in five.iter().enumerate() {
+        app.receipts(
+            token,
+            json!([receipt(&format!("n2-{i}"), &id, "read", &app.clock_now())]),
+        )
+        .await;
+    }
+    let (_, board) = app.board(&o.sender.1, &id, "").await;
+    assert_eq!(board["summary"]["read"], 5, "{board}");
+    assert_eq!(board["summary"]["hidden"], 5);
+    assert!(
+        board["summary"].get("hidden_not_counted").is_none(),
+        "{board}"
+    );
     assert_eq!(board["items"], json!([]));
 }
 
@@ -667,6 +720,44 @@ async fn analytics_suppress_small_groups_and_scope_managers_to_their_subtree() {
         .clone();
     assert_eq!(big["suppressed"], false, "{big}");
     assert!(big["p50_time_to_read_secs"].is_number());
+    // Differencing: a notice to Ada alone, read at once, moves no figure (nor does the
+    // overall comparison): a notice that reached fewer than the minimum group size in a
+    // department never enters analytics, so no two looks differ by one person.
+    let (_, compare_before) = app.get("/api/v1/analytics/compare", Some(&o.admin)).await;
+    let ada_only = app
+        .send(
+            &o.sender.1,
+            json!({"title": "Just Ada", "priority": "urgent", "tracking": "per_person",
+                   "audience": {"members": [o.ada.0]}}),
+        )
+        .await;
+    app.receipts(
+        &o.ada.1,
+        json!([receipt("a2", &ada_only, "read", &app.clock_now())]),
+    )
+    .await;
+    let (_, again) = app
+        .get("/api/v1/analytics/departments", Some(&o.admin))
+        .await;
+    let big_again = again["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["department_id"] == o.dept.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(big_again, big, "one person's read shows as a difference");
+    let (_, compare_after) = app.get("/api/v1/analytics/compare", Some(&o.admin)).await;
+    // The default periods end now, and the clock moved a little between the looks.
+    let figures = |mut v: Value| {
+        for period in ["before", "after"] {
+            let p = v[period].as_object_mut().unwrap();
+            p.remove("from");
+            p.remove("to");
+        }
+        v
+    };
+    assert_eq!(figures(compare_after), figures(compare_before));
     let (status, _) = app
         .get("/api/v1/analytics/departments", Some(&o.other.1))
         .await;
@@ -780,14 +871,41 @@ async fn pulse_survey_answers_are_anonymous_once_per_person_and_shown_only_in_gr
     ] {
         assert_eq!(answer(token.clone(), m).await, StatusCode::NO_CONTENT);
     }
-    let (_, results) = app
-        .get(
-            &format!("/api/v1/surveys/{sid}/results"),
+    // Five answers, but the survey is open: results that moved with every answer would
+    // tell, by two looks, what the one person in between answered.
+    let results_path = format!("/api/v1/surveys/{sid}/results");
+    let (_, results) = app.get(&results_path, Some(&o.auditor.1)).await;
+    assert_eq!(results["suppressed"], true, "open surveys show no results");
+    assert_eq!(results["answers"], 5);
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/surveys/{sid}/close"),
             Some(&o.auditor.1),
+            json!({}),
         )
         .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only admins close surveys");
+    let (status, closed) = app
+        .post(
+            &format!("/api/v1/surveys/{sid}/close"),
+            Some(&o.admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{closed}");
+    assert!(closed["closes_at"].is_string());
+    let (_, results) = app.get(&results_path, Some(&o.auditor.1)).await;
     assert_eq!(results["suppressed"], false);
     assert_eq!(results["monitored"], json!([1, 2, 1, 1, 0]));
+    // Overall figures are shown; a department line would be the overall minus the rest,
+    // so none is shown unless what is left out is empty or at least the group size.
+    let by_department = results["by_department"].as_array().unwrap();
+    let shown: i64 = by_department
+        .iter()
+        .map(|d| d["answers"].as_i64().unwrap())
+        .sum();
+    let left_out = 5 - shown;
+    assert!(left_out == 0 || left_out >= 5, "{results}");
     let (status, _) = app
         .get(&format!("/api/v1/surveys/{sid}/results"), Some(&o.ada.1))
         .await;

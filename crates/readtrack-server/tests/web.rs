@@ -1107,7 +1107,7 @@ async fn a_member_answers_a_survey_once_without_their_name_and_results_wait_for_
         "{results}"
     );
     assert!(
-        results.contains("Results appear once at least 5"),
+        results.contains("Results appear once the survey is closed and at least 5"),
         "one answer is too few to show, and the page says why"
     );
     assert!(
@@ -1138,8 +1138,32 @@ async fn a_member_answers_a_survey_once_without_their_name_and_results_wait_for_
     let (_, results) = page(app, admin, "/admin/surveys").await;
     assert!(results.contains("class=\"answers\">5</strong>"));
     assert!(
+        results.contains("Results appear once the survey is closed"),
+        "enough answers, but results that moved with each answer would give one away"
+    );
+    assert!(!results.contains("Fine for urgent notices."));
+    let close = format!("/admin/surveys/{id}/close");
+    assert!(
+        results.contains(&format!("action=\"{close}\"")),
+        "a close button"
+    );
+    let csrf = page_csrf(app, admin).await;
+    let res = post_form(app, admin, &close, &[("_csrf", "forged")]).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "a forged form closes nothing"
+    );
+    let res = post_form(app, admin, &close, &[("_csrf", &csrf)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, results) = page(app, admin, "/admin/surveys").await;
+    assert!(
         !results.contains("Results appear once"),
-        "enough answers now"
+        "closed, with enough answers"
+    );
+    assert!(
+        !results.contains(&format!("action=\"{close}\"")),
+        "closed already"
     );
     assert!(results.contains("class=\"score-bars\""), "a bar per score");
     assert!(

@@ -102,8 +102,19 @@ impl App {
         // of lines) may describe fewer people than the minimum group size, or it could
         // give a hidden person's state away. Where everyone is shown by name the lines
         // say nothing the rows do not.
+        //
+        // Where the hidden people are fewer than the minimum group size, no figure counts
+        // them at all: the totals and lines cover the shown people only (else the totals
+        // minus the rows would give the hidden people's states away).
+        let k = org.settings.min_group_size;
+        let (summary, departments) = if privacy::hidden_states_countable(summary.hidden, k) {
+            (summary, departments)
+        } else {
+            let shown = self.storage().shown_counts(&message).await?;
+            (summary.shown_only(&shown), shown.department_counts())
+        };
         let departments = if summary.hidden > 0 {
-            privacy::department_lines(departments, org.settings.min_group_size)
+            privacy::department_lines(departments, k)
         } else {
             departments
         };

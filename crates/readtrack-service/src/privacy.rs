@@ -10,7 +10,9 @@ use readtrack_domain::department::{Department, DepartmentTree};
 use readtrack_domain::ids::{DepartmentId, MemberId, SurveyId};
 use readtrack_domain::member::Role;
 use readtrack_domain::message::{Priority, parse_timestamp};
-use readtrack_domain::privacy::meets_group_size;
+use readtrack_domain::privacy::{
+    analytics_cell_countable, groups_to_show, meets_group_size, survey_publishable,
+};
 use readtrack_domain::reminder::{ReminderPlan, ReminderPlanInput};
 use readtrack_domain::settings::{
     OrgSettings, Pilot, QuietHours, QuietReads, WorkingHours, parse_time_of_day,
@@ -386,11 +388,17 @@ impl App {
             departments.iter().map(|d| (d.id, d.name.clone())).collect();
         let mut by_dept: BTreeMap<DepartmentId, (DepartmentStats, HashSet<i64>, u64)> =
             BTreeMap::new();
+        let k = org.settings.min_group_size;
         for r in rows
             .iter()
             .filter(|r| scope.as_ref().is_none_or(|s| s.contains(&r.department_id)))
         {
             let e = by_dept.entry(r.department_id).or_default();
+            // A notice that reached fewer than k people here is left out of every figure:
+            // with it, two periods or scopes could differ by a handful of people.
+            if !analytics_cell_countable(r.stats.recipients, k) {
+                continue;
+            }
             e.0.merge(&r.stats);
             e.1.insert(r.message_id.0);
             // The largest audience a notice had in the department is the group's size.
@@ -403,7 +411,7 @@ impl App {
                 name: names.get(&id).cloned().unwrap_or_default(),
                 messages: messages.len() as u64,
                 recipients: stats.recipients,
-                suppressed: !meets_group_size(group as i64, org.settings.min_group_size),
+                suppressed: !meets_group_size(group as i64, k),
                 stats,
             })
             .collect();
@@ -437,10 +445,10 @@ impl App {
             let mut total = DepartmentStats::default();
             let mut messages = HashSet::new();
             let mut group: HashMap<i64, u64> = HashMap::new();
-            for r in rows
-                .iter()
-                .filter(|r| scope.as_ref().is_none_or(|s| s.contains(&r.department_id)))
-            {
+            for r in rows.iter().filter(|r| {
+                scope.as_ref().is_none_or(|s| s.contains(&r.department_id))
+                    && analytics_cell_countable(r.stats.recipients, org.settings.min_group_size)
+            }) {
                 total.merge(&r.stats);
                 messages.insert(r.message_id.0);
                 *group.entry(r.message_id.0).or_default() += r.stats.recipients;
@@ -550,6 +558,28 @@ impl App {
         Ok(survey)
     }
 
+    /// Closes a survey now (admin): no answers after this, and its results may be shown.
+    pub async fn close_survey(&self, caller: &Caller, id: &str) -> Result<SurveyRecord> {
+        caller.require_admin()?;
+        let id = SurveyId::parse("id", id).map_err(|_| ServiceError::NotFound("survey"))?;
+        let now = self.clock().now();
+        let before = self
+            .storage()
+            .survey(caller.org_id(), id)
+            .await?
+            .ok_or(ServiceError::NotFound("survey"))?;
+        let survey = self
+            .storage()
+            .close_survey(caller.org_id(), id, now)
+            .await?
+            .ok_or(ServiceError::NotFound("survey"))?;
+        if before.closes_at.is_none_or(|c| c > now) {
+            self.audit(caller, "survey.closed", format!("survey:{id}"), vec![])
+                .await?;
+        }
+        Ok(survey)
+    }
+
     /// Surveys open to the caller, each with whether they answered it.
     pub async fn my_surveys(&self, caller: &Caller) -> Result<Vec<(SurveyRecord, bool)>> {
         let now = self.clock().now();
@@ -630,7 +660,8 @@ impl App {
         let org = self.org(caller.org_id()).await?;
         let k = org.settings.min_group_size;
         let n = answers.len() as u64;
-        let suppressed = !meets_group_size(n as i64, k);
+        let closed = survey.closes_at.is_some_and(|c| c <= self.clock().now());
+        let suppressed = !survey_publishable(closed, n, k);
         let mut results = SurveyResults {
             survey,
             answers: n,
@@ -663,9 +694,14 @@ impl App {
             e.2 += a.helped;
         }
         results.comments.sort();
+        // The overall figures are shown, so the departments left out together must be
+        // empty or at least k answers too (complementary suppression).
+        let sizes: Vec<i64> = per.values().map(|(count, _, _)| *count as i64).collect();
+        let show = groups_to_show(&sizes, k);
         results.by_department = per
             .into_iter()
-            .filter(|(_, (count, _, _))| meets_group_size(*count as i64, k))
+            .zip(show)
+            .filter_map(|(line, shown)| shown.then_some(line))
             .map(|(d, (count, m, h))| {
                 (
                     d,

@@ -25,7 +25,7 @@ use readtrack_domain::event::Event;
 use readtrack_domain::ids::{MemberId, MessageId, OrgId, Seq, TokenId};
 use readtrack_domain::member::Member;
 use readtrack_domain::settings::OrgSettings;
-use readtrack_domain::summary::{DepartmentCounts, Summary};
+use readtrack_domain::summary::{DepartmentCounts, ShownCounts, Summary};
 
 pub use error::StorageError;
 pub use model::*;
@@ -182,6 +182,9 @@ pub trait Receipts: Send + Sync {
     async fn apply_receipts(&self, batch: &[ReceiptWrite], now: Timestamp) -> Result<AppliedBatch>;
     /// A notice's counts, with `hidden` as seen by its sender.
     async fn summary(&self, message: &MessageRecord) -> Result<Summary>;
+    /// The counts over a notice's recipients who may be shown (none without per-person
+    /// tracking), for notices whose hidden recipients are too few to count.
+    async fn shown_counts(&self, message: &MessageRecord) -> Result<ShownCounts>;
     /// A notice's counts per recipient department.
     async fn department_counts(&self, message: MessageId) -> Result<Vec<DepartmentCounts>>;
     /// One page of a notice's recipients whose rows may be shown.
@@ -307,6 +310,13 @@ pub trait Governance: Send + Sync {
         &self,
         org: OrgId,
         id: readtrack_domain::ids::SurveyId,
+    ) -> Result<Option<SurveyRecord>>;
+    /// Closes a survey now if it is still open; returns it as it then is.
+    async fn close_survey(
+        &self,
+        org: OrgId,
+        id: readtrack_domain::ids::SurveyId,
+        now: Timestamp,
     ) -> Result<Option<SurveyRecord>>;
     /// Whether a member has answered a survey.
     async fn has_answered(

@@ -43,6 +43,7 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         )
         .route("/surveys/{id}/answers", post(privacy::answer_survey))
         .route("/surveys/{id}/results", get(privacy::survey_results))
+        .route("/surveys/{id}/close", post(privacy::close_survey))
         .route(
             "/departments",
             post(directory::create_department).get(directory::list_departments),

@@ -471,7 +471,22 @@ pub async fn answer_survey(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A survey's results (admins, auditors), only with at least the minimum group size of answers.
+/// Closes a survey now (admin): it takes no more answers, and its results may be shown.
+#[utoipa::path(post, path = "/api/v1/surveys/{id}/close", tag = "privacy", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Survey id")),
+    responses((status = 200, body = Survey), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn close_survey(
+    State(s): State<ServerState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Survey>> {
+    let survey = s.app.close_survey(&caller, &id).await?;
+    Ok(Json(survey_body(&survey, None)))
+}
+
+/// A survey's results (admins, auditors): only once it is closed, with at least the
+/// minimum group size of answers, and per department only where no small remainder is
+/// left.
 #[utoipa::path(get, path = "/api/v1/surveys/{id}/results", tag = "privacy", security(("bearer" = [])),
     params(("id" = String, Path, description = "Survey id")),
     responses((status = 200, body = SurveyResultsBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]

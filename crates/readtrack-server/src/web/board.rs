@@ -114,6 +114,10 @@ struct BoardPage {
     delivered: i64,
     unread: i64,
     hidden: i64,
+    /// Everyone the notice went to (the progress bars count only the counted).
+    recipients: i64,
+    /// The hidden people are too few to count: the figures cover the shown people only.
+    hidden_not_counted: bool,
     departments: Vec<Progress>,
     responses: Vec<(String, i64)>,
     rows: Vec<PersonRow>,
@@ -209,6 +213,12 @@ pub async fn board(
     } else {
         format!("state={state_filter}&")
     };
+    // Hidden people too few to count are in no figure but the recipients and the note.
+    let counted = if sum.hidden_not_counted {
+        sum.recipients - sum.hidden
+    } else {
+        sum.recipients
+    };
     let page = BoardPage {
         ctx: Chrome::for_viewer(&v, "/sent"),
         t,
@@ -223,14 +233,16 @@ pub async fn board(
         total: Progress {
             id: String::new(),
             name: t.recipients.to_string(),
-            recipients: sum.recipients,
+            recipients: counted,
             read: sum.read,
             acknowledged: sum.acknowledged,
-            percent: percent(sum.read, sum.recipients),
+            percent: percent(sum.read, counted),
         },
         delivered: sum.delivered,
         unread: sum.unread,
         hidden: sum.hidden,
+        recipients: sum.recipients,
+        hidden_not_counted: sum.hidden_not_counted,
         departments: view
             .departments
             .iter()

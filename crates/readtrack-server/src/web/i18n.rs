@@ -241,6 +241,7 @@ strings! {
     unread: "Unread", "未讀";
     hidden: "Not listed", "不列出";
     hidden_note: "people are counted but not listed: they have not acknowledged the current policy, or their read fell in quiet hours.", "人只計入總數而不逐一列出：他們尚未確認現行通訊政策，或在寧靜時段內閱讀。";
+    hidden_not_counted_note: "people are not listed and, being fewer than the smallest group reported, not counted in these figures either.", "人不逐一列出；由於人數少於最小報告組別，亦不計入以上數字。";
     aggregate_note: "This notice is tracked as counts only; nobody is listed.", "此通告只作整體統計，不會逐一列出個人。";
     by_department: "By department", "按部門";
     responses: "Answers", "回覆";
@@ -430,7 +431,7 @@ strings! {
     newest: "Newest", "最新";
     older: "Older", "較舊";
     surveys_title: "Pulse surveys", "意見調查";
-    surveys_intro: "Ask people how read tracking feels before widening it. Answers are anonymous, and results show only once enough people have answered.", "擴大追蹤前，先了解同事的感受。回覆不記名，並只在足夠人數回覆後才顯示結果。";
+    surveys_intro: "Ask people how read tracking feels before widening it. Answers are anonymous, and results show only once the survey is closed and enough people have answered.", "擴大追蹤前，先了解同事的感受。回覆不記名，並只在調查結束且足夠人數回覆後才顯示結果。";
     open_survey: "Open a survey", "開始調查";
     survey_default_title: "Read tracking: how does it feel?", "閱讀追蹤：你的感受如何？";
     closes_optional: "Closes (optional)", "截止時間（可選）";
@@ -441,7 +442,8 @@ strings! {
     no_surveys: "No survey yet.", "暫時沒有調查。";
     answers_so_far: "answers so far", "份回覆";
     answers: "Answers", "回覆數";
-    survey_suppressed_before: "Results appear once at least", "為免任何回覆可追溯到個人，結果須待最少";
+    survey_suppressed_before: "Results appear once the survey is closed and at least", "為免任何回覆可追溯到個人，結果須待調查結束且最少";
+    close_survey: "Close now", "立即結束";
     survey_suppressed_after: "people have answered, so that no answer can be traced to a person.", "人回覆後才會顯示。";
     mean_monitored: "Feels monitored (mean)", "覺得被監察（平均）";
     mean_helped: "Helped (mean)", "有幫助（平均）";

@@ -82,6 +82,7 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         )
         .route("/admin/audit", get(audit::audit))
         .route("/admin/surveys", get(surveys::admin).post(surveys::open))
+        .route("/admin/surveys/{id}/close", post(surveys::close))
         .route("/surveys/{id}", get(surveys::survey).post(surveys::answer))
         // Every other path: a page saying so (and the JSON error under /api/). Static
         // routes and `/api/v1/…` win over this catch-all, whatever the order.

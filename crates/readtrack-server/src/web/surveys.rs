@@ -282,6 +282,36 @@ pub async fn open(
     }
 }
 
+/// The form of the close button.
+#[derive(Debug, Deserialize)]
+pub struct CloseForm {
+    /// The session's CSRF token.
+    #[serde(rename = "_csrf", default)]
+    pub csrf: String,
+}
+
+/// `POST /admin/surveys/{id}/close`: closes a survey now, so its results may show.
+pub async fn close(
+    State(s): State<ServerState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<CloseForm>,
+) -> Response {
+    let values = FormValues {
+        title: v.t().survey_default_title.to_string(),
+        closes_at: String::new(),
+        departments: Vec::new(),
+    };
+    if !v.csrf_ok(&form.csrf) {
+        let msg = v.t().form_expired.to_string();
+        return admin_page(&s, &v, values, false, Some(msg), StatusCode::FORBIDDEN).await;
+    }
+    match s.app.close_survey(&v.caller, &id).await {
+        Ok(_) => Redirect::to("/admin/surveys").into_response(),
+        Err(e) => error_page(v.lang, e.into()),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "survey.html")]
 struct SurveyPage {

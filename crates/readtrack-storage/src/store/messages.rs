@@ -6,10 +6,11 @@ use readtrack_domain::event::{Event, EventBody};
 use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId, Seq};
 use readtrack_domain::message::Tracking;
 use readtrack_domain::receipt::{ReceiptState, ReceiptTimes};
+use readtrack_domain::summary::{ShownCounts, ShownLine};
 
 use super::{Store, chunks, json_id_list, json_ints};
 use crate::db::{Dialect, Pools};
-use crate::db::{Exec, Row, Tx, q};
+use crate::db::{Exec, Q, Row, Tx, q};
 use crate::model::*;
 use crate::sql::*;
 use crate::{Messages, Result, StorageError};
@@ -162,28 +163,109 @@ pub(crate) async fn count_visible(
     message: MessageId,
     org: OrgId,
 ) -> Result<(i64, i64)> {
-    let (policy_version, quiet_reads, pilot, epoch): (i64, String, Option<String>, i64) = q(
-        "SELECT policy_version, quiet_reads, pilot_expanded, visibility_epoch FROM orgs WHERE id = ?",
-    )
-    .bind(org.0)
-    .one(&mut *conn)
-    .await?;
-    let untracked = quiet_reads == "untracked";
-    let visible: i64 = q(format!(
-        "SELECT COUNT(*) FROM receipts r JOIN members m ON m.id = r.member_id
-         WHERE r.message_id = ? AND m.policy_ack_version >= ?
-           AND NOT (? AND r.read_quiet AND r.state >= 2)
-           AND (? IS NULL OR r.department_id IN {})",
-        json_ints(conn.raw().dialect())
-    ))
-    .bind(message.0)
-    .bind(policy_version)
-    .bind(untracked)
-    .bind(&pilot)
-    .bind(pilot.as_ref().map(|p| format!("[{p}]")))
-    .scalar(&mut *conn)
-    .await?;
-    Ok((visible, epoch))
+    let rules = ShownRules::load(conn, org).await?;
+    let visible: i64 = rules
+        .bind(q(format!(
+            "SELECT COUNT(*) FROM receipts r JOIN members m ON m.id = r.member_id WHERE {}",
+            rules.filter(conn.raw().dialect())
+        )))
+        .bind(message.0)
+        .scalar(&mut *conn)
+        .await?;
+    Ok((visible, rules.epoch))
+}
+
+/// The counts over a notice's recipients who may be shown, per department, with the
+/// tally of their answers (for notices whose hidden recipients are too few to count).
+pub(crate) async fn shown_counts(
+    conn: &mut impl Exec,
+    message: MessageId,
+    org: OrgId,
+) -> Result<ShownCounts> {
+    let rules = ShownRules::load(conn, org).await?;
+    let d = conn.raw().dialect();
+    let lines: Vec<(i64, String, i64, i64, i64, i64)> = rules
+        .bind(q(format!(
+            "SELECT r.department_id, COALESCE(d.name, '') AS name, COUNT(*) AS recipients,
+                    SUM(CASE WHEN r.state >= 1 THEN 1 ELSE 0 END) AS delivered,
+                    SUM(CASE WHEN r.state >= 2 THEN 1 ELSE 0 END) AS read,
+                    SUM(CASE WHEN r.state = 3 THEN 1 ELSE 0 END) AS acknowledged
+             FROM receipts r JOIN members m ON m.id = r.member_id
+                  LEFT JOIN departments d ON d.id = r.department_id
+             WHERE {} GROUP BY r.department_id, d.name ORDER BY 2, 1",
+            rules.filter(d)
+        )))
+        .bind(message.0)
+        .all(&mut *conn)
+        .await?;
+    let responses: Vec<(String, i64)> = rules
+        .bind(q(format!(
+            "SELECT r.response, COUNT(*) FROM receipts r JOIN members m ON m.id = r.member_id
+             WHERE {} AND r.response IS NOT NULL GROUP BY r.response",
+            rules.filter(d)
+        )))
+        .bind(message.0)
+        .all(&mut *conn)
+        .await?;
+    Ok(ShownCounts {
+        lines: lines
+            .into_iter()
+            .map(
+                |(department_id, name, recipients, delivered, read, acknowledged)| ShownLine {
+                    department_id: DepartmentId(department_id),
+                    name,
+                    recipients,
+                    delivered,
+                    read,
+                    acknowledged,
+                },
+            )
+            .collect(),
+        responses,
+    })
+}
+
+/// The organisation's rules of who may be shown, as SQL binds.
+struct ShownRules {
+    policy_version: i64,
+    untracked: bool,
+    pilot: Option<String>,
+    epoch: i64,
+}
+
+impl ShownRules {
+    async fn load(conn: &mut impl Exec, org: OrgId) -> Result<Self> {
+        let (policy_version, quiet_reads, pilot, epoch): (i64, String, Option<String>, i64) = q(
+            "SELECT policy_version, quiet_reads, pilot_expanded, visibility_epoch FROM orgs WHERE id = ?",
+        )
+        .bind(org.0)
+        .one(&mut *conn)
+        .await?;
+        Ok(Self {
+            policy_version,
+            untracked: quiet_reads == "untracked",
+            pilot,
+            epoch,
+        })
+    }
+
+    /// The condition on `receipts r JOIN members m`; its binds come first ([`Self::bind`]),
+    /// then the notice's id.
+    fn filter(&self, d: Dialect) -> String {
+        format!(
+            "m.policy_ack_version >= ? AND NOT (? AND r.read_quiet AND r.state >= 2)
+             AND (? IS NULL OR r.department_id IN {}) AND r.message_id = ?",
+            json_ints(d)
+        )
+    }
+
+    fn bind(&self, query: Q) -> Q {
+        query
+            .bind(self.policy_version)
+            .bind(self.untracked)
+            .bind(&self.pilot)
+            .bind(self.pilot.as_ref().map(|p| format!("[{p}]")))
+    }
 }
 
 /// Queues each recipient's first reminder-plan step, by their time zone, in one statement.

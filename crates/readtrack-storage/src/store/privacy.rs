@@ -341,6 +341,28 @@ impl Governance for Store {
         row.as_ref().map(survey_from_row).transpose()
     }
 
+    async fn close_survey(
+        &self,
+        org: OrgId,
+        id: SurveyId,
+        now: Timestamp,
+    ) -> Result<Option<SurveyRecord>> {
+        let mut conn = self.db.write_conn().await?;
+        q("UPDATE surveys SET closes_at = ? WHERE org_id = ? AND id = ? AND (closes_at IS NULL OR closes_at > ?)")
+            .bind(ms(now))
+            .bind(org.0)
+            .bind(id.0)
+            .bind(ms(now))
+            .execute(&mut conn)
+            .await?;
+        let row = q("SELECT * FROM surveys WHERE org_id = ? AND id = ?")
+            .bind(org.0)
+            .bind(id.0)
+            .fetch_optional(&mut conn)
+            .await?;
+        row.as_ref().map(survey_from_row).transpose()
+    }
+
     async fn has_answered(&self, survey: SurveyId, member: MemberId) -> Result<bool> {
         let n: i64 =
             q("SELECT COUNT(*) FROM survey_participation WHERE survey_id = ? AND member_id = ?")

@@ -5,12 +5,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use readtrack_domain::event::EventBody;
 use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId};
 use readtrack_domain::message::Tracking;
 use readtrack_domain::receipt::{MessageFacts, ReceiptState};
-use readtrack_domain::summary::{DepartmentCounts, Summary};
+use readtrack_domain::summary::{DepartmentCounts, ShownCounts, Summary};
 
-use super::messages::{RECEIPT_COLUMNS, count_visible, receipt_from_row};
+use super::messages::{RECEIPT_COLUMNS, count_visible, receipt_from_row, shown_counts};
 use super::schedule::assign_and_insert;
 use super::{BIND_BUDGET, Facts, Store, json_ints, lock, plan_for_keys};
 use crate::db::Dialect;
@@ -70,6 +71,14 @@ impl Receipts for Store {
             dirty: false,
         };
         Ok(c.summary(message.tracking))
+    }
+
+    async fn shown_counts(&self, message: &MessageRecord) -> Result<ShownCounts> {
+        if message.tracking != Tracking::PerPerson {
+            return Ok(ShownCounts::default());
+        }
+        let mut conn = self.db.read().await?;
+        shown_counts(&mut conn, message.id, message.org_id).await
     }
 
     async fn department_counts(&self, message: MessageId) -> Result<Vec<DepartmentCounts>> {
@@ -334,8 +343,14 @@ impl Store {
         org_ids.dedup();
         let mut rules: HashMap<OrgId, OrgRules> = HashMap::new();
         for org in org_ids {
-            let (policy_version, quiet, pilot, epoch): (i64, String, Option<String>, i64) = q(
-                "SELECT policy_version, quiet_reads, pilot_expanded, visibility_epoch FROM orgs WHERE id = ?",
+            let (policy_version, quiet, pilot, epoch, min_group_size): (
+                i64,
+                String,
+                Option<String>,
+                i64,
+                i64,
+            ) = q(
+                "SELECT policy_version, quiet_reads, pilot_expanded, visibility_epoch, min_group_size FROM orgs WHERE id = ?",
             )
             .bind(org.0)
             .one(&mut tx)
@@ -347,6 +362,7 @@ impl Store {
                     quiet_reads: quiet_reads(&quiet)?,
                     pilot: pilot.map(|p| split_ids(&p).into_iter().map(DepartmentId).collect()),
                     epoch,
+                    min_group_size: u32::try_from(min_group_size).unwrap_or(u32::MAX),
                 },
             );
         }
@@ -457,6 +473,30 @@ impl Store {
                     .execute(&mut tx)
                     .await?;
             }
+        }
+        // Events about notices whose hidden recipients are too few to count carry the
+        // shown people's counts, as they stand after this batch.
+        let mut shown: HashMap<MessageId, Summary> = HashMap::new();
+        for e in &mut events {
+            let EventBody::ReceiptUpdated {
+                message_id,
+                summary,
+                ..
+            } = &mut e.body
+            else {
+                continue;
+            };
+            if !summary.hidden_excluded {
+                continue;
+            }
+            if !shown.contains_key(message_id) {
+                let counts = shown_counts(&mut tx, *message_id, e.org_id).await?;
+                shown.insert(*message_id, summary.shown_only(&counts));
+            }
+            *summary = Summary {
+                hidden: summary.hidden,
+                ..shown[message_id].clone()
+            };
         }
         assign_and_insert(&mut tx, &mut events).await?;
         tx.commit().await?;

@@ -115,25 +115,36 @@ fn board_text(s: &Snapshot) -> String {
     if let Some(c) = &s.connection {
         out.push_str(&format!("[{c}]\n"));
     }
+    // Hidden people too few to count are in no figure but the recipients and the note.
+    let counted = if sum.hidden_not_counted {
+        sum.recipients - sum.hidden
+    } else {
+        sum.recipients
+    };
     out.push_str(&format!(
         "\nRead          {:>5} / {:<5} {} {:>3}%\n",
         sum.read,
-        sum.recipients,
-        render::bar(sum.read, sum.recipients, 30),
-        render::percent(sum.read, sum.recipients)
+        counted,
+        render::bar(sum.read, counted, 30),
+        render::percent(sum.read, counted)
     ));
     out.push_str(&format!(
         "Acknowledged  {:>5} / {:<5} {} {:>3}%\n",
         sum.acknowledged,
-        sum.recipients,
-        render::bar(sum.acknowledged, sum.recipients, 30),
-        render::percent(sum.acknowledged, sum.recipients)
+        counted,
+        render::bar(sum.acknowledged, counted, 30),
+        render::percent(sum.acknowledged, counted)
     ));
     out.push_str(&format!(
         "Delivered {}, unread {}{}\n",
         sum.delivered,
         sum.unread,
-        if sum.hidden > 0 {
+        if sum.hidden > 0 && sum.hidden_not_counted {
+            format!(
+                ", {} neither shown by name nor counted (fewer than the smallest group reported)",
+                sum.hidden
+            )
+        } else if sum.hidden > 0 {
             format!(
                 ", {} counted but not shown by name (privacy rules)",
                 sum.hidden
