@@ -189,6 +189,7 @@ pub async fn run(
                         message_id: input.message_id.clone(),
                         kind: KINDS[f.kind].to_string(),
                         at: at.clone(),
+                        device_at: None,
                         response: None,
                         member_id: Some(input.member_ids[m].clone()),
                     });

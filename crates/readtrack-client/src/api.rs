@@ -15,6 +15,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::clock::{Clock, SERVER_TIME_HEADER, ServerClock, SystemClock, parse_server_time};
 use crate::error::{ClientError, Result};
 
 /// Timeouts of an [`ApiClient`].
@@ -71,12 +72,13 @@ pub struct MemberQuery {
 }
 
 /// A client of one readtrack server, optionally signed in. Cheap to clone (the
-/// connection pool is shared).
+/// connection pool and the learned server clock are shared).
 #[derive(Clone)]
 pub struct ApiClient {
     http: reqwest::Client,
     base: Url,
     token: Option<Arc<str>>,
+    clock: Arc<ServerClock>,
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -122,7 +124,20 @@ impl ApiClient {
             http,
             base,
             token: None,
+            clock: Arc::new(ServerClock::new(Arc::new(SystemClock))),
         })
+    }
+
+    /// The same client on another device clock (a test playing a device whose clock is
+    /// off); the offset is learned afresh.
+    pub fn with_device_clock(mut self, device: Arc<dyn Clock>) -> Self {
+        self.clock = Arc::new(ServerClock::new(device));
+        self
+    }
+
+    /// The server's clock as learned from its answers so far.
+    pub fn server_clock(&self) -> &Arc<ServerClock> {
+        &self.clock
     }
 
     /// The same client acting with `token`.
@@ -187,8 +202,24 @@ impl ApiClient {
         }
     }
 
-    async fn send<T: DeserializeOwned>(builder: RequestBuilder) -> Result<T> {
+    /// Sends a request, learning the server's clock from the answer.
+    async fn exchange(&self, builder: RequestBuilder) -> Result<Response> {
+        let sent = self.clock.device_now();
         let response = builder.send().await.map_err(|e| ClientError::network(&e))?;
+        let received = self.clock.device_now();
+        if let Some(server) = response
+            .headers()
+            .get(SERVER_TIME_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_server_time)
+        {
+            self.clock.observe(sent, received, server);
+        }
+        Ok(response)
+    }
+
+    async fn send<T: DeserializeOwned>(&self, builder: RequestBuilder) -> Result<T> {
+        let response = self.exchange(builder).await?;
         let status = response.status();
         let bytes = Self::ok_bytes(response).await?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
@@ -246,7 +277,8 @@ impl ApiClient {
 
     /// `POST /api/v1/setup`: creates the organisation and its first admin on a new server.
     pub async fn setup(&self, request: &SetupRequest) -> Result<SetupResponse> {
-        Self::send(self.request(Method::POST, &["setup"], false)?.json(request)).await
+        self.send(self.request(Method::POST, &["setup"], false)?.json(request))
+            .await
     }
 
     /// `POST /api/v1/auth/login`. The answer's token is not kept: build a new client
@@ -256,7 +288,7 @@ impl ApiClient {
             email: email.to_string(),
             password: password.to_string(),
         };
-        Self::send(
+        self.send(
             self.request(Method::POST, &["auth", "login"], false)?
                 .json(&body),
         )
@@ -265,7 +297,7 @@ impl ApiClient {
 
     /// `GET /api/v1/me`.
     pub async fn me(&self) -> Result<Me> {
-        Self::send(self.request(Method::GET, &["me"], true)?).await
+        self.send(self.request(Method::GET, &["me"], true)?).await
     }
 
     async fn messages(&self, which: &str, q: &InboxQuery) -> Result<Page<MessageSummary>> {
@@ -274,7 +306,7 @@ impl ApiClient {
         if q.unread_only {
             params.push(("state", "unread".into()));
         }
-        Self::send(
+        self.send(
             self.request(Method::GET, &["messages"], true)?
                 .query(&params),
         )
@@ -295,7 +327,8 @@ impl ApiClient {
     /// received it).
     pub async fn message(&self, id: &str) -> Result<MessageDetail> {
         let id = non_empty("message id", id)?;
-        Self::send(self.request(Method::GET, &["messages", id], true)?).await
+        self.send(self.request(Method::GET, &["messages", id], true)?)
+            .await
     }
 
     /// `POST /api/v1/messages`: sends a notice. Every try carries the same
@@ -307,12 +340,13 @@ impl ApiClient {
         let mut wait = Duration::from_millis(250);
         let mut attempt = 1;
         loop {
-            let result = Self::send(
-                self.request(Method::POST, &["messages"], true)?
-                    .header("idempotency-key", key.as_str())
-                    .json(message),
-            )
-            .await;
+            let result = self
+                .send(
+                    self.request(Method::POST, &["messages"], true)?
+                        .header("idempotency-key", key.as_str())
+                        .json(message),
+                )
+                .await;
             let again = match &result {
                 Err(ClientError::Network(_)) => Some(wait),
                 Err(ClientError::Protocol { status, .. }) if *status >= 500 => Some(wait),
@@ -345,7 +379,7 @@ impl ApiClient {
         if let Some(state) = &q.state {
             params.push(("state", state.clone()));
         }
-        Self::send(
+        self.send(
             self.request(Method::GET, &["messages", id, "receipts"], true)?
                 .query(&params),
         )
@@ -358,7 +392,8 @@ impl ApiClient {
         let body = ReceiptBatch {
             receipts: receipts.to_vec(),
         };
-        Self::send(self.request(Method::POST, &["receipts"], true)?.json(&body)).await
+        self.send(self.request(Method::POST, &["receipts"], true)?.json(&body))
+            .await
     }
 
     /// `GET /api/v1/departments`, every page.
@@ -368,11 +403,12 @@ impl ApiClient {
         loop {
             let mut params: Vec<(&str, String)> = Vec::new();
             push_page(&mut params, Some(500), cursor.as_deref());
-            let page: Page<Department> = Self::send(
-                self.request(Method::GET, &["departments"], true)?
-                    .query(&params),
-            )
-            .await?;
+            let page: Page<Department> = self
+                .send(
+                    self.request(Method::GET, &["departments"], true)?
+                        .query(&params),
+                )
+                .await?;
             all.extend(page.items);
             match page.next_cursor {
                 Some(next) if cursor.as_deref() != Some(next.as_str()) => cursor = Some(next),
@@ -391,7 +427,7 @@ impl ApiClient {
         if let Some(d) = &q.department_id {
             params.push(("department_id", d.clone()));
         }
-        Self::send(
+        self.send(
             self.request(Method::GET, &["members"], true)?
                 .query(&params),
         )
@@ -478,7 +514,7 @@ impl ApiClient {
         &self,
         patch: &readtrack_protocol::privacy::OrgSettingsPatch,
     ) -> Result<serde_json::Value> {
-        Self::send(
+        self.send(
             self.request(Method::PATCH, &["org", "settings"], true)?
                 .json(patch),
         )
@@ -492,7 +528,8 @@ impl ApiClient {
         segments: &[&str],
         query: &Q,
     ) -> Result<T> {
-        Self::send(self.request(Method::GET, segments, true)?.query(query)).await
+        self.send(self.request(Method::GET, segments, true)?.query(query))
+            .await
     }
 }
 

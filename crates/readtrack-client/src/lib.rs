@@ -32,7 +32,7 @@ pub mod tls;
 
 pub use api::{ApiClient, BoardQuery, ClientOptions, InboxQuery, MemberQuery};
 pub use backoff::Backoff;
-pub use clock::{Clock, OffsetClock, SystemClock};
+pub use clock::{Clock, OffsetClock, ServerClock, SystemClock};
 pub use error::{ClientError, Result};
 pub use outbox::{NewReceipt, Outbox, ReceiptKind, SyncFailure, SyncReport};
 pub use store::{ClaimOutcome, DeadLetter, PendingReceipt, Store, StoreError};

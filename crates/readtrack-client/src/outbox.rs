@@ -13,6 +13,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::SignedDuration;
 use readtrack_protocol::receipts::{ReceiptItem, ReceiptResult, ReceiptStatus};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, Notify};
@@ -20,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::api::ApiClient;
 use crate::backoff::Backoff;
-use crate::clock::{Clock, SystemClock, to_millis};
+use crate::clock::{Clock, to_millis};
 use crate::error::{ClientError, Result};
 use crate::store::{PendingReceipt, Settlement, Store};
 
@@ -126,7 +127,8 @@ pub struct SyncFailure {
 pub struct Outbox {
     store: Store,
     api: ApiClient,
-    clock: Arc<dyn Clock>,
+    /// Stamps receipts as is when set; otherwise the API client's [`ServerClock`] does.
+    clock: Option<Arc<dyn Clock>>,
     wake: Arc<Notify>,
     /// One sync at a time per process: two would send the same batch twice (harmless,
     /// answered `duplicate`, but wasted).
@@ -147,21 +149,23 @@ impl fmt::Debug for Outbox {
 
 impl Outbox {
     /// An outbox over `store`, sending through `api` (which must be signed in to sync),
-    /// stamping receipts with the device's clock.
+    /// stamping receipts with the server's clock as `api` learned it (the device's clock
+    /// corrected by the offset learned from the server's answers, or kept in the store
+    /// from an earlier run), and the raw device time beside it.
     pub fn new(store: Store, api: ApiClient) -> Self {
         Self {
             store,
             api,
-            clock: Arc::new(SystemClock),
+            clock: None,
             wake: Arc::new(Notify::new()),
             syncing: Arc::new(Mutex::new(())),
             batch_size: MAX_BATCH,
         }
     }
 
-    /// The same outbox stamping receipts with `clock`.
+    /// The same outbox stamping receipts with `clock` as it reads, uncorrected.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.clock = Some(clock);
         self
     }
 
@@ -187,6 +191,19 @@ impl Outbox {
         self.wake.clone()
     }
 
+    /// Keeps the server clock's offset as measured in this run (if it was) in the store,
+    /// for receipts recorded on a later run that starts offline.
+    pub async fn remember_clock(&self) -> Result<()> {
+        let clock = self.api.server_clock();
+        if let Some(sample) = clock
+            .sample()
+            .filter(|s| s.round_trip < SignedDuration::MAX)
+        {
+            self.store.set_clock_offset(sample.offset).await?;
+        }
+        Ok(())
+    }
+
     /// Records one receipt, stamped with the clock's time now. Returns once it is
     /// durably stored (nothing here touches the network), then nudges the background
     /// sync, if one runs.
@@ -210,8 +227,26 @@ impl Outbox {
 
     /// Records several receipts in one durable commit, all stamped with the same time.
     pub async fn record_batch(&self, items: &[NewReceipt]) -> Result<Vec<PendingReceipt>> {
-        let at = to_millis(self.clock.now()).to_string();
-        let created_at = to_millis(jiff::Timestamp::now()).to_string();
+        let server_clock = self.api.server_clock();
+        if self.clock.is_none() {
+            if server_clock.offset().is_none() {
+                // Offline since start: the offset learned on an earlier run is the best
+                // guess.
+                if let Some(offset) = self.store.clock_offset().await? {
+                    server_clock.restore(offset);
+                }
+            } else {
+                self.remember_clock().await?;
+            }
+        }
+        let device = server_clock.device_now();
+        let at = match &self.clock {
+            Some(clock) => clock.now(),
+            None => server_clock.correct(device),
+        };
+        let at = to_millis(at).to_string();
+        // The device's own time, sent as `device_at`.
+        let created_at = to_millis(device).to_string();
         let mut receipts = Vec::with_capacity(items.len());
         for item in items {
             let message_id = item.message_id.trim();
@@ -270,6 +305,7 @@ impl Outbox {
             let items: Vec<ReceiptItem> = batch.iter().map(wire_item).collect();
             report.requests += 1;
             let answer = self.api.post_receipts(&items).await;
+            self.remember_clock().await?;
             let results = match answer {
                 Ok(results) => results.results,
                 // A whole-request 400 or 413 is about some item in it (or its size):
@@ -407,6 +443,7 @@ fn wire_item(r: &PendingReceipt) -> ReceiptItem {
         message_id: r.message_id.clone(),
         kind: r.kind.as_str().to_string(),
         at: r.at.clone(),
+        device_at: Some(r.created_at.clone()),
         response: r.response.clone(),
         member_id: None,
     }

@@ -56,12 +56,12 @@ pub struct PendingReceipt {
     pub message_id: String,
     /// What happened.
     pub kind: ReceiptKind,
-    /// When it happened, by the device's clock (RFC 3339).
+    /// When it happened, on the server's time line as the device knew it (RFC 3339).
     pub at: String,
     /// The chosen response of an acknowledgement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<String>,
-    /// When it was stored.
+    /// When it was stored, by the device's own clock (sent as `device_at`).
     pub created_at: String,
     /// Times it was sent without a usable answer coming back.
     pub attempts: i64,
@@ -456,6 +456,25 @@ impl Store {
         Ok(())
     }
 
+    /// The server clock's offset from this device's, as last learned (see
+    /// [`crate::ServerClock`]).
+    pub async fn clock_offset(&self) -> StoreResult<Option<jiff::SignedDuration>> {
+        Ok(self
+            .meta("clock_offset_ms")
+            .await?
+            .and_then(|v| v.parse::<i64>().ok())
+            .map(jiff::SignedDuration::from_millis))
+    }
+
+    /// Remembers the server clock's offset, for receipts recorded offline on a later run.
+    pub async fn set_clock_offset(&self, offset: jiff::SignedDuration) -> StoreResult<()> {
+        sqlx::query("INSERT OR REPLACE INTO meta (key, value) VALUES ('clock_offset_ms', ?)")
+            .bind(offset.as_millis() as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Whose data this is (server and member), as set at sign-in.
     pub async fn owner(&self) -> StoreResult<Option<String>> {
         self.meta("owner").await
@@ -486,7 +505,7 @@ impl Store {
         for sql in [
             "DELETE FROM inbox_cache",
             "DELETE FROM message_cache",
-            "DELETE FROM meta WHERE key IN ('last_seq', 'inbox_refreshed_at')",
+            "DELETE FROM meta WHERE key IN ('last_seq', 'inbox_refreshed_at', 'clock_offset_ms')",
         ] {
             sqlx::query(sql).execute(&mut *tx).await?;
         }

@@ -236,6 +236,8 @@ pub struct ReceiptInput {
     pub kind: Option<String>,
     /// `at`.
     pub at: Option<String>,
+    /// `device_at`: the device's own, uncorrected time, when the client corrected `at`.
+    pub device_at: Option<String>,
     /// `response`.
     pub response: Option<String>,
 }
@@ -249,8 +251,10 @@ pub struct ParsedReceipt {
     pub message_id: MessageId,
     /// What happened.
     pub kind: ReceiptKind,
-    /// When, by the client's clock.
+    /// When, on the server's time line as the client knew it.
     pub at: Timestamp,
+    /// The device's own time, when the client corrected `at` by a learned offset.
+    pub device_at: Option<Timestamp>,
     /// The chosen response (acknowledgements of notices with choices).
     pub response: Option<String>,
 }
@@ -284,6 +288,11 @@ impl ParsedReceipt {
                 ),
             ));
         }
+        let device_at = input
+            .device_at
+            .as_deref()
+            .map(|d| parse_timestamp("device_at", d))
+            .transpose()?;
         let response = match &input.response {
             None => None,
             Some(r) => Some(crate::text::bounded(
@@ -299,6 +308,7 @@ impl ParsedReceipt {
             message_id,
             kind,
             at,
+            device_at,
             response,
         })
     }
@@ -434,6 +444,7 @@ mod tests {
             message_id: Some("1".into()),
             kind: Some("read".into()),
             at: Some(t(299).to_string()),
+            device_at: None,
             response: None,
         };
         assert!(ParsedReceipt::parse(&input, now).is_ok());
@@ -451,8 +462,14 @@ mod tests {
             message_id: Some("1".into()),
             kind: Some("read".into()),
             at: Some(t(0).to_string()),
+            device_at: Some(t(-240).to_string()),
             response: None,
         };
+        assert_eq!(
+            ParsedReceipt::parse(&ok, t(0)).map(|r| r.device_at),
+            Ok(Some(t(-240))),
+            "a device four minutes behind, corrected by its client"
+        );
         let cases: Vec<(ReceiptInput, &str)> = vec![
             (
                 ReceiptInput {
@@ -489,6 +506,13 @@ mod tests {
                 },
                 "at",
             ),
+            (
+                ReceiptInput {
+                    device_at: Some("yesterday".into()),
+                    ..ok.clone()
+                },
+                "device_at",
+            ),
         ];
         for (input, field) in cases {
             assert_eq!(ParsedReceipt::parse(&input, t(0)).unwrap_err().field, field);
@@ -507,6 +531,7 @@ mod tests {
             message_id: MessageId(1),
             kind: ReceiptKind::Ack,
             at: t(1),
+            device_at: None,
             response: None,
         };
         assert_eq!(

@@ -602,6 +602,7 @@ mod tests {
                 message_id: MESSAGE,
                 kind,
                 at: sent_at() + jiff::SignedDuration::from_mins(minute),
+                device_at: None,
                 response,
             },
             at_in_quiet_hours: quiet,

@@ -118,7 +118,7 @@ proptest! {
     ) {
         let now: Timestamp = "2026-12-01T02:00:00Z".parse().unwrap();
         let at = at_garbage.unwrap_or_else(|| (now + SignedDuration::from_secs(offset_secs)).to_string());
-        let input = ReceiptInput { event_id, message_id, kind, at: Some(at), response };
+        let input = ReceiptInput { event_id, message_id, kind, at: Some(at), device_at: None, response };
         match ParsedReceipt::parse(&input, now) {
             Ok(r) => {
                 prop_assert!(r.at <= now + SignedDuration::from_mins(5), "at most five minutes ahead");

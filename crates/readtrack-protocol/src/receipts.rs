@@ -15,8 +15,14 @@ pub struct ReceiptItem {
     /// `delivered`, `read` or `ack`.
     #[cfg_attr(feature = "openapi", schema(pattern = "^(delivered|read|ack)$"))]
     pub kind: String,
-    /// When it happened, by the client's clock (RFC 3339).
+    /// When it happened (RFC 3339): the device's clock corrected by the offset the
+    /// client learned from the server's `x-server-time` answers.
     pub at: String,
+    /// The device's own clock at that moment, uncorrected (RFC 3339), when the client
+    /// corrected `at`. Checked, never used for the record; the server reports how far
+    /// devices are off on `/metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_at: Option<String>,
     /// The chosen response, on an `ack` of a notice with choices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<String>,

@@ -9,16 +9,82 @@ export const zone = meta("rt-zone") || undefined;
 export const lang = meta("rt-lang") || "en";
 export const strings = JSON.parse(document.getElementById("rt-strings")?.textContent || "{}");
 
+// ----- the server's clock -----
+// Like the SDK's ServerClock: every answer says when the server answered
+// (`x-server-time`, and the page itself in `<meta name="rt-server-time">`); taken to be
+// the middle of the round trip, it gives the device clock's offset with an error of at
+// most half the round trip. The sample with the shortest round trip wins until it is ten
+// minutes old or a new one disagrees by more than both errors (the device clock was set).
+// Kept in localStorage, so a page opened offline still knows it.
+
+const CLOCK_KEY = "rt-clock";
+const TRUSTED_FOR_MS = 10 * 60 * 1000;
+let clockSample = null;
+try {
+  clockSample = JSON.parse(localStorage.getItem(CLOCK_KEY) || "null");
+} catch {
+  clockSample = null;
+}
+
+/** Learns from one answer: sent and received by the device's clock, `serverIso` the server's. */
+export function observeClock(sent, received, serverIso) {
+  const server = Date.parse(serverIso);
+  if (!Number.isFinite(server) || !(received >= sent)) return;
+  const rtt = received - sent;
+  const sample = { offset: server - (sent + rtt / 2), rtt, taken: received };
+  const best = clockSample;
+  const replace = !best
+    || sample.rtt <= best.rtt
+    || received < best.taken
+    || received - best.taken >= TRUSTED_FOR_MS
+    || Math.abs(sample.offset - best.offset) > best.rtt / 2 + sample.rtt / 2 + 1000;
+  if (!replace) return;
+  clockSample = sample;
+  try {
+    localStorage.setItem(CLOCK_KEY, JSON.stringify(sample));
+  } catch {
+    // Storage may be off (private windows): the page still uses what it learned.
+  }
+}
+
+/** The server clock's offset from the device's in milliseconds, 0 while unknown. */
+export function clockOffset() {
+  return clockSample ? Math.round(clockSample.offset) : 0;
+}
+
+/** Now, as `{at, device_at}`: the server's time line, and the device's own clock. */
+export function stamp() {
+  const device = Date.now();
+  return {
+    at: new Date(device + clockOffset()).toISOString(),
+    device_at: new Date(device).toISOString(),
+  };
+}
+
+// The page itself: made at `rt-server-time`, asked for and received at the navigation
+// timing's requestStart and responseStart.
+{
+  const made = meta("rt-server-time");
+  const nav = performance.getEntriesByType?.("navigation")?.[0];
+  if (made && nav && nav.responseStart > 0) {
+    observeClock(performance.timeOrigin + nav.requestStart, performance.timeOrigin + nav.responseStart, made);
+  }
+}
+
 /** Calls the JSON API with the session cookie and the page's CSRF token. */
 export async function api(method, path, body) {
   const headers = { "x-csrf-token": csrf };
   if (body !== undefined) headers["content-type"] = "application/json";
-  return fetch(path, {
+  const sent = Date.now();
+  const res = await fetch(path, {
     method,
     headers,
     credentials: "same-origin",
     body: body === undefined ? undefined : JSON.stringify(body),
   });
+  const server = res.headers.get("x-server-time");
+  if (server) observeClock(sent, Date.now(), server);
+  return res;
 }
 
 const secondsFormat = new Intl.DateTimeFormat(lang === "en" ? "en-CA" : "zh-Hant-HK", {

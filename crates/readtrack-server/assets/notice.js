@@ -1,7 +1,8 @@
-// A notice page. It reports `read` only once the body has been at least half on screen
-// (or filled half the window) for one second, in a visible tab that has focus; leaving,
-// hiding or blurring the tab restarts the second. Confirmations go through the same
-// outbox, with the time of the click.
+// A notice page. It reports `read` only once the body's end has been on screen and the
+// body has then been at least half on screen (or filled half the window) for one second,
+// in a visible tab that has focus; leaving, hiding or blurring the tab restarts the
+// second. A notice longer than the screen is thus read only once scrolled to its end.
+// Confirmations go through the same outbox, with the time of the click.
 
 import { queue } from "./outbox.js";
 import { strings, timeElement } from "./common.js";
@@ -25,6 +26,7 @@ if (article && article.dataset.recipient === "true") {
     status.append(sync);
     status.classList.add("done");
     status.dataset.eventId = item.event_id;
+    if (item.device_at) status.dataset.deviceAt = item.device_at;
   };
 
   window.addEventListener("rt-outbox", (ev) => {
@@ -45,15 +47,22 @@ if (article && article.dataset.recipient === "true") {
   }
 
   let visible = false;
+  // The end of the body: once it has been on screen, the whole notice has been shown.
+  let endSeen = false;
+  const end = document.createElement("span");
+  end.className = "notice-end";
+  end.setAttribute("aria-hidden", "true");
+  end.style.cssText = "display:block;height:1px";
+  target.append(end);
   let timer = null;
-  const canCount = () => visible && document.visibilityState === "visible" && document.hasFocus();
+  const canCount = () => visible && endSeen && document.visibilityState === "visible" && document.hasFocus();
 
   const markRead = async () => {
     timer = null;
     if (isRead() || !canCount()) return;
     state = "read";
     observer.disconnect();
-    const item = await queue({ message_id: messageId, kind: "read", at: new Date().toISOString() });
+    const item = await queue({ message_id: messageId, kind: "read" });
     pendingEvents.add(item.event_id);
     showRead(item);
   };
@@ -70,12 +79,19 @@ if (article && article.dataset.recipient === "true") {
 
   const observer = new IntersectionObserver((entries) => {
     for (const e of entries) {
+      if (e.target === end) {
+        if (e.isIntersecting) endSeen = true;
+        continue;
+      }
       const shownHeight = e.intersectionRect.height;
       visible = e.isIntersecting && (e.intersectionRatio >= 0.5 || shownHeight >= window.innerHeight / 2);
     }
     update();
   }, { threshold: [0, 0.1, 0.25, 0.5, 0.75, 1] });
-  if (!isRead()) observer.observe(target);
+  if (!isRead()) {
+    observer.observe(target);
+    observer.observe(end);
+  }
   document.addEventListener("visibilitychange", update);
   window.addEventListener("focus", update);
   window.addEventListener("blur", update);
@@ -85,7 +101,7 @@ if (article && article.dataset.recipient === "true") {
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const response = ev.submitter?.value || "";
-      const item = await queue({ message_id: messageId, kind: "ack", at: new Date().toISOString(), response });
+      const item = await queue({ message_id: messageId, kind: "ack", response });
       pendingEvents.add(item.event_id);
       state = "acknowledged";
       observer.disconnect();

@@ -2,7 +2,7 @@
 // from there, with retries, until the server has answered for it: a notice read while
 // the server is unreachable is reported with the time it was really read.
 
-import { api, memberId } from "./common.js";
+import { api, memberId, stamp } from "./common.js";
 
 const DB_NAME = "readtrack";
 const STORE = "outbox";
@@ -51,17 +51,21 @@ function uuid() {
 }
 
 /**
- * Queues a receipt (`{message_id, kind, at?, response?}`) durably, then tries to send.
- * Resolves once the receipt is safely stored on the device, with the stored item.
+ * Queues a receipt (`{message_id, kind, at?, device_at?, response?}`) durably, then tries
+ * to send. Without `at`, it is stamped now: on the server's time line as this page
+ * learned it, with the device's own time beside it (`device_at`). Resolves once the
+ * receipt is safely stored on the device, with the stored item.
  */
 export async function queue(receipt) {
+  const now = receipt.at ? { at: receipt.at, device_at: receipt.device_at } : stamp();
   const item = {
     event_id: uuid(),
     message_id: receipt.message_id,
     kind: receipt.kind,
-    at: receipt.at ?? new Date().toISOString(),
+    at: now.at,
     member: memberId,
   };
+  if (now.device_at) item.device_at = now.device_at;
   if (receipt.response) item.response = receipt.response;
   await tx("readwrite", (store) => store.put(item));
   flush();
@@ -95,7 +99,7 @@ async function sendOnce() {
   let res;
   try {
     res = await api("POST", "/api/v1/receipts", {
-      receipts: items.map(({ event_id, message_id, kind, at, response }) => ({ event_id, message_id, kind, at, response })),
+      receipts: items.map(({ event_id, message_id, kind, at, device_at, response }) => ({ event_id, message_id, kind, at, device_at, response })),
     });
   } catch {
     retryLater();

@@ -91,6 +91,7 @@ pub fn app(state: ServerState) -> Router {
     let body_deadline = Duration::from_secs(state.config.body_deadline_secs.max(1));
     let per_address_cap = state.config.max_requests_per_address;
     let in_flight = limits::InFlight::default();
+    let clock = state.app.clock().clone();
     let router = Router::new()
         .nest("/api/v1", api::routes(&state))
         .route("/healthz", get(api::ops::healthz))
@@ -117,6 +118,9 @@ pub fn app(state: ServerState) -> Router {
             limits::per_address(in_flight.clone(), per_address_cap, req, next)
         }))
         .layer(middleware::from_fn(record_metrics))
+        .layer(middleware::from_fn(move |req, next| {
+            server_time(clock.clone(), req, next)
+        }))
         .layer(middleware::from_fn(error::log_server_errors))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -143,6 +147,26 @@ pub fn app(state: ServerState) -> Router {
         router
     };
     router.with_state(state)
+}
+
+/// The header that tells clients the server's clock ([`server_time`]).
+pub const SERVER_TIME_HEADER: &str = "x-server-time";
+
+/// Stamps every answer with the server's clock as it answered (RFC 3339, milliseconds),
+/// so that clients learn how far their device's clock is off and report reads on the
+/// server's time line (the SDK, the CLI and the web app's outbox do).
+async fn server_time(
+    clock: std::sync::Arc<dyn readtrack_service::clock::Clock>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(req).await;
+    let now = clock.now();
+    let now = jiff::Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now);
+    if let Ok(value) = HeaderValue::from_str(&now.to_string()) {
+        response.headers_mut().insert(SERVER_TIME_HEADER, value);
+    }
+    response
 }
 
 /// The span of a request in the logs. Unlike tower-http's default it never records the

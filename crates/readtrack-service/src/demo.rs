@@ -451,6 +451,7 @@ impl App {
                         message_id: message,
                         kind,
                         at: now,
+                        device_at: None,
                         response,
                     },
                 });

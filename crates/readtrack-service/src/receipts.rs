@@ -95,6 +95,12 @@ impl App {
             });
             match parsed {
                 Ok((member, receipt)) => {
+                    if let Some(device_at) = receipt.device_at {
+                        // How far devices' clocks are off, as their clients corrected
+                        // them: a fleet drifting apart shows here before reads are refused.
+                        metrics::histogram!("readtrack_device_clock_correction_seconds")
+                            .record(receipt.at.duration_since(device_at).as_secs_f64().abs());
+                    }
                     let zone = member.time_zone.clone();
                     let calendar = calendars.entry(zone).or_insert_with(|| {
                         let z = App::member_zone(member, &org);

@@ -259,6 +259,79 @@ async fn a_sync_killed_mid_flight_loses_and_doubles_nothing_once_run_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_clock_ten_minutes_behind_is_corrected_from_the_servers_answers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The server's clock runs ten minutes ahead of this machine's: this device lags ten
+    // minutes, twice what an uncorrected report may be off by.
+    let ahead = Timestamp::now() + SignedDuration::from_mins(10);
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--dev-clock-at", &ahead.to_string()],
+    );
+    let org = Org::setup(&server).await;
+    let first = org
+        .notice_to_reader(&server.url, "Gas works on Monday")
+        .await;
+    let second = org.notice_to_reader(&server.url, "Lift closed").await;
+    let reader = Cli::new(&dir.path().join("reader"));
+    reader.login(&server.url, &org.reader_email).await;
+    let lag = |at: Timestamp, device: Timestamp| at.duration_since(device).as_secs() - 600;
+
+    // `read` fetches the notice, learns the offset from the answer, and reports the read
+    // on the server's time line.
+    let read = reader.run(&["--json", "read", &first]).await.ok().json();
+    let at = time(&read["receipt"]["at"]);
+    assert!(
+        lag(at, Timestamp::now()).abs() <= 30,
+        "stamped ten minutes on from the device's clock: {read}"
+    );
+    let read_at = eventually("the read on the board", || async {
+        let board = org.board(&server.url, &first).await;
+        let row = org.reader_row(&board);
+        (row["state"] != "delivered" && row["state"] != "sent").then(|| time(&row["read_at"]))
+    })
+    .await;
+    assert_eq!(read_at, at, "taken as reported, not clamped to the send");
+
+    // An app on the same device that starts offline stamps with the offset kept in the
+    // store by the run before.
+    let offline = Outbox::new(
+        Store::open(&reader.store_path()).await.expect("store"),
+        ApiClient::new("http://127.0.0.1:9").expect("client"),
+    );
+    let pending = offline
+        .record(ReceiptKind::Read, &second, None)
+        .await
+        .expect("recorded");
+    offline.store().close().await;
+    assert!(
+        lag(time(&json!(pending.at)), time(&json!(pending.created_at))).abs() <= 30,
+        "{pending:?}"
+    );
+    let sync = reader.run(&["--json", "sync"]).await.ok().json();
+    assert_eq!(
+        (sync["rejected"].as_u64(), sync["remaining"].as_u64()),
+        (Some(0), Some(0)),
+        "{sync}"
+    );
+    let board = org.board(&server.url, &second).await;
+    assert_eq!(
+        time(&org.reader_row(&board)["read_at"]),
+        time(&json!(pending.at))
+    );
+    let corrections = cli_harness::metric(
+        &server.url,
+        "readtrack_device_clock_correction_seconds_count",
+        &[],
+    )
+    .await;
+    assert!(
+        corrections >= 2.0,
+        "the server saw the corrections: {corrections}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_from_a_clock_ten_minutes_ahead_is_dead_lettered_with_the_servers_reason() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start(&dir.path().join("data"), &[]);

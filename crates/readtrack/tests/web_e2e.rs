@@ -202,9 +202,14 @@ struct World {
 
 impl World {
     async fn start() -> World {
+        World::start_with(&["--demo"]).await
+    }
+
+    /// A world whose server runs with `flags` (which must include `--demo`).
+    async fn start_with(flags: &[&str]) -> World {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let data = tempfile::tempdir().expect("a data dir");
-        let server = Server::start(data.path(), "127.0.0.1:0", &["--demo"]);
+        let server = Server::start(data.path(), "127.0.0.1:0", flags);
         let driver = Driver::start().await;
         let http = reqwest::Client::new();
         let mut world = World {
@@ -278,22 +283,26 @@ impl World {
                     assembly point on the pier.\n\n- Take your staff card.\n- Do not use the lifts.\n- \
                     Floor wardens count their floor and report to reception.\n\nThank you for \
                     taking part: the drill keeps our licence and, more importantly, keeps you safe.";
-        let sent = self
-            .api(
-                &self.sender_token,
-                "POST",
-                "/api/v1/messages",
-                Some(json!({
-                    "title": title,
-                    "body": body,
-                    "priority": "urgent",
-                    "tracking": "per_person",
-                    "require_ack": require_ack,
-                    "audience": {"members": [self.reader_id]},
-                })),
-            )
-            .await;
+        let sent = self.send_notice_with_body(title, body, require_ack).await;
         sent["id"].as_str().expect("a notice id").to_string()
+    }
+
+    /// [`World::send_notice`] with a body of the test's own; the whole answer.
+    async fn send_notice_with_body(&self, title: &str, body: &str, require_ack: bool) -> Value {
+        self.api(
+            &self.sender_token,
+            "POST",
+            "/api/v1/messages",
+            Some(json!({
+                "title": title,
+                "body": body,
+                "priority": "urgent",
+                "tracking": "per_person",
+                "require_ack": require_ack,
+                "audience": {"members": [self.reader_id]},
+            })),
+        )
+        .await
     }
 
     async fn browser(&self, name: &str, accept_language: &str) -> WebDriver {
@@ -508,7 +517,14 @@ async fn a_read_in_the_recipients_browser_reaches_the_senders_open_board_live_an
         .await
         .as_f64()
         .expect("a number");
-    let dwell_ms = instant(&read_at).as_millisecond() as f64 - opened_ms;
+    // On the device's own clock: `read_at` is on the server's, as the page learned it.
+    let device_at = js_string(
+        &reader,
+        "return document.getElementById('read-status').dataset.deviceAt ?? null",
+    )
+    .await
+    .expect("the device's own time of the read");
+    let dwell_ms = instant(&device_at).as_millisecond() as f64 - opened_ms;
     assert!(
         dwell_ms >= 1000.0,
         "read after {dwell_ms} ms on screen; it must be at least a second"
@@ -565,6 +581,99 @@ async fn a_read_in_the_recipients_browser_reaches_the_senders_open_board_live_an
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_notice_is_read_only_at_its_end_and_a_lagging_device_clock_is_corrected() {
+    if !browsers_present() {
+        return;
+    }
+    let _one_at_a_time = SERIAL.lock().await;
+    // The server's clock runs ten minutes ahead of this machine's: to the server, the
+    // browser's device clock lags ten minutes, twice what a report may be off by.
+    let ahead = Timestamp::now() + jiff::SignedDuration::from_mins(10);
+    let world = World::start_with(&["--demo", "--dev-clock-at", &ahead.to_string()]).await;
+    let body = (1..=80)
+        .map(|i| format!("Rule {i}: keep the walkways clear and report any hazard at once."))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let sent = world
+        .send_notice_with_body("The safety rules, in full", &body, false)
+        .await;
+    let id = sent["id"].as_str().expect("a notice id").to_string();
+    let created_at = instant(sent["created_at"].as_str().expect("its send time"));
+
+    let reader = world.browser("long-reader", "en-GB,en").await;
+    world.sign_in(&reader, READER).await;
+    reader
+        .goto(world.server.url(&format!("/notices/{id}")))
+        .await
+        .unwrap();
+    // The first screenful, however long it stays, is not the whole notice.
+    let taller = js(
+        &reader,
+        "return document.getElementById('notice-body').scrollHeight > 2 * window.innerHeight",
+    )
+    .await;
+    assert_eq!(taller, json!(true), "the notice is longer than the screen");
+    let watched = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < watched {
+        let done = js(
+            &reader,
+            "return document.getElementById('read-status').classList.contains('done')",
+        )
+        .await;
+        assert_eq!(done, json!(false), "read before its end was on screen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    js(
+        &reader,
+        "document.querySelector('.notice-end').scrollIntoView({block: 'end'}); return null",
+    )
+    .await;
+    let read_at = eventually!(Duration::from_secs(15), "the read at the notice's end", {
+        js_string(
+            &reader,
+            "return document.querySelector('#read-status time')?.dateTime ?? null",
+        )
+        .await
+    });
+    let device_at = js_string(
+        &reader,
+        "return document.getElementById('read-status').dataset.deviceAt ?? null",
+    )
+    .await
+    .expect("the device's own time");
+    let correction = instant(&read_at).duration_since(instant(&device_at));
+    assert!(
+        (correction.as_secs() - 600).abs() <= 30,
+        "the page learned that its clock lags ten minutes: corrected by {correction:?}"
+    );
+
+    // The sender's board has the read at its true moment on the server's time line: not
+    // refused as before the send, not clamped to the send, and after the time it took.
+    let path = format!("/api/v1/messages/{id}/receipts");
+    let row = eventually!(Duration::from_secs(15), "the read on the board", {
+        let board = world.api(&world.sender_token, "GET", &path, None).await;
+        board["items"]
+            .as_array()
+            .and_then(|items| {
+                items
+                    .iter()
+                    .find(|r| r["member_id"] == world.reader_id.as_str())
+            })
+            .filter(|r| r["state"] == "read")
+            .cloned()
+    });
+    let board_read_at = instant(row["read_at"].as_str().expect("a read time"));
+    assert_eq!(board_read_at, instant(&read_at));
+    let after_send = board_read_at.duration_since(created_at);
+    assert!(
+        after_send >= jiff::SignedDuration::from_millis(2500)
+            && after_send < jiff::SignedDuration::from_mins(2),
+        "read {after_send:?} after the send"
+    );
+    reader.quit().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_made_while_the_server_is_down_reaches_the_board_after_the_restart_with_its_true_time()
  {
     if !browsers_present() {
@@ -614,7 +723,7 @@ async fn a_read_made_while_the_server_is_down_reaches_the_board_after_the_restar
     world.server.stop();
     js(
         &reader,
-        "document.getElementById('notice-body').scrollIntoView({block: 'start'}); return true",
+        "document.getElementById('notice-body').scrollIntoView({block: 'end'}); return true",
     )
     .await;
     let read_at = eventually!(

@@ -45,6 +45,7 @@ pub fn item_input(i: usize, v: &Value) -> ItemInput {
             message_id: string("message_id")?,
             kind: string("kind")?,
             at: string("at")?,
+            device_at: string("device_at")?,
             response: string("response")?,
         },
         string("member_id")?,

@@ -149,6 +149,9 @@ pub struct Chrome {
     pub switch_tag: &'static str,
     /// Strings for the scripts, as JSON.
     pub js_strings: String,
+    /// The server's clock as the page was made, for the outbox's clock offset (empty
+    /// when signed out).
+    pub server_time: String,
 }
 
 fn switch(lang: Lang, path: &str) -> (String, &'static str, &'static str) {
@@ -209,6 +212,7 @@ impl Chrome {
             switch_label,
             switch_tag,
             js_strings: t.js_json(),
+            server_time: v.server_time.clone(),
         }
     }
 
@@ -230,6 +234,7 @@ impl Chrome {
             switch_label,
             switch_tag,
             js_strings: lang.tr().js_json(),
+            server_time: String::new(),
         }
     }
 }

@@ -190,7 +190,7 @@ strings! {
     just_now: "just now", "剛剛";
     back_to_inbox: "Back to inbox", "返回收件匣";
     deadline: "Deadline", "限期";
-    read_rule: "This notice is marked read once it has been on your screen for a second.", "通告在畫面上顯示一秒後，便會標示為已讀。";
+    read_rule: "This notice is marked read once you have seen it to its end and it has stayed on your screen for a second.", "通告須閱覽至結尾，並在畫面上停留一秒後，才會標示為已讀。";
     marked_read: "Marked as read", "已標示為已讀";
     waiting_to_sync: "saved on this device, sending when the server is reachable", "已儲存於此裝置，待可連線時傳送";
     synced: "recorded", "已記錄";

@@ -111,6 +111,7 @@ pub async fn ack_without_script(
         message_id: Some(id.clone()),
         kind: Some("ack".into()),
         at: Some(s.app.clock().now().to_string()),
+        device_at: None,
         response: f.response.filter(|r| !r.is_empty()),
     };
     match s.app.submit_receipts(&v.caller, vec![Ok(input)]).await {

@@ -71,6 +71,9 @@ pub struct Viewer {
     pub manages: bool,
     /// Pulse surveys open to the viewer that they have not answered: (id, title).
     pub open_surveys: Vec<(String, String)>,
+    /// The server's clock as the page was made (RFC 3339, milliseconds), from which the
+    /// page's scripts learn how far the device's clock is off.
+    pub server_time: String,
 }
 
 impl Viewer {
@@ -201,6 +204,12 @@ impl FromRequestParts<ServerState> for Viewer {
             path: local_path(parts),
             manages,
             open_surveys,
+            server_time: {
+                let now = state.app.clock().now();
+                jiff::Timestamp::from_millisecond(now.as_millisecond())
+                    .unwrap_or(now)
+                    .to_string()
+            },
         })
     }
 }

@@ -302,6 +302,7 @@ pub fn report(
             message_id: message,
             kind,
             at,
+            device_at: None,
             response: None,
         },
         at_in_quiet_hours: false,

@@ -100,6 +100,8 @@ pub async fn run(global: &GlobalArgs, args: InboxArgs) -> anyhow::Result<()> {
     let (source, offline_reason, items) = match s.api.inbox(&query).await {
         Ok(mut page) => {
             cache_bodies(&s.api, &s.store, &page.items).await;
+            // Online: keep the clock offset just learned for reads made offline later.
+            s.outbox.remember_clock().await?;
             // The list reached this device: notices the server still has as "sent"
             // are now delivered.
             let pending = s.store.pending_kinds().await?;
