@@ -86,6 +86,55 @@ pub fn hidden_states_countable(hidden: i64, min_group_size: u32) -> bool {
     hidden == 0 || meets_group_size(hidden, min_group_size)
 }
 
+/// A person's times as anyone but the person sees them (board, CSV, an admin's audited
+/// view): a moment inside the person's quiet hours is never shown, only that it was
+/// outside working hours. The read's quietness was decided when it was recorded
+/// (`read_quiet`, which the untracked setting also hides rows by); delivery and
+/// confirmation (with its answer) are judged by `in_quiet`, the person's own calendar.
+/// So a read in the day followed by a confirmation at 22:01 shows the read's time and
+/// "outside working hours" for the confirmation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShownTimes {
+    /// Delivered at, unless that was in quiet hours.
+    pub delivered_at: Option<jiff::Timestamp>,
+    /// Read at, unless that was in quiet hours.
+    pub read_at: Option<jiff::Timestamp>,
+    /// Confirmed at, unless that was in quiet hours.
+    pub acked_at: Option<jiff::Timestamp>,
+    /// The delivery fell in quiet hours.
+    pub delivered_outside: bool,
+    /// The read fell in quiet hours.
+    pub read_outside: bool,
+    /// The confirmation fell in quiet hours.
+    pub acked_outside: bool,
+}
+
+/// [`ShownTimes`] of a person's `times`.
+pub fn shown_times(
+    times: &crate::receipt::ReceiptTimes,
+    read_quiet: bool,
+    in_quiet: impl Fn(jiff::Timestamp) -> bool,
+) -> ShownTimes {
+    let judge = |t: Option<jiff::Timestamp>, quiet: bool| match t {
+        Some(_) if quiet => (None, true),
+        other => (other, false),
+    };
+    let (delivered_at, delivered_outside) = judge(
+        times.delivered_at,
+        times.delivered_at.is_some_and(&in_quiet),
+    );
+    let (read_at, read_outside) = judge(times.read_at, read_quiet);
+    let (acked_at, acked_outside) = judge(times.acked_at, times.acked_at.is_some_and(&in_quiet));
+    ShownTimes {
+        delivered_at,
+        read_at,
+        acked_at,
+        delivered_outside,
+        read_outside,
+        acked_outside,
+    }
+}
+
 /// The department id of the line that stands for departments too small to show alone.
 pub const SMALL_DEPARTMENTS: DepartmentId = DepartmentId(0);
 
@@ -284,6 +333,29 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn no_moment_in_quiet_hours_is_shown_to_others() {
+        let t = |h: i64| jiff::Timestamp::from_second(1_764_547_200 + h * 3600).expect("a time");
+        // Quiet from hour 20: delivered at 9, read at 10, confirmed at 22.
+        let in_quiet = |at: jiff::Timestamp| (at.as_second() - 1_764_547_200) / 3600 >= 20;
+        let times = crate::receipt::ReceiptTimes {
+            delivered_at: Some(t(9)),
+            read_at: Some(t(10)),
+            acked_at: Some(t(22)),
+            response: Some("Yes".into()),
+        };
+        let shown = shown_times(&times, false, in_quiet);
+        assert_eq!(
+            (shown.delivered_at, shown.read_at, shown.acked_at),
+            (Some(t(9)), Some(t(10)), None)
+        );
+        assert!(shown.acked_outside && !shown.read_outside && !shown.delivered_outside);
+        // A read recorded as quiet stays untimed whatever the calendar says now.
+        let shown = shown_times(&times, true, |_| false);
+        assert_eq!((shown.read_at, shown.read_outside), (None, true));
+        assert_eq!(shown.acked_at, Some(t(22)));
     }
 
     #[test]

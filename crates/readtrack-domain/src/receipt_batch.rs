@@ -394,7 +394,9 @@ pub fn fold_batch(
                     ReceiptState::Read => t.read_at,
                     ReceiptState::Acknowledged => t.acked_at,
                 };
-                let coarse = to.is_read() && loaded.rec.read_quiet;
+                // A quiet read is untimed; a confirmation here was made in working time
+                // (quiet actions are never named) and shows its own time.
+                let coarse = to == ReceiptState::Read && loaded.rec.read_quiet;
                 PersonUpdate {
                     member_id: w.member_id,
                     state: to,
@@ -730,7 +732,7 @@ mod tests {
                     let Some(p) = person else { continue };
                     let l = &rows[&(MESSAGE, p.member_id)];
                     prop_assert!(rules[&ORG].shows(Tracking::PerPerson, &l.rec, l.policy_ack_version));
-                    if p.state.is_read() && l.rec.read_quiet {
+                    if p.state == ReceiptState::Read && l.rec.read_quiet {
                         prop_assert_eq!(p.at, None);
                     }
                     prop_assert!(summary.hidden >= 0 && summary.hidden <= summary.recipients);

@@ -128,17 +128,23 @@ pub struct BoardItem {
     pub department_id: String,
     /// `sent`, `delivered`, `read` or `acknowledged`.
     pub state: String,
-    /// When delivered (client clock).
+    /// When delivered (client clock); `null` when delivered in the person's quiet hours.
     pub delivered_at: Option<String>,
     /// When read (client clock); `null` when read outside working hours.
     pub read_at: Option<String>,
-    /// When acknowledged (client clock).
+    /// When acknowledged (client clock); `null` when confirmed in quiet hours.
     pub acked_at: Option<String>,
     /// The chosen response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<String>,
     /// Read during the reader's quiet hours: shown without its time.
     pub outside_working_hours: bool,
+    /// Confirmed during the person's quiet hours: shown without its time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acked_outside_working_hours: bool,
+    /// Delivered during the person's quiet hours: shown without its time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delivered_outside_working_hours: bool,
     /// Reminders sent.
     pub reminders: i64,
     /// When escalated.

@@ -108,7 +108,7 @@ async function refetch() {
       badge.className = `state state-${item.state}`;
       badge.textContent = strings[item.state] ?? strings.unread;
       setCell(row, "read-at", item.read_at, item.outside_working_hours);
-      setCell(row, "acked-at", item.acked_at, item.outside_working_hours && item.state === "acknowledged");
+      setCell(row, "acked-at", item.acked_at, Boolean(item.acked_outside_working_hours));
       const answer = row.querySelector(".answer");
       if (answer) answer.textContent = item.response ? ` · ${item.response}` : "";
       const reminders = row.querySelector(".reminders");

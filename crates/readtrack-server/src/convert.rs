@@ -5,14 +5,14 @@ use readtrack_domain::department::Department;
 use readtrack_domain::event::{Event, EventBody};
 use readtrack_domain::member::Member;
 use readtrack_domain::reminder::ReminderPlan;
-use readtrack_domain::settings::QuietReads;
 use readtrack_domain::summary::{DepartmentCounts, Summary};
 use readtrack_protocol::directory as wire_dir;
 use readtrack_protocol::frames::ServerFrame;
 use readtrack_protocol::messages::{AudienceBody, MessageDetail, MessageSummary, ReminderPlanBody};
 use readtrack_protocol::receipts::{self as wire, BoardItem, DepartmentLine};
+use readtrack_service::board::ShownRow;
 use readtrack_service::messages::MessageView;
-use readtrack_service::records::{BoardRow, MessageRecord, ReceiptRecord};
+use readtrack_service::records::{MessageRecord, ReceiptRecord};
 
 /// RFC 3339 in UTC.
 pub fn time(t: Timestamp) -> String {
@@ -152,22 +152,24 @@ pub fn department_line(d: &DepartmentCounts) -> DepartmentLine {
     }
 }
 
-/// A person's row. A read in quiet hours shows no times (`coarse`); rows withheld
-/// entirely (`untracked`) never reach this function.
-pub fn board_item(row: &BoardRow, quiet_reads: QuietReads) -> BoardItem {
+/// A person's row, with no time inside their quiet hours
+/// ([`readtrack_domain::privacy::shown_times`]); rows withheld entirely (`untracked`
+/// quiet reads) never reach this function.
+pub fn board_item(shown: &ShownRow) -> BoardItem {
+    let (row, times) = (&shown.row, &shown.times);
     let r = &row.receipt;
-    let coarse = r.read_quiet && r.state().is_read() && quiet_reads == QuietReads::Coarse;
-    let shown = |t: Option<Timestamp>| if coarse { None } else { time_opt(t) };
     BoardItem {
         member_id: r.member_id.to_string(),
         name: row.name.clone(),
         department_id: r.department_id.to_string(),
         state: r.state().as_str().to_string(),
-        delivered_at: shown(r.times.delivered_at),
-        read_at: shown(r.times.read_at),
-        acked_at: shown(r.times.acked_at),
+        delivered_at: time_opt(times.delivered_at),
+        read_at: time_opt(times.read_at),
+        acked_at: time_opt(times.acked_at),
         response: r.times.response.clone(),
-        outside_working_hours: coarse,
+        outside_working_hours: times.read_outside,
+        acked_outside_working_hours: times.acked_outside,
+        delivered_outside_working_hours: times.delivered_outside,
         reminders: r.reminders,
         escalated_at: time_opt(r.escalated_at),
     }

@@ -516,6 +516,63 @@ async fn a_pilot_limits_per_person_rows_to_its_departments() {
 }
 
 #[tokio::test]
+async fn a_delivery_or_confirmation_in_quiet_hours_never_shows_its_time_to_others() {
+    let o = org().await;
+    let app = &o.app;
+    // 07:30 in Hong Kong, quiet until 08:00: Ada's phone gets the notice.
+    app.set_clock("2026-11-30T23:30:00Z").await;
+    let id = app
+        .send(
+            &o.sender.1,
+            json!({"title": "Roster", "priority": "urgent", "require_ack": true,
+                   "response_options": ["Fine", "Swap"], "audience": {"members": [o.ada.0]}}),
+        )
+        .await;
+    app.advance(1).await;
+    app.receipts(
+        &o.ada.1,
+        json!([receipt("d", &id, "delivered", &app.clock_now())]),
+    )
+    .await;
+    // 10:00: she reads it at work.
+    app.set_clock("2026-12-01T02:00:00Z").await;
+    let read_at = app.clock_now();
+    app.receipts(&o.ada.1, json!([receipt("r", &id, "read", &read_at)]))
+        .await;
+    // 22:01: she confirms, with her answer, from home.
+    app.set_clock("2026-12-01T14:01:00Z").await;
+    let mut ack = receipt("a", &id, "ack", &app.clock_now());
+    ack["response"] = json!("Swap");
+    app.receipts(&o.ada.1, json!([ack])).await;
+
+    let (_, board) = app.board(&o.sender.1, &id, "").await;
+    let row = &board["items"][0];
+    assert_eq!(row["state"], "acknowledged", "{board}");
+    assert_eq!(row["response"], "Swap", "the answer, without its moment");
+    assert!(
+        row["read_at"].is_string(),
+        "the read in the day keeps its time"
+    );
+    assert_eq!(row["outside_working_hours"], false);
+    assert_eq!(row["acked_at"], Value::Null, "{row}");
+    assert_eq!(row["acked_outside_working_hours"], true);
+    assert_eq!(row["delivered_at"], Value::Null, "{row}");
+    assert_eq!(row["delivered_outside_working_hours"], true);
+    let (_, csv_text) = csv(app, &o.sender.1, &id).await;
+    assert!(csv_text.contains(&read_at[..16]), "{csv_text}");
+    for quiet in ["2026-12-01T14:0", "2026-11-30T23:3"] {
+        assert!(!csv_text.contains(quiet), "{quiet} in {csv_text}");
+    }
+    assert!(
+        csv_text.contains(",true,"),
+        "the CSV says a time was withheld: {csv_text}"
+    );
+    // Ada's own export keeps her own times.
+    let (_, export) = app.get("/api/v1/me/export", Some(&o.ada.1)).await;
+    assert!(export.to_string().contains("2026-12-01T14:01"), "{export}");
+}
+
+#[tokio::test]
 async fn untracked_quiet_hour_reads_are_counted_but_not_listed() {
     let o = org().await;
     let app = &o.app;

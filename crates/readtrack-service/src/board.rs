@@ -2,14 +2,27 @@
 
 use readtrack_domain::ids::MessageId;
 use readtrack_domain::message::Tracking;
-use readtrack_domain::privacy::{self, BoardAccess};
+use std::collections::HashMap;
+
+use readtrack_domain::privacy::{self, BoardAccess, ShownTimes};
 use readtrack_domain::settings::QuietReads;
 use readtrack_domain::summary::{DepartmentCounts, Summary};
+use readtrack_domain::time_zone::Zone;
+use readtrack_domain::working_time::WorkCalendar;
 use readtrack_storage::{BoardCursor, BoardRow, MessageRecord, StateFilter};
 
 use crate::App;
 use crate::auth::Caller;
 use crate::error::{Result, ServiceError};
+
+/// One person's row as the board shows it.
+#[derive(Debug, Clone)]
+pub struct ShownRow {
+    /// The row as stored.
+    pub row: BoardRow,
+    /// Its times as others may see them (none inside the person's quiet hours).
+    pub times: ShownTimes,
+}
 
 /// One page of a board.
 #[derive(Debug, Clone)]
@@ -22,8 +35,8 @@ pub struct BoardView {
     pub summary: Summary,
     /// Counts per department.
     pub departments: Vec<DepartmentCounts>,
-    /// Rows that may be shown.
-    pub rows: Vec<BoardRow>,
+    /// Rows that may be shown, with their times as they may be shown.
+    pub rows: Vec<ShownRow>,
     /// Next page.
     pub next: Option<BoardCursor>,
     /// How reads in quiet hours appear.
@@ -118,12 +131,37 @@ impl App {
         } else {
             departments
         };
+        // Each person's times are judged by their own calendar (their zone, the
+        // organisation's hours), one calendar per zone on the page.
+        let mut calendars: HashMap<Option<String>, WorkCalendar> = HashMap::new();
+        let rows = page
+            .rows
+            .into_iter()
+            .map(|row| {
+                let calendar = calendars.entry(row.time_zone.clone()).or_insert_with(|| {
+                    let zone = row
+                        .time_zone
+                        .as_deref()
+                        .and_then(|tz| Zone::parse("time_zone", tz).ok())
+                        .unwrap_or_else(|| org.settings.time_zone.clone());
+                    WorkCalendar::new(
+                        &zone,
+                        &org.settings.working_hours,
+                        &org.settings.quiet_hours,
+                    )
+                });
+                let times = privacy::shown_times(&row.receipt.times, row.receipt.read_quiet, |t| {
+                    calendar.is_quiet(t)
+                });
+                ShownRow { row, times }
+            })
+            .collect();
         Ok(BoardView {
             message,
             access,
             summary,
             departments,
-            rows: page.rows,
+            rows,
             next: page.next,
             quiet_reads: org.settings.quiet_hours.reads,
         })

@@ -560,6 +560,8 @@ pub struct BoardCursor {
 pub struct BoardRow {
     /// Name.
     pub name: String,
+    /// The person's own time zone, if set (their quiet hours are in it).
+    pub time_zone: Option<String>,
     /// The receipt.
     pub receipt: ReceiptRecord,
 }

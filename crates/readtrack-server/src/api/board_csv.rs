@@ -75,7 +75,11 @@ pub async fn board_csv(
     loop {
         let view = s.app.board(&caller, &id, filter, cursor, PAGE).await?;
         for row in &view.rows {
-            let item = convert::board_item(row, view.quiet_reads);
+            let item = convert::board_item(row);
+            // Any time withheld for the person's quiet hours is said, not shown.
+            let outside = item.outside_working_hours
+                || item.acked_outside_working_hours
+                || item.delivered_outside_working_hours;
             out.record([
                 item.name,
                 dept_name(&item.department_id),
@@ -84,7 +88,7 @@ pub async fn board_csv(
                 item.read_at.unwrap_or_default(),
                 item.acked_at.unwrap_or_default(),
                 item.response.unwrap_or_default(),
-                item.outside_working_hours.to_string(),
+                outside.to_string(),
                 item.reminders.to_string(),
                 item.escalated_at.unwrap_or_default(),
             ])?;

@@ -174,11 +174,7 @@ pub async fn board(
             .iter()
             .map(convert::department_line)
             .collect(),
-        items: view
-            .rows
-            .iter()
-            .map(|r| convert::board_item(r, view.quiet_reads))
-            .collect(),
+        items: view.rows.iter().map(convert::board_item).collect(),
         next_cursor: view.next.map(encode_cursor),
     }))
 }

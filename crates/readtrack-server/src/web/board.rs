@@ -79,6 +79,8 @@ pub struct PersonRow {
     pub acked_at: Option<ShownTime>,
     /// Read during quiet hours: shown without a time.
     pub outside_hours: bool,
+    /// Confirmed in the person's quiet hours: no time, "outside working hours".
+    pub acked_outside: bool,
     /// Chosen answer.
     pub response: String,
     /// Reminders sent.
@@ -170,7 +172,7 @@ pub async fn board(
         .rows
         .iter()
         .map(|r| {
-            let item = convert::board_item(r, view.quiet_reads);
+            let item = convert::board_item(r);
             PersonRow {
                 department: names.get(&item.department_id).cloned().unwrap_or_default(),
                 state_label: t.board_state_label(&item.state),
@@ -183,6 +185,7 @@ pub async fn board(
                     .as_deref()
                     .map(|x| format::seconds_of(x, &v.zone)),
                 outside_hours: item.outside_working_hours,
+                acked_outside: item.acked_outside_working_hours,
                 response: item.response.unwrap_or_default(),
                 reminders: item.reminders,
                 member_id: item.member_id,

@@ -143,7 +143,7 @@ impl Receipts for Store {
             " AND (r.state, r.member_id) > (?1, ?2)"
         };
         let sql = format!(
-            "SELECT {RECEIPT_COLUMNS}, m.name FROM receipts r JOIN members m ON m.id = r.member_id
+            "SELECT {RECEIPT_COLUMNS}, m.name, m.time_zone FROM receipts r JOIN members m ON m.id = r.member_id
              WHERE r.message_id = ?3{state_range}{after}
                AND m.policy_ack_version >= ?4
                AND NOT (?5 AND r.read_quiet AND r.state >= 2)
@@ -169,6 +169,7 @@ impl Receipts for Store {
         for r in &rows {
             out.push(BoardRow {
                 name: r.get("name")?,
+                time_zone: r.get("time_zone")?,
                 receipt: receipt_from_row(r)?,
             });
         }
