@@ -71,6 +71,10 @@ export function stamp() {
   }
 }
 
+// On a phone the navigation is one row that scrolls sideways: keep the current entry in
+// view.
+document.querySelector('.main-nav a[aria-current="page"]')?.scrollIntoView({ block: "nearest", inline: "nearest" });
+
 /** Calls the JSON API with the session cookie and the page's CSRF token. */
 export async function api(method, path, body) {
   const headers = { "x-csrf-token": csrf };

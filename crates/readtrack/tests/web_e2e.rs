@@ -1640,3 +1640,85 @@ async fn the_analytics_page_renders_its_charts_and_members_see_their_tasks_and_t
     screenshot(&reader, "my-data.png").await;
     reader.quit().await.ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_fits_a_phone_screen_and_the_navigation_stays_short() {
+    if !browsers_present() {
+        return;
+    }
+    let _one_at_a_time = SERIAL.lock().await;
+    let world = World::start().await;
+    let id = world.send_notice("Lift maintenance on level 3", true).await;
+    let admin = world.browser("phone-admin", "en-GB,en").await;
+    world.sign_in(&admin, ADMIN).await;
+    let reader = world.browser("phone-reader", "zh-HK,zh-Hant").await;
+    world.sign_in(&reader, READER).await;
+    let sender = world.browser("phone-sender", "en-GB,en").await;
+    world.sign_in(&sender, SENDER).await;
+    let mut overflowing = Vec::new();
+    let pages: [(&WebDriver, &str, String); 15] = [
+        (&admin, "admin", "/inbox".into()),
+        (&admin, "admin", "/sent".into()),
+        (&admin, "admin", "/compose".into()),
+        (&admin, "admin", "/tasks".into()),
+        (&admin, "admin", "/analytics".into()),
+        (&admin, "admin", "/admin/directory".into()),
+        (&admin, "admin", "/admin/settings".into()),
+        (&admin, "admin", "/admin/surveys".into()),
+        (&admin, "admin", "/me/data".into()),
+        (&admin, "admin", "/policy".into()),
+        (&sender, "sender", format!("/notices/{id}/board")),
+        (&sender, "sender", "/sent".into()),
+        (&reader, "reader", "/inbox".into()),
+        (&reader, "reader", format!("/notices/{id}")),
+        (&reader, "reader", "/me/data".into()),
+    ];
+    for b in [&admin, &reader, &sender] {
+        b.set_window_rect(0, 0, 375, 812).await.unwrap();
+    }
+    for (b, who, path) in &pages {
+        b.goto(world.server.url(path)).await.unwrap();
+        let sizes = js(
+            b,
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth,
+                     document.querySelector('header.top').getBoundingClientRect().height,
+                     parseFloat(getComputedStyle(document.querySelector('.main-nav a') || document.body).lineHeight) || 24]",
+        )
+        .await;
+        let n = |i: usize| sizes[i].as_f64().expect("a number");
+        let (scroll, client, header, line) = (n(0), n(1), n(2), n(3));
+        if scroll > client + 1.0 {
+            // Name the innermost elements that stick out, to say what to fix.
+            let culprits = js(
+                b,
+                "const w = document.documentElement.clientWidth;
+                 const out = (e) => e.getBoundingClientRect().right > w + 1;
+                 const scrolled = (e) => {
+                   for (let x = e.parentElement; x; x = x.parentElement) {
+                     if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(x).overflowX)) return true;
+                   }
+                   return false;
+                 };
+                 return [...document.querySelectorAll('body *')]
+                   .filter((e) => out(e) && !scrolled(e) && ![...e.children].some(out))
+                   .slice(0, 5)
+                   .map((e) => `${e.tagName.toLowerCase()}.${e.className}: ${e.textContent.trim().slice(0, 40)}`)",
+            )
+            .await;
+            overflowing.push(format!(
+                "{who} {path}: {scroll} px wide on a {client} px screen: {culprits}"
+            ));
+        }
+        // The brand and the language switch share the first line; the entries take at
+        // most two more, however many the viewer has.
+        if header > 4.0 * line + 40.0 {
+            overflowing.push(format!("{who} {path}: the header is {header} px tall"));
+        }
+        let name = format!("phone-{who}{}.png", path.replace('/', "-"));
+        screenshot(b, &name).await;
+    }
+    assert!(overflowing.is_empty(), "{overflowing:#?}");
+    for b in [admin, reader, sender] {
+        b.quit().await.ok();
+    }
+}
