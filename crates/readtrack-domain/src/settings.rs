@@ -1,5 +1,7 @@
 //! An organisation's rules: time zone, working and quiet hours, tracking, retention, policy.
 
+use std::collections::BTreeMap;
+
 use jiff::civil::{Time, Weekday};
 
 use crate::FieldError;
@@ -187,8 +189,11 @@ pub struct OrgSettings {
     pub min_group_size: u32,
     /// The current communication policy version (starts at 1).
     pub policy_version: i64,
-    /// The current communication policy text.
+    /// The current communication policy text (shown where no translation fits).
     pub policy_text: String,
+    /// The same policy in other languages, by language tag (`en`, `zh-Hant`); part of
+    /// the version people acknowledge.
+    pub policy_translations: BTreeMap<String, String>,
     /// When set, per-person tracking applies only to recipients in the pilot.
     pub pilot: Option<Pilot>,
     /// Reminder plan applied to important notices that name none.
@@ -212,6 +217,7 @@ impl OrgSettings {
             min_group_size: 5,
             policy_version: 1,
             policy_text: DEFAULT_POLICY_TEXT.to_string(),
+            policy_translations: BTreeMap::new(),
             pilot: None,
             default_reminders_important: Some(ReminderPlan::default_for_tracked()),
             default_reminders_urgent: Some(ReminderPlan::default_for_tracked()),
@@ -238,6 +244,57 @@ impl OrgSettings {
         Ok(n as u32)
     }
 
+    /// Checks the policy's main text.
+    pub fn check_policy_text(text: &str) -> Result<String, FieldError> {
+        crate::text::bounded("policy.text", text, 1, MAX_POLICY_CHARS, true)
+    }
+
+    /// Checks the policy's translations: at most [`MAX_POLICY_TRANSLATIONS`], each under a
+    /// language tag (letters, digits and hyphens, starting with a 2–3 letter language,
+    /// as `zh-Hant`) and as long as the main text may be.
+    pub fn check_policy_translations(
+        translations: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, FieldError> {
+        if translations.len() > MAX_POLICY_TRANSLATIONS {
+            return Err(FieldError::invalid(
+                "policy.translations",
+                format!("`policy.translations` holds at most {MAX_POLICY_TRANSLATIONS} languages"),
+            ));
+        }
+        let mut out = BTreeMap::new();
+        for (tag, text) in translations {
+            let field = format!("policy.translations.{tag}");
+            let mut parts = tag.split('-');
+            let language_ok = parts.next().is_some_and(|l| {
+                (2..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_lowercase())
+            });
+            let rest_ok = parts.all(|p| {
+                (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric())
+            });
+            if !language_ok || !rest_ok || tag.len() > 35 {
+                return Err(FieldError::invalid(
+                    "policy.translations",
+                    format!(
+                        "`policy.translations` key {tag:?} is not a language tag such as \"en\" or \"zh-Hant\""
+                    ),
+                ));
+            }
+            out.insert(
+                tag.clone(),
+                crate::text::bounded(&field, text, 1, MAX_POLICY_CHARS, true)?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The policy text for a reader of `language` (a tag such as `zh-Hant`): its
+    /// translation when there is one, else the main text.
+    pub fn policy_text_for(&self, language: &str) -> &str {
+        self.policy_translations
+            .get(language)
+            .map_or(self.policy_text.as_str(), String::as_str)
+    }
+
     /// Checks a minimum group size.
     pub fn check_min_group_size(n: i64) -> Result<u32, FieldError> {
         if !(1..=1000).contains(&n) {
@@ -250,9 +307,43 @@ impl OrgSettings {
     }
 }
 
+/// The longest policy text, in characters, in any language.
+pub const MAX_POLICY_CHARS: usize = 20_000;
+/// The most translations a policy may have.
+pub const MAX_POLICY_TRANSLATIONS: usize = 20;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_translations_are_keyed_by_language_tags_and_fall_back_to_the_main_text() {
+        let mut t = BTreeMap::new();
+        t.insert("zh-Hant".to_string(), "通訊政策".to_string());
+        let mut s = OrgSettings::new(Zone::utc());
+        s.policy_translations = OrgSettings::check_policy_translations(&t).expect("valid");
+        assert_eq!(s.policy_text_for("zh-Hant"), "通訊政策");
+        assert_eq!(s.policy_text_for("en"), s.policy_text);
+        for bad in ["Chinese", "zh_Hant", "", "zh-"] {
+            let mut t = BTreeMap::new();
+            t.insert(bad.to_string(), "x".to_string());
+            assert_eq!(
+                OrgSettings::check_policy_translations(&t)
+                    .unwrap_err()
+                    .field,
+                "policy.translations",
+                "{bad:?}"
+            );
+        }
+        let mut t = BTreeMap::new();
+        t.insert("en".to_string(), "  ".to_string());
+        assert_eq!(
+            OrgSettings::check_policy_translations(&t)
+                .unwrap_err()
+                .field,
+            "policy.translations.en"
+        );
+    }
 
     #[test]
     fn quiet_hours_may_span_midnight() {

@@ -43,11 +43,15 @@ pub struct QuietHoursBody {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyBody {
-    /// Version (a new text makes a new version).
+    /// Version (a new text, or a changed translation, makes a new version).
     #[serde(default)]
     pub version: i64,
-    /// Text.
+    /// Text (Markdown), shown where no translation fits the reader's language.
     pub text: String,
+    /// The same policy in other languages, by language tag (`en`, `zh-Hant`). On a
+    /// change, replaces the current translations; left out, keeps them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub translations: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// The pilot: per-person tracking only for recipients in these departments.
@@ -155,6 +159,9 @@ pub struct PolicyView {
     pub version: i64,
     /// Its text.
     pub text: String,
+    /// Its translations by language tag.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub translations: std::collections::BTreeMap<String, String>,
     /// The version the caller acknowledged (0: none).
     pub acknowledged_version: i64,
 }

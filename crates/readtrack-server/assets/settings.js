@@ -2,14 +2,14 @@
 // will make a new version, and dims a default plan's fields while the plan is off. The
 // form works the same without it.
 
-const text = document.getElementById("policy-text");
+const texts = [document.getElementById("policy-text"), ...document.querySelectorAll(".policy-translation")].filter(Boolean);
 const changed = document.getElementById("policy-changed");
-if (text && changed) {
-  const saved = text.defaultValue.replace(/\r\n/g, "\n").trim();
+if (texts.length && changed) {
+  const norm = (s) => s.replace(/\r\n/g, "\n").trim();
   const update = () => {
-    changed.hidden = text.value.replace(/\r\n/g, "\n").trim() === saved;
+    changed.hidden = texts.every((t) => norm(t.value) === norm(t.defaultValue));
   };
-  text.addEventListener("input", update);
+  for (const t of texts) t.addEventListener("input", update);
   update();
 }
 

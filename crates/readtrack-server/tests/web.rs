@@ -883,6 +883,78 @@ async fn acknowledging_the_policy_on_its_page_records_it_and_lifts_the_banner_on
     assert!(stale.text().await.unwrap().contains("The policy changed"));
 }
 
+#[tokio::test]
+async fn the_policy_can_have_a_version_per_language_and_each_reader_sees_their_own() {
+    let app = TestApp::spawn().await;
+    let org = app.setup().await;
+    let admin = &org.admin;
+    let (_, mei) = app
+        .person(
+            admin,
+            "Mei Ling Wong",
+            "mei@harbour.example",
+            &org.root,
+            false,
+        )
+        .await;
+    let (status, html) = page(&app, admin, "/admin/settings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("name=\"policy_text.zh-Hant\""),
+        "a box per language"
+    );
+    let zh_text = "readtrack 會記錄你何時收到、閱讀及確認重要通告。";
+    let form = settings_form(&app, admin, &[("policy_text.zh-Hant", zh_text)]).await;
+    let res = post_pairs(&app, admin, "/admin/settings", &form).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, policy) = app.get("/api/v1/policy", Some(&mei)).await;
+    assert_eq!(
+        policy["version"], 2,
+        "a new translation is a new version: {policy}"
+    );
+    assert_eq!(policy["translations"]["zh-Hant"], zh_text);
+    // Saving the same form again changes nothing.
+    let form = settings_form(&app, admin, &[]).await;
+    let res = post_pairs(&app, admin, "/admin/settings", &form).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, policy) = app.get("/api/v1/policy", Some(&mei)).await;
+    assert_eq!(policy["version"], 2);
+
+    let zh = client()
+        .get(app.url("/policy"))
+        .header(COOKIE, format!("rt_session={mei}"))
+        .header("accept-language", "zh-HK,zh;q=0.9")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        zh.contains(zh_text),
+        "a Chinese reader reads the Chinese version"
+    );
+    let (_, en) = page(&app, &mei, "/policy").await;
+    assert!(!en.contains(zh_text));
+    assert!(
+        en.contains("readtrack records when you receive"),
+        "the main text"
+    );
+
+    // A key that is not a language tag is refused by name, and nothing changes.
+    let (status, body) = app
+        .patch(
+            "/api/v1/org/settings",
+            Some(admin),
+            json!({"policy": {"text": "x", "translations": {"Chinese": "中文"}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("policy.translations"), "{body}");
+    let (_, policy) = app.get("/api/v1/policy", Some(&mei)).await;
+    assert_eq!(policy["version"], 2);
+}
+
 /// The settings form as the page fills it in, with some fields replaced.
 async fn settings_form(
     app: &TestApp,
@@ -927,6 +999,17 @@ async fn settings_form(
         .replace("&#x27;", "'")
         .replace("&#39;", "'");
     pairs.push(("policy_text".into(), policy));
+    // Each translation box, as filled in.
+    let mut rest = html.as_str();
+    while let Some(at) = rest.find("name=\"policy_text.") {
+        let name_start = at + "name=\"".len();
+        let name_end = name_start + rest[name_start..].find('"').unwrap();
+        let name = rest[name_start..name_end].to_string();
+        let text_start = name_end + rest[name_end..].find('>').unwrap() + 1;
+        let text_end = text_start + rest[text_start..].find("</textarea>").unwrap();
+        pairs.push((name, rest[text_start..text_end].to_string()));
+        rest = &rest[text_end..];
+    }
     for (k, v) in replace {
         pairs.retain(|(key, _)| key != k);
         pairs.push((k.to_string(), v.to_string()));

@@ -45,6 +45,8 @@ pub struct SettingsPatch {
     pub min_group_size: Option<i64>,
     /// New policy text (a change makes a new version).
     pub policy_text: Option<String>,
+    /// The policy's translations by language tag, replacing the current ones.
+    pub policy_translations: Option<std::collections::BTreeMap<String, String>>,
     /// Pilot departments: `Some(None)` ends the pilot.
     pub pilot_departments: Option<Option<Vec<String>>>,
     /// Default plans for important and urgent notices.
@@ -202,15 +204,20 @@ impl App {
         if let Some(n) = patch.min_group_size {
             s.min_group_size = OrgSettings::check_min_group_size(n)?;
         }
-        let policy_changed = match &patch.policy_text {
+        let mut policy_changed = match &patch.policy_text {
             Some(t) => {
-                let t = text::bounded("policy.text", t, 1, 20_000, true)?;
+                let t = OrgSettings::check_policy_text(t)?;
                 let changed = t != s.policy_text;
                 s.policy_text = t;
                 changed
             }
             None => false,
         };
+        if let Some(translations) = &patch.policy_translations {
+            let translations = OrgSettings::check_policy_translations(translations)?;
+            policy_changed |= translations != s.policy_translations;
+            s.policy_translations = translations;
+        }
         if let Some(pilot) = &patch.pilot_departments {
             s.pilot = match pilot {
                 None => None,

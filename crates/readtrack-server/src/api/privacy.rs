@@ -49,6 +49,7 @@ fn settings_body(org: &OrgRecord) -> OrgSettingsBody {
         policy: PolicyBody {
             version: s.policy_version,
             text: s.policy_text.clone(),
+            translations: Some(s.policy_translations.clone()),
         },
         pilot: s.pilot.as_ref().map(|p| PilotBody {
             departments: p.roots.iter().map(|d| d.to_string()).collect(),
@@ -97,6 +98,7 @@ pub async fn patch_settings(
         per_person_tracking_for: req.per_person_tracking_for,
         retention_days: req.retention_days,
         min_group_size: req.min_group_size,
+        policy_translations: req.policy.as_ref().and_then(|p| p.translations.clone()),
         policy_text: req.policy.map(|p| p.text),
         pilot_departments: req.pilot.map(|p| p.map(|p| p.departments)),
         default_reminders: req.default_reminders.map(|d| {
@@ -122,6 +124,7 @@ pub async fn get_policy(
     Ok(Json(PolicyView {
         version: org.settings.policy_version,
         text: org.settings.policy_text.clone(),
+        translations: org.settings.policy_translations.clone(),
         acknowledged_version: caller.member.policy_ack_version,
     }))
 }

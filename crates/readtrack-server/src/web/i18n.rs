@@ -21,6 +21,9 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// Every language the pages speak.
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::ZhHant];
+
     /// The BCP 47 tag, for `<html lang>`, the cookie and `Intl` in the browser.
     pub fn tag(self) -> &'static str {
         match self {
@@ -412,6 +415,8 @@ strings! {
     pilot_departments: "Pilot departments", "試行部門";
     pilot_hint: "Tick departments to limit per-person tracking to them (sub-departments included). None ticked: everyone.", "勾選部門即只在這些部門（包括下屬部門）逐人追蹤。不勾選即適用於所有人。";
     policy_text: "Policy text (Markdown)", "政策內容（Markdown）";
+    policy_translation: "Translation shown to people reading in", "翻譯版本，顯示給使用以下語言的同事：";
+    policy_translation_hint: "Optional. Left empty, they see the text above. A changed translation is a new version too.", "可留空，留空則顯示上方內容。修改翻譯亦會成為新版本。";
     policy_change_hint_before: "Changing the text makes it version", "修改內容會使政策成為第";
     policy_change_hint_after: ": everyone is then asked to acknowledge it again, and until they do they are counted on read boards but not listed.", " 版：所有人需要重新確認；確認前他們只計入閱讀情況的總數，不會被逐一列出。";
     policy_will_change: "You changed the text: saving makes a new policy version.", "你已修改內容：儲存後會產生新的政策版本。";

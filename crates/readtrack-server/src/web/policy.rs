@@ -47,7 +47,7 @@ fn page(v: &Viewer, status: StatusCode, notice: bool, error: Option<String>) -> 
         t,
         version: settings.policy_version,
         // The policy is the admin's own Markdown, cleaned like a notice body.
-        text_html: markdown::render(&settings.policy_text),
+        text_html: markdown::render(settings.policy_text_for(v.lang.tag())),
         acked: v.caller.member.policy_ack_version,
         rules: rules(t, settings),
         notice: notice.then_some(t.policy_acknowledged_now),

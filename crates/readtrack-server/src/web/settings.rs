@@ -22,7 +22,7 @@ use serde::Deserialize;
 use crate::state::ServerState;
 use crate::web::chrome::{Chrome, error_page, render};
 use crate::web::compose::{DeptOption, tree_order};
-use crate::web::i18n::Tr;
+use crate::web::i18n::{Lang, Tr};
 use crate::web::session::Viewer;
 
 /// One default reminder plan as the form holds it.
@@ -146,6 +146,8 @@ pub struct SettingsValues {
     min_group_size: String,
     pilot: Vec<String>,
     policy_text: String,
+    /// Translations by language tag, one box per language the pages speak.
+    policy_translations: std::collections::BTreeMap<String, String>,
     important: PlanValues,
     urgent: PlanValues,
     csrf: String,
@@ -184,6 +186,7 @@ impl SettingsValues {
                 .map(|p| p.roots.iter().map(|d| d.to_string()).collect())
                 .unwrap_or_default(),
             policy_text: s.policy_text.clone(),
+            policy_translations: s.policy_translations.clone(),
             important: PlanValues::of(s.default_reminders_important.as_ref()),
             urgent: PlanValues::of(s.default_reminders_urgent.as_ref()),
             csrf: String::new(),
@@ -220,6 +223,13 @@ impl SettingsValues {
                 // Browsers send a textarea's line breaks as CRLF; the policy is stored
                 // with LF, so an untouched text does not look like a new version.
                 "policy_text" => v.policy_text = val.replace("\r\n", "\n"),
+                key if key.starts_with("policy_text.") => {
+                    let tag = &key["policy_text.".len()..];
+                    let text = val.replace("\r\n", "\n");
+                    if !text.trim().is_empty() {
+                        v.policy_translations.insert(tag.to_string(), text);
+                    }
+                }
                 "_csrf" => v.csrf = val,
                 _ => {}
             }
@@ -235,6 +245,22 @@ impl SettingsValues {
         };
         let policy_text = (self.policy_text.trim() != current.policy_text.trim())
             .then(|| self.policy_text.clone());
+        // The form shows a box per language the pages speak; translations in other
+        // languages (set through the API) are kept as they are.
+        let mut translations = current.policy_translations.clone();
+        for lang in Lang::ALL {
+            match self.policy_translations.get(lang.tag()) {
+                Some(text) => translations.insert(lang.tag().to_string(), text.clone()),
+                None => translations.remove(lang.tag()),
+            };
+        }
+        let trimmed = |m: &std::collections::BTreeMap<String, String>| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.trim().to_string()))
+                .collect::<Vec<_>>()
+        };
+        let policy_translations = (trimmed(&translations) != trimmed(&current.policy_translations))
+            .then_some(translations);
         Ok(SettingsPatch {
             time_zone: Some(self.time_zone.trim().to_string()),
             working_hours: Some((
@@ -251,6 +277,7 @@ impl SettingsValues {
             retention_days: Some(whole("retention_days", &self.retention_days)?),
             min_group_size: Some(whole("min_group_size", &self.min_group_size)?),
             policy_text,
+            policy_translations,
             pilot_departments: Some(Some(self.pilot.clone()).filter(|p| !p.is_empty())),
             default_reminders: Some((
                 self.important.patch("default_reminders.important")?,
@@ -337,6 +364,8 @@ struct SettingsPage {
     tracking: Vec<(&'static str, &'static str, bool)>,
     plans: Vec<PlanBox>,
     policy_version: i64,
+    /// A translation box per language: (tag, the language's own name, text).
+    translations: Vec<(&'static str, &'static str, String)>,
     errors: FieldErrors,
     notice: Option<String>,
 }
@@ -400,6 +429,13 @@ fn page(
             },
         ],
         policy_version: v.org.settings.policy_version,
+        translations: Lang::ALL
+            .iter()
+            .map(|l| {
+                let text = values.policy_translations.get(l.tag()).cloned();
+                (l.tag(), l.native_name(), text.unwrap_or_default())
+            })
+            .collect(),
         v: values,
         errors,
         notice,

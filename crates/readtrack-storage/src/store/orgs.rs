@@ -1,5 +1,7 @@
 //! Organisations, settings, policy versions and tokens.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use jiff::Timestamp;
 use readtrack_domain::ids::{DepartmentId, MemberId, OrgId, TokenId};
@@ -17,7 +19,26 @@ use crate::{Orgs, Result, StorageError};
 
 const ORG_COLUMNS: &str = "id, name, time_zone, working_days, work_start, work_end, quiet_start, quiet_end, quiet_reads, per_person_for, retention_days, min_group_size, policy_version, pilot_departments, pilot_expanded, reminders_important, reminders_urgent";
 
-pub(crate) fn org_from_row(row: &Row, policy_text: String) -> Result<OrgRecord> {
+/// The policy's translations as stored: a JSON object from language tag to text.
+fn decode_translations(raw: Option<String>) -> Result<BTreeMap<String, String>> {
+    match raw {
+        None => Ok(BTreeMap::new()),
+        Some(s) => serde_json::from_str(&s)
+            .map_err(|e| StorageError::Corrupt(format!("policy translations: {e}"))),
+    }
+}
+
+fn encode_translations(t: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(t).unwrap_or_else(|_| "{}".into())
+}
+
+/// The organisation of `row`, with the current policy's text and translations (the
+/// schedule's own reads leave them empty).
+pub(crate) fn org_from_row(
+    row: &Row,
+    policy_text: String,
+    policy_translations: BTreeMap<String, String>,
+) -> Result<OrgRecord> {
     let tz: String = row.get("time_zone")?;
     let zone = Zone::parse("time_zone", &tz).unwrap_or_else(|_| Zone::utc());
     let plan = |col: &str| -> Result<_> {
@@ -44,6 +65,7 @@ pub(crate) fn org_from_row(row: &Row, policy_text: String) -> Result<OrgRecord> 
         min_group_size: row.get::<i64>("min_group_size")? as u32,
         policy_version: row.get("policy_version")?,
         policy_text,
+        policy_translations,
         pilot: match (pilot_roots, pilot_expanded) {
             (Some(roots), Some(expanded)) => Some(Pilot {
                 roots: split_ids(&roots).into_iter().map(DepartmentId).collect(),
@@ -112,7 +134,9 @@ impl Orgs for Store {
 
     async fn org(&self, org: OrgId) -> Result<OrgRecord> {
         let sql = format!(
-            "SELECT {ORG_COLUMNS}, (SELECT text FROM policies p WHERE p.org_id = orgs.id AND p.version = orgs.policy_version) AS policy_text
+            "SELECT {ORG_COLUMNS},
+                (SELECT text FROM policies p WHERE p.org_id = orgs.id AND p.version = orgs.policy_version) AS policy_text,
+                (SELECT translations FROM policies p WHERE p.org_id = orgs.id AND p.version = orgs.policy_version) AS policy_translations
              FROM orgs WHERE id = ?"
         );
         let row = q(sql)
@@ -121,7 +145,8 @@ impl Orgs for Store {
             .await?
             .ok_or(StorageError::NotFound("organisation"))?;
         let text: Option<String> = row.get("policy_text")?;
-        org_from_row(&row, text.unwrap_or_default())
+        let translations = decode_translations(row.get("policy_translations")?)?;
+        org_from_row(&row, text.unwrap_or_default(), translations)
     }
 
     async fn update_org_settings(
@@ -142,20 +167,27 @@ impl Orgs for Store {
                 .optional(&mut tx)
                 .await?
                 .ok_or(StorageError::NotFound("organisation"))?;
-        let current_text: Option<String> =
-            q("SELECT text FROM policies WHERE org_id = ? AND version = ?")
+        let current_policy: Option<(String, String)> =
+            q("SELECT text, translations FROM policies WHERE org_id = ? AND version = ?")
                 .bind(org.0)
                 .bind(current.0)
-                .scalar_opt(&mut tx)
+                .optional(&mut tx)
                 .await?;
         let mut version = current.0;
-        let policy_changed = current_text.as_deref() != Some(s.policy_text.as_str());
+        let policy_changed = match current_policy {
+            Some((text, translations)) => {
+                text != s.policy_text
+                    || decode_translations(Some(translations))? != s.policy_translations
+            }
+            None => true,
+        };
         if policy_changed {
             version += 1;
-            q("INSERT INTO policies (org_id, version, text, created_at, created_by) VALUES (?, ?, ?, ?, ?)")
+            q("INSERT INTO policies (org_id, version, text, translations, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)")
                 .bind(org.0)
                 .bind(version)
                 .bind(&s.policy_text)
+                .bind(encode_translations(&s.policy_translations))
                 .bind(ms(now))
                 .bind(policy_changed_by.map(|m| m.0))
                 .execute(&mut tx)
@@ -321,10 +353,11 @@ impl Store {
         .bind(now)
         .scalar(&mut tx)
         .await?;
-        q("INSERT INTO policies (org_id, version, text, created_at) VALUES (?, ?, ?, ?)")
+        q("INSERT INTO policies (org_id, version, text, translations, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(org_id)
             .bind(s.policy_version)
             .bind(&s.policy_text)
+            .bind(encode_translations(&s.policy_translations))
             .bind(now)
             .execute(&mut tx)
             .await?;

@@ -79,7 +79,7 @@ async fn org_settings(
         .bind(org.0)
         .fetch_one(tx)
         .await?;
-    let settings = Arc::new(org_from_row(&row, String::new())?.settings);
+    let settings = Arc::new(org_from_row(&row, String::new(), Default::default())?.settings);
     cache.insert(org, settings.clone());
     Ok(settings)
 }
