@@ -23,14 +23,20 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Recipients who have not read it yet (of those the counts cover).
-    pub fn unread(&self) -> i64 {
-        let counted = if self.hidden_excluded {
+    /// The recipients the counts cover: everyone, or only the people who may be shown
+    /// when the hidden ones are too few to count ([`Summary::hidden_excluded`]). Shares
+    /// of the counts (a progress bar, a percentage) are of this many.
+    pub fn counted(&self) -> i64 {
+        if self.hidden_excluded {
             self.recipients - self.hidden
         } else {
             self.recipients
-        };
-        (counted - self.read).max(0)
+        }
+    }
+
+    /// Recipients who have not read it yet (of those the counts cover).
+    pub fn unread(&self) -> i64 {
+        (self.counted() - self.read).max(0)
     }
 
     /// The summary with the states of hidden people left out, given the counts over the

@@ -217,11 +217,7 @@ pub async fn board(
         format!("state={state_filter}&")
     };
     // Hidden people too few to count are in no figure but the recipients and the note.
-    let counted = if sum.hidden_not_counted {
-        sum.recipients - sum.hidden
-    } else {
-        sum.recipients
-    };
+    let counted = view.summary.counted();
     let page = BoardPage {
         ctx: Chrome::for_viewer(&v, "/sent"),
         t,

@@ -165,6 +165,8 @@ pub struct SentRow {
     pub has_board: bool,
     /// Read so far, for the most recent notices with a board.
     pub read: Option<i64>,
+    /// The recipients the read count covers (all but hidden people too few to count).
+    pub counted: i64,
     /// Read, in whole percent.
     pub percent: i64,
 }
@@ -205,6 +207,7 @@ pub async fn sent(State(s): State<ServerState>, v: Viewer) -> Response {
             recipients: m.recipient_count,
             has_board: m.tracking != readtrack_domain::message::Tracking::Off,
             read: None,
+            counted: m.recipient_count,
             percent: 0,
         })
         .collect();
@@ -219,10 +222,13 @@ pub async fn sent(State(s): State<ServerState>, v: Viewer) -> Response {
             .board(&v.caller, &row.id, StateFilter::All, None, 1)
             .await
         {
-            let read = view.summary.read;
+            // Of the people the counts cover: hidden people too few to count are in no
+            // figure, here as on the board.
+            let (read, counted) = (view.summary.read, view.summary.counted());
             row.read = Some(read);
-            row.percent = if row.recipients > 0 {
-                (read * 100 + row.recipients / 2) / row.recipients
+            row.counted = counted;
+            row.percent = if counted > 0 {
+                (read * 100 + counted / 2) / counted
             } else {
                 0
             };
