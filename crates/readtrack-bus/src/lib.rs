@@ -43,4 +43,8 @@ pub trait EventBus: Send + Sync + 'static {
     async fn subscribe(&self) -> Result<mpsc::Receiver<BusMessage>, BusError>;
     /// A short name for logs and metrics (`in-process`, `nats`).
     fn name(&self) -> &'static str;
+    /// Whether events published now reach the other nodes (for `/readyz`).
+    async fn ready(&self) -> Result<(), BusError> {
+        Ok(())
+    }
 }

@@ -175,6 +175,16 @@ impl EventBus for NatsBus {
     fn name(&self) -> &'static str {
         "nats"
     }
+
+    async fn ready(&self) -> Result<(), BusError> {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(BusError::Unavailable(format!(
+                "NATS at {} is {state}",
+                self.config.url
+            ))),
+        }
+    }
 }
 
 impl NatsBus {

@@ -305,7 +305,8 @@ impl PageParams {
     }
 }
 
-/// The client's address, when the server knows it (it does when served by [`crate::run`]).
+/// The client's address, when the server knows it (it does when served by [`crate::run`]):
+/// the connection's, or a trusted proxy's word for it ([`crate::client_addr`]).
 pub struct ClientAddr(pub Option<std::net::IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
@@ -315,8 +316,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
         Ok(ClientAddr(
             parts
                 .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip()),
+                .get::<crate::client_addr::Client>()
+                .and_then(|c| c.ip),
         ))
     }
 }

@@ -7,12 +7,14 @@
 //! ([`error::ApiError`]).
 
 pub mod api;
+pub mod client_addr;
 pub mod convert;
 pub mod csv_out;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod limits;
+pub mod metrics_catalog;
 pub mod openapi;
 pub mod state;
 pub mod web;
@@ -31,6 +33,7 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -56,6 +59,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                 ])
                 .and_then(|b| b.install_recorder())
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle());
+            metrics_catalog::describe();
             // A recorder installed this way keeps every histogram sample until /metrics is
             // scraped; nobody scraping meant memory growing with every request. Upkeep
             // folds the samples into their buckets. A plain thread: this runs once per
@@ -92,6 +96,7 @@ pub fn app(state: ServerState) -> Router {
     let per_address_cap = state.config.max_requests_per_address;
     let in_flight = limits::InFlight::default();
     let clock = state.app.clock().clone();
+    let trusted_proxies = std::sync::Arc::new(state.config.trusted_proxies.clone());
     let router = Router::new()
         .nest("/api/v1", api::routes(&state))
         .route("/healthz", get(api::ops::healthz))
@@ -117,6 +122,12 @@ pub fn app(state: ServerState) -> Router {
         .layer(middleware::from_fn(move |req, next| {
             limits::per_address(in_flight.clone(), per_address_cap, req, next)
         }))
+        // Before every limit: who the client is, believing forwarded headers only from
+        // a trusted proxy.
+        .layer(middleware::from_fn(move |req, next| {
+            let trusted = trusted_proxies.clone();
+            async move { client_addr::settle(&trusted, hsts, req, next).await }
+        }))
         .layer(middleware::from_fn(record_metrics))
         .layer(middleware::from_fn(move |req, next| {
             server_time(clock.clone(), req, next)
@@ -135,7 +146,12 @@ pub fn app(state: ServerState) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
                 .on_failure(()),
-        );
+        )
+        // Outermost: every request gets an id (or keeps the one a proxy gave it), every
+        // log line of it carries the id, and the answer says it, so a user's report and
+        // the server's log meet.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
     // Only over HTTPS: a browser told this over plain HTTP would ignore it anyway, and a
     // server behind a TLS-terminating proxy leaves the header to the proxy.
     let router = if hsts {
@@ -148,6 +164,9 @@ pub fn app(state: ServerState) -> Router {
     };
     router.with_state(state)
 }
+
+/// The header that names a request in the logs and in its answer.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The header that tells clients the server's clock ([`server_time`]).
 pub const SERVER_TIME_HEADER: &str = "x-server-time";
@@ -173,8 +192,14 @@ async fn server_time(
 /// query string's secrets: the WebSocket takes its bearer token as `?token=`, and a log
 /// line must not hand a session to whoever reads the logs.
 fn request_span(req: &Request) -> tracing::Span {
-    tracing::debug_span!(
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
         "request",
+        id = %id,
         method = %req.method(),
         uri = %redacted_uri(req.uri()),
         version = ?req.version(),

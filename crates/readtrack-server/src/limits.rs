@@ -4,12 +4,12 @@
 //! 429 at once, before the request takes one of the server's slots).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -63,8 +63,8 @@ impl InFlight {
 pub async fn per_address(in_flight: InFlight, cap: usize, req: Request, next: Next) -> Response {
     let address = req
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .get::<crate::client_addr::Client>()
+        .and_then(|c| c.ip);
     let (Some(address), true) = (address, cap > 0) else {
         return next.run(req).await;
     };

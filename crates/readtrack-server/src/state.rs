@@ -29,6 +29,9 @@ pub struct ServerConfig {
     /// Seconds a WebSocket write may stay blocked (the client reads nothing) before the
     /// connection is dropped.
     pub stream_write_timeout_secs: u64,
+    /// Proxies whose `X-Forwarded-For` / `-Proto` are believed (see
+    /// [`crate::client_addr`]); from anyone else those headers are ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +46,7 @@ impl Default for ServerConfig {
             body_deadline_secs: 20,
             hsts: false,
             stream_write_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -193,6 +193,11 @@ impl App {
         Ok(())
     }
 
+    /// Whether the event bus reaches the other nodes (always, in one process).
+    pub async fn bus_ready(&self) -> std::result::Result<(), readtrack_bus::BusError> {
+        self.inner.bus.ready().await
+    }
+
     /// Storage.
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.inner.storage

@@ -73,7 +73,17 @@ impl App {
             if let Err(e) = self.fire_due_steps().await {
                 tracing::error!(error = %e, "scheduler pass failed; retrying shortly");
             }
-            let nap = match self.storage().next_due_at().await {
+            let next_due = self.storage().next_due_at().await;
+            // How late the most overdue step is after a pass (0 when none is overdue):
+            // steps that stay overdue mean the scheduler cannot keep up.
+            if let Ok(next) = &next_due {
+                let lag = next.map_or(0.0, |t| {
+                    (self.clock().now().as_millisecond() - t.as_millisecond()).max(0) as f64
+                        / 1000.0
+                });
+                metrics::gauge!("readtrack_due_queue_lag_seconds").set(lag);
+            }
+            let nap = match next_due {
                 Ok(Some(t)) => until(t, self.clock().now()),
                 Ok(None) => MAX_NAP,
                 Err(_) => Duration::from_secs(1),

@@ -279,7 +279,15 @@ impl App {
         let mut shutdown = self.shutdown_signal();
         let mut clock_moves = self.clock().changes();
         let mut bus = self.bus().subscribe().await.ok();
+        let mut backlog_counted: Option<std::time::Instant> = None;
         loop {
+            // The backlog gauge, at most once a second: the count is one indexed query.
+            if backlog_counted.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                if let Ok(n) = self.storage().webhook_backlog().await {
+                    metrics::gauge!("readtrack_webhook_backlog").set(n as f64);
+                }
+                backlog_counted = Some(std::time::Instant::now());
+            }
             match self.deliver_webhooks(&http, &render).await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}

@@ -115,6 +115,9 @@ async fn run(
                 Err(_) => break,
             }
         }
+        // Jobs still waiting behind this batch: a queue that grows says the disk is the
+        // limit.
+        metrics::gauge!("readtrack_receipt_queue_depth").set(rx.len() as f64);
         commit(&mut jobs, &*storage, &*bus, &*clock).await;
     }
     tracing::info!("receipt writer stopped");

@@ -256,6 +256,8 @@ pub trait Webhooks: Send + Sync {
     ) -> Result<bool>;
     /// Deliveries due at `now`, oldest first.
     async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<DeliveryJob>>;
+    /// Deliveries still to be made (not delivered, not given up), for `/metrics`.
+    async fn webhook_backlog(&self) -> Result<u64>;
     /// Records an attempt. A delivery given up on disables its webhook when nothing
     /// reached the endpoint since the delivery was queued; that webhook is returned.
     async fn record_delivery(

@@ -86,6 +86,16 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "READTRACK_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed, as
+    /// CIDR blocks or addresses (comma-separated or repeated); rate limits then count
+    /// the real client. From anyone else those headers are ignored [default: none].
+    #[arg(
+        long,
+        env = "READTRACK_TRUSTED_PROXIES",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<String>,
     /// Print the address actually bound (useful with port 0) as `listening on ADDR`.
     #[arg(long, hide = true)]
     print_addr: bool,
@@ -113,6 +123,7 @@ struct FileConfig {
     receipt_limit: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 /// The merged configuration.
@@ -135,6 +146,7 @@ struct Settings {
     limits: Limits,
     /// Certificate chain and key files; HTTPS when set.
     tls: Option<(PathBuf, PathBuf)>,
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Parses a rate limit written `N/SECONDS` (`10/300`: ten back to back, refilled over
@@ -265,6 +277,15 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
             .unwrap_or(defaults.import_body_limit),
         limits,
         tls,
+        trusted_proxies: readtrack_server::client_addr::parse_trusted_proxies(&if args
+            .trusted_proxies
+            .is_empty()
+        {
+            file.trusted_proxies.unwrap_or_default()
+        } else {
+            args.trusted_proxies.clone()
+        })
+        .map_err(anyhow::Error::msg)?,
     };
     if s.dev_clock && !s.listen.ip().is_loopback() {
         bail!(
@@ -516,6 +537,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             import_body_limit: s.import_body_limit,
             dev_clock: s.dev_clock,
             hsts: tls.is_some(),
+            trusted_proxies: s.trusted_proxies.clone(),
             ..ServerConfig::default()
         }),
         metrics: readtrack_server::metrics_handle(),

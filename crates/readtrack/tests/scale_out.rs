@@ -804,3 +804,110 @@ async fn migrate_moves_an_embedded_deployment_to_postgres_and_clients_resume_wit
     node.terminate();
     drop(db);
 }
+
+/// A TCP relay to NATS that the test can cut and restore, standing in for a broker that
+/// goes away.
+struct Relay {
+    addr: std::net::SocketAddr,
+    upstream: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    async fn start(upstream: &str) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut relay = Relay {
+            addr,
+            upstream: upstream.to_string(),
+            task: None,
+        };
+        relay.serve(listener);
+        relay
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let upstream = self.upstream.clone();
+        self.task = Some(tokio::spawn(async move {
+            let mut links = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                links.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Drops the listener and every link (the broker is gone).
+    fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    /// Listens on the same address again.
+    async fn restore(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        self.serve(listener);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_says_not_ready_while_nats_is_away_and_ready_again_once_it_is_back() {
+    let Ok(nats) = std::env::var("READTRACK_TEST_NATS") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but NATS (READTRACK_TEST_NATS) is not configured"
+        );
+        println!("skipped: NATS (READTRACK_TEST_NATS) not configured");
+        return;
+    };
+    let upstream = nats
+        .trim_start_matches("nats://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut relay = Relay::start(&upstream).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(
+        dir.path(),
+        EPOCH,
+        &[
+            "--nats",
+            &format!("nats://{}", relay.addr),
+            "--nats-prefix",
+            &unique_prefix(),
+        ],
+    );
+    let readyz = format!("http://{}/readyz", node.addr);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let status = |want: StatusCode| {
+        let (http, readyz) = (http.clone(), readyz.clone());
+        async move {
+            let deadline = Instant::now() + WAIT;
+            loop {
+                let res = http.get(&readyz).send().await.expect("the node answers");
+                let got = res.status();
+                let body = res.text().await.unwrap_or_default();
+                if got == want {
+                    return body;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "/readyz stayed {got} ({body}), expected {want}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    status(StatusCode::OK).await;
+    relay.cut();
+    let body = status(StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(body.contains("event bus"), "{body}");
+    relay.restore().await;
+    status(StatusCode::OK).await;
+    node.terminate();
+}

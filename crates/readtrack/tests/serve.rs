@@ -311,3 +311,95 @@ fn metrics_report_the_allocators_memory() {
     );
     assert!(terminate(server).success());
 }
+
+/// Debian's promtool (package `prometheus`); under `CI=true` its absence is a failure.
+fn promtool() -> Option<&'static str> {
+    let path = "/usr/bin/promtool";
+    if std::path::Path::new(path).exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but /usr/bin/promtool is missing (apt-get install prometheus)"
+    );
+    eprintln!(
+        "skipped the promtool check: /usr/bin/promtool is missing (apt-get install prometheus)"
+    );
+    None
+}
+
+#[test]
+fn metrics_pass_promtool_and_every_answer_carries_a_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &[]);
+    let http = client();
+    // An id a proxy gave the request comes back; without one the server makes one.
+    let res = http
+        .get(format!("{}/healthz", server.base))
+        .header("x-request-id", "ticket-4711")
+        .send()
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "ticket-4711");
+    let res = http
+        .get(format!("{}/api/v1/no-such-thing", server.base))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(
+        id.len() == 36 && id.matches('-').count() == 4,
+        "a fresh UUID, got {id:?}"
+    );
+    let res = http.get(format!("{}/readyz", server.base)).send().unwrap();
+    assert_eq!(res.status(), 200, "the database answers");
+
+    let page = http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for name in [
+        "readtrack_build_info",
+        "readtrack_http_requests_total",
+        "readtrack_http_request_seconds",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(
+            page.contains(&format!("# HELP {name} ")),
+            "no HELP for {name}:\n{page}"
+        );
+    }
+    assert!(
+        page.contains(&format!(
+            "readtrack_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{page}"
+    );
+    if let Some(promtool) = promtool() {
+        use std::io::Write;
+        let mut check = Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("promtool starts");
+        check
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(page.as_bytes())
+            .unwrap();
+        let out = check.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool refuses /metrics:\n{}{}\n{page}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(terminate(server).success());
+}

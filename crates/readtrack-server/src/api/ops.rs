@@ -27,7 +27,8 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: the database answers.
+/// Readiness: every configured dependency answers: the database, and NATS when the
+/// server runs with it.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
 pub async fn readyz(State(s): State<ServerState>) -> ApiResult<Json<Health>> {
     s.app.database_ready().await.map_err(|e| {
@@ -38,6 +39,14 @@ pub async fn readyz(State(s): State<ServerState>) -> ApiResult<Json<Health>> {
             "the database does not answer",
         )
     })?;
+    s.app.bus_ready().await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness check failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!("the event bus does not answer: {e}"),
+        )
+    })?;
     Ok(Json(Health {
         status: "ok".into(),
     }))
@@ -46,11 +55,9 @@ pub async fn readyz(State(s): State<ServerState>) -> ApiResult<Json<Health>> {
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(s): State<ServerState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(),
-    )
-        .into_response()
+    let mut page = s.metrics.render();
+    page.push_str(&crate::metrics_catalog::process_text());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], page).into_response()
 }
 
 /// Moves the server's clock (only with `--dev-clock` on loopback).

@@ -116,6 +116,7 @@ pub struct LoginForm {
 pub async fn login_submit(
     State(s): State<ServerState>,
     visitor: Visitor,
+    crate::extract::ClientAddr(address): crate::extract::ClientAddr,
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref());
@@ -129,7 +130,8 @@ pub async fn login_submit(
             Some(t.form_expired.into()),
         );
     }
-    match s.app.login(&f.email, &f.password).await {
+    // The per-address limit holds here as on the API's sign-in.
+    match s.app.login_from(&f.email, &f.password, address).await {
         Ok(out) => (
             sign_in_headers(&out.token, visitor.https),
             Redirect::to(&next),

@@ -25,23 +25,15 @@ pub const LOGIN_CSRF_COOKIE: &str = "rt_login_csrf";
 /// The form field every form carries its CSRF token in.
 pub const CSRF_FIELD: &str = "_csrf";
 
-/// Whether the request reached us over TLS, directly or through a proxy that says so:
-/// only then may cookies be marked `Secure` (a plain-HTTP demo on localhost would
-/// otherwise lose its session).
+/// Whether the request reached us over TLS, directly or through a trusted proxy that
+/// says so ([`crate::client_addr`]): only then may cookies be marked `Secure` (a
+/// plain-HTTP demo on localhost would otherwise lose its session).
 pub fn is_https(parts: &Parts) -> bool {
-    if parts.uri.scheme_str() == Some("https") {
-        return true;
-    }
-    let forwarded = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_ascii_lowercase)
-    };
-    forwarded("x-forwarded-proto")
-        .is_some_and(|p| p.split(',').next().is_some_and(|p| p.trim() == "https"))
-        || forwarded("forwarded").is_some_and(|f| f.contains("proto=https"))
+    parts.uri.scheme_str() == Some("https")
+        || parts
+            .extensions
+            .get::<crate::client_addr::Client>()
+            .is_some_and(|c| c.https)
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Strict, whole site, `Secure` over TLS.

@@ -72,6 +72,13 @@ impl Webhooks for Store {
         Ok(done > 0)
     }
 
+    async fn webhook_backlog(&self) -> Result<u64> {
+        let n: i64 = q("SELECT COUNT(*) FROM webhook_deliveries WHERE delivered_at IS NULL AND abandoned_at IS NULL")
+            .scalar(&mut self.db.read().await?)
+            .await?;
+        Ok(n.max(0) as u64)
+    }
+
     async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<DeliveryJob>> {
         let mut tx = self.db.write().await?;
         let rows = q(format!(
