@@ -3,6 +3,7 @@
 //! `main` only parses flags, starts logging and hands over to a command module; every
 //! rule lives in the library crates.
 
+mod backup;
 mod cli;
 mod memory;
 mod migrate;
@@ -27,6 +28,10 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Copies an embedded deployment into an empty PostgreSQL database and verifies it.
     Migrate(migrate::MigrateArgs),
+    /// Makes a consistent copy of the embedded database while the server keeps serving.
+    Backup(backup::BackupArgs),
+    /// Checks a backup and puts it in place as a data directory's database.
+    Restore(backup::RestoreArgs),
     /// Load generators that measure a server: `readtrack bench all-hands --help`.
     #[command(disable_help_flag = true)]
     Bench {
@@ -69,6 +74,8 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(*args).await,
             Command::Migrate(args) => migrate::run(args).await,
+            Command::Backup(args) => backup::backup(args).await,
+            Command::Restore(args) => backup::restore(args).await,
             Command::Bench { args } => bench(args).await,
             Command::Client(command) => cli::run(cli.client, command).await,
         }
