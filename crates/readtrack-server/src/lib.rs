@@ -30,7 +30,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -57,6 +57,22 @@ pub fn metrics_handle() -> PrometheusHandle {
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                     10.0,
                 ])
+                // Not durations of work: receipts per commit, and device clocks that are
+                // minutes off.
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("readtrack_receipt_commit_batch_size".into()),
+                        &[
+                            1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0,
+                        ],
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("readtrack_device_clock_correction_seconds".into()),
+                        &[0.01, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 600.0, 3600.0],
+                    )
+                })
                 .and_then(|b| b.install_recorder())
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle());
             metrics_catalog::describe();

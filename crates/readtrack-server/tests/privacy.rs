@@ -759,22 +759,20 @@ async fn analytics_suppress_small_groups_and_scope_managers_to_their_subtree() {
         .get("/api/v1/analytics/departments", Some(&o.admin))
         .await;
     assert_eq!(status, StatusCode::OK, "{res}");
-    let tiny_line = res["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["department_id"] == small.as_str())
-        .unwrap()
-        .clone();
+    // A department's line in an analytics answer.
+    let line = |res: &Value, dept: &str| {
+        res["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["department_id"] == dept)
+            .unwrap()
+            .clone()
+    };
+    let tiny_line = line(&res, &small);
     assert_eq!(tiny_line["suppressed"], true);
     assert_eq!(tiny_line["read_rate"], Value::Null);
-    let big = res["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["department_id"] == o.dept.as_str())
-        .unwrap()
-        .clone();
+    let big = line(&res, &o.dept);
     assert_eq!(big["suppressed"], false, "{big}");
     assert!(big["p50_time_to_read_secs"].is_number());
     // Differencing: a notice to Ada alone, read at once, moves no figure (nor does the
@@ -796,13 +794,7 @@ async fn analytics_suppress_small_groups_and_scope_managers_to_their_subtree() {
     let (_, again) = app
         .get("/api/v1/analytics/departments", Some(&o.admin))
         .await;
-    let big_again = again["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["department_id"] == o.dept.as_str())
-        .unwrap()
-        .clone();
+    let big_again = line(&again, &o.dept);
     assert_eq!(big_again, big, "one person's read shows as a difference");
     let (_, compare_after) = app.get("/api/v1/analytics/compare", Some(&o.admin)).await;
     // The default periods end now, and the clock moved a little between the looks.

@@ -539,6 +539,20 @@ async fn page(app: &TestApp, token: &str, path: &str) -> (StatusCode, String) {
     (res.status(), res.text().await.unwrap())
 }
 
+/// A page as a signed-in browser set to Chinese (Hong Kong) sees it.
+async fn page_in_chinese(app: &TestApp, token: &str, path: &str) -> String {
+    client()
+        .get(app.url(path))
+        .header(COOKIE, format!("rt_session={token}"))
+        .header("accept-language", "zh-HK,zh;q=0.9")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// A form posted from a signed-in browser; the response is not followed.
 async fn post_form(
     app: &TestApp,
@@ -707,16 +721,7 @@ async fn each_new_page_opens_for_the_people_it_is_for_and_refuses_everyone_else(
     );
 
     // The pages are in Chinese for a Chinese browser, like the rest of the app.
-    let zh = client()
-        .get(app.url("/tasks"))
-        .header(COOKIE, format!("rt_session={member}"))
-        .header("accept-language", "zh-HK,zh;q=0.9")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let zh = page_in_chinese(app, member, "/tasks").await;
     assert!(zh.contains("<h1>待辦事項</h1>"), "{zh}");
     // One name for the policy: the navigation says what the policy page is called.
     assert!(zh.contains("通訊政策") && !zh.contains("私隱政策"), "{zh}");
@@ -895,16 +900,7 @@ async fn the_policy_can_have_a_version_per_language_and_each_reader_sees_their_o
     let (_, policy) = app.get("/api/v1/policy", Some(&mei)).await;
     assert_eq!(policy["version"], 2);
 
-    let zh = client()
-        .get(app.url("/policy"))
-        .header(COOKIE, format!("rt_session={mei}"))
-        .header("accept-language", "zh-HK,zh;q=0.9")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let zh = page_in_chinese(&app, &mei, "/policy").await;
     assert!(
         zh.contains(zh_text),
         "a Chinese reader reads the Chinese version"

@@ -101,14 +101,7 @@ pub async fn backup(dir: &Path, to: &Path) -> Result<FileReport> {
             to.display()
         )));
     }
-    let options = SqliteConnectOptions::new()
-        .filename(&source)
-        .read_only(true)
-        .busy_timeout(Duration::from_secs(30));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await?;
+    let pool = read_only(&source).await?;
     let target = to
         .to_str()
         .ok_or_else(|| StorageError::Conflict(format!("{} is not a UTF-8 path", to.display())))?;
@@ -160,17 +153,22 @@ pub async fn restore(from: &Path, dir: &Path) -> Result<FileReport> {
     Ok(report)
 }
 
-/// Opens a database file read-only and checks it: `PRAGMA integrity_check`, the schema
-/// version, and every table's rows.
-pub async fn check_file(path: &Path) -> Result<FileReport> {
+/// One read-only connection to a database file (a server may be writing it).
+async fn read_only(path: &Path) -> Result<sqlx::SqlitePool> {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .read_only(true)
         .busy_timeout(Duration::from_secs(30));
-    let pool = SqlitePoolOptions::new()
+    Ok(SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(options)
-        .await?;
+        .await?)
+}
+
+/// Opens a database file read-only and checks it: `PRAGMA integrity_check`, the schema
+/// version, and every table's rows.
+pub async fn check_file(path: &Path) -> Result<FileReport> {
+    let pool = read_only(path).await?;
     let report = async {
         let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
             .fetch_one(&pool)

@@ -12,11 +12,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use cli_harness::{Org, Server, call, login};
 use serde_json::json;
 
-fn readtrack(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_readtrack"))
-        .args(args)
+/// Runs `readtrack backup --data A --to B` or `readtrack restore --from A --data B`;
+/// answers whether it succeeded, and what it printed.
+fn readtrack(command: &str, a: &std::path::Path, b: &std::path::Path) -> (bool, String) {
+    let (first, second) = match command {
+        "backup" => ("--data", "--to"),
+        _ => ("--from", "--data"),
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_readtrack"))
+        .arg(command)
+        .arg(first)
+        .arg(a)
+        .arg(second)
+        .arg(b)
         .output()
-        .expect("the readtrack binary runs")
+        .expect("the readtrack binary runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,20 +78,8 @@ async fn a_backup_taken_during_a_burst_restores_to_a_consistent_copy_with_everyt
     .await;
     let committed_before = applied.load(Ordering::SeqCst);
     let copy = dir.path().join("readtrack-backup.db");
-    let out = readtrack(&[
-        "backup",
-        "--data",
-        data.to_str().unwrap(),
-        "--to",
-        copy.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "backup: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("receipts"));
+    let (ok, said) = readtrack("backup", &data, &copy);
+    assert!(ok && said.contains("receipts"), "backup: {said}");
     let committed_by_end_of_backup = applied.load(Ordering::SeqCst);
     burst.await.expect("the burst ran");
     assert_eq!(
@@ -84,41 +88,15 @@ async fn a_backup_taken_during_a_burst_restores_to_a_consistent_copy_with_everyt
         "every read committed"
     );
     // A second backup to the same file is refused rather than overwriting it.
-    let again = readtrack(&[
-        "backup",
-        "--data",
-        data.to_str().unwrap(),
-        "--to",
-        copy.to_str().unwrap(),
-    ]);
-    assert!(!again.status.success());
+    let (ok, said) = readtrack("backup", &data, &copy);
+    assert!(!ok, "{said}");
 
     // Restore into a fresh directory; a directory that has a database is refused.
     let restored = dir.path().join("restored");
-    let out = readtrack(&[
-        "restore",
-        "--from",
-        copy.to_str().unwrap(),
-        "--data",
-        restored.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "restore: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let over = readtrack(&[
-        "restore",
-        "--from",
-        copy.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-    ]);
-    assert!(
-        !over.status.success(),
-        "restore never overwrites a database"
-    );
+    let (ok, said) = readtrack("restore", &copy, &restored);
+    assert!(ok, "restore: {said}");
+    let (ok, _) = readtrack("restore", &copy, &data);
+    assert!(!ok, "restore never overwrites a database");
     server.kill();
 
     let copy_server = Server::start(&restored, &[]);
