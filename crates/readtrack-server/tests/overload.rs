@@ -2,16 +2,18 @@
 //! of growing the server's memory, and resumes with `since` without missing a frame; a
 //! burst beyond capacity is answered 503 with Retry-After at once, not left to time out,
 //! and the server recovers by itself; slow bodies from one address cannot lock everyone
-//! else out.
+//! else out; behind a trusted proxy each forwarded client has its own sign-in allowance,
+//! and without one a forged X-Forwarded-For changes nothing.
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::TestApp;
+use common::{FormBody, TestApp};
 use futures_util::StreamExt;
 use readtrack_server::ServerConfig;
+use readtrack_server::client_addr::parse_trusted_proxies;
 use readtrack_service::AppConfig;
 use readtrack_service::ratelimit::{Limit, Limits};
 use readtrack_service::writer::WriterConfig;
@@ -449,4 +451,143 @@ async fn slow_bodies_from_one_address_cannot_lock_everyone_else_out() {
         too_slow >= 1,
         "a slot's body is cut off at its deadline: {statuses:?}"
     );
+}
+
+/// A server that believes forwarded headers from `trusted` (none: from nobody), with a
+/// sign-in limit of three attempts per address.
+async fn behind_proxy(trusted: &[&str]) -> (TestApp, String) {
+    let app = TestApp::spawn_with(
+        ServerConfig {
+            trusted_proxies: parse_trusted_proxies(
+                &trusted.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            )
+            .unwrap(),
+            ..ServerConfig::default()
+        },
+        AppConfig {
+            limits: Limits {
+                login_per_address: Limit::per_secs(3, 300),
+                ..Limits::default()
+            },
+            ..AppConfig::default()
+        },
+    )
+    .await;
+    let org = app.setup().await;
+    (app, org.admin)
+}
+
+/// Attempts a wrong sign-in on the API as `client` (its X-Forwarded-For).
+async fn wrong_sign_in(app: &TestApp, client: &str) -> StatusCode {
+    app.http
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", client)
+        .json(&json!({"email": "nobody@harbour.example", "password": "not it"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn rate_limits_count_the_forwarded_client_only_behind_a_trusted_proxy() {
+    // Behind a trusted proxy (the tests connect from 127.0.0.1), each client has its
+    // own sign-in allowance: one client's mistakes do not lock the next one out.
+    let (app, _) = behind_proxy(&["127.0.0.1/32"]).await;
+    for _ in 0..3 {
+        assert_eq!(
+            wrong_sign_in(&app, "203.0.113.5").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        wrong_sign_in(&app, "203.0.113.5").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the fourth attempt from that client"
+    );
+    assert_eq!(
+        wrong_sign_in(&app, "203.0.113.6").await,
+        StatusCode::UNAUTHORIZED,
+        "another client behind the same proxy is not locked out"
+    );
+    // The web sign-in form counts under the same address as the API: no side door.
+    let (status, _) = web_sign_in(&app, "203.0.113.5", false, "not it").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Without a trusted proxy, X-Forwarded-For is anyone's to write: it is ignored, and
+    // a client cannot dodge its limit by inventing addresses.
+    let (app, _) = behind_proxy(&[]).await;
+    for i in 0..3 {
+        let invented = format!("198.51.100.{i}");
+        assert_eq!(
+            wrong_sign_in(&app, &invented).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        wrong_sign_in(&app, "198.51.100.200").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "every attempt counted under the connection's own address"
+    );
+}
+
+/// Signs in on the web form (with its CSRF cookie) from `client`, optionally saying
+/// the client used TLS; returns the status and the session cookie, if one was set.
+async fn web_sign_in(
+    app: &TestApp,
+    client: &str,
+    tls: bool,
+    password: &str,
+) -> (StatusCode, Option<String>) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookies = |res: &reqwest::Response| -> Vec<String> {
+        res.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(String::from))
+            .collect()
+    };
+    let page = http.get(app.url("/login")).send().await.unwrap();
+    let login_csrf = cookies(&page)
+        .iter()
+        .find_map(|c| c.strip_prefix("rt_login_csrf=").map(String::from))
+        .and_then(|c| c.split(';').next().map(String::from))
+        .expect("a sign-in CSRF cookie");
+    let mut req = http
+        .post(app.url("/login"))
+        .header("x-forwarded-for", client)
+        .header("cookie", format!("rt_login_csrf={login_csrf}"));
+    if tls {
+        req = req.header("x-forwarded-proto", "https");
+    }
+    let res = req
+        .form_body(&[
+            ("email", "ivy@harbour.example"),
+            ("password", password),
+            ("_csrf", login_csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let session = cookies(&res)
+        .into_iter()
+        .find(|c| c.starts_with("rt_session="));
+    (res.status(), session)
+}
+
+#[tokio::test]
+async fn a_session_cookie_is_secure_when_a_trusted_proxy_says_the_client_used_tls() {
+    for (trusted, secure) in [(&["127.0.0.1"][..], true), (&[][..], false)] {
+        let (app, _) = behind_proxy(trusted).await;
+        let (status, session) = web_sign_in(&app, "203.0.113.20", true, "correct horse").await;
+        let session = session.unwrap_or_else(|| panic!("signed in: {status}"));
+        assert_eq!(
+            session.contains("; Secure"),
+            secure,
+            "trusted {trusted:?}: {session}"
+        );
+    }
 }
