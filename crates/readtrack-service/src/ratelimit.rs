@@ -20,6 +20,13 @@ pub struct Limit {
     pub per: Duration,
 }
 
+/// `N/SECONDS`, as the flags and the configuration file write a limit.
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.burst, self.per.as_secs())
+    }
+}
+
 impl Limit {
     /// `burst` per `secs` seconds.
     pub const fn per_secs(burst: u32, secs: u64) -> Self {

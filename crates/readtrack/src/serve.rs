@@ -6,7 +6,7 @@
 //! nodes share one PostgreSQL database and one NATS server behind a load balancer.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -19,72 +19,73 @@ use readtrack_service::{App, AppConfig};
 use readtrack_storage::Storage;
 use readtrack_storage::postgres::{PgConfig, PostgresStorage};
 use readtrack_storage::sqlite::SqliteStorage;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
 
-/// Flags of `readtrack serve`; each also reads `READTRACK_*` from the environment.
+/// Flags of `readtrack serve`. Each setting is also read from `READTRACK_<NAME>` in the
+/// environment and `<name>` in the `--config` file ([`Config`]).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "READTRACK_LISTEN")]
+    #[arg(long)]
     listen: Option<SocketAddr>,
     /// Data directory of the embedded database [default: ./readtrack-data].
-    #[arg(long, env = "READTRACK_DATA")]
+    #[arg(long)]
     data: Option<PathBuf>,
     /// A PostgreSQL database instead of the embedded one (`postgres://user:pass@host/db`);
     /// every node of a deployment names the same one.
-    #[arg(long, env = "READTRACK_DATABASE")]
+    #[arg(long)]
     database: Option<String>,
     /// Connections this node keeps to PostgreSQL at most [default: 16].
-    #[arg(long, env = "READTRACK_DATABASE_MAX_CONNECTIONS")]
+    #[arg(long)]
     database_max_connections: Option<u32>,
     /// A NATS server for realtime events across nodes (`nats://host:4222`); without it
     /// events stay inside this process.
-    #[arg(long, env = "READTRACK_NATS")]
+    #[arg(long)]
     nats: Option<String>,
     /// Subject prefix on NATS, so deployments can share a server [default: readtrack].
-    #[arg(long, env = "READTRACK_NATS_PREFIX")]
+    #[arg(long)]
     nats_prefix: Option<String>,
     /// A TOML configuration file (see readtrack.example.toml).
     #[arg(long, env = "READTRACK_CONFIG")]
     config: Option<PathBuf>,
     /// Seed a demo organisation on an empty data directory and simulate its readers.
-    #[arg(long, env = "READTRACK_DEMO")]
+    #[arg(long)]
     demo: bool,
     /// Allow moving the server's clock with POST /api/v1/dev/clock (loopback only).
-    #[arg(long, env = "READTRACK_DEV_CLOCK")]
+    #[arg(long)]
     dev_clock: bool,
     /// Start the movable clock at this instant (RFC 3339, such as 2026-12-01T02:00:00Z)
     /// instead of the system time, before anything runs; implies --dev-clock.
-    #[arg(long, env = "READTRACK_DEV_CLOCK_AT", value_name = "TIME")]
+    #[arg(long, value_name = "TIME")]
     dev_clock_at: Option<String>,
     /// Log format: `pretty` or `json` [default: pretty].
-    #[arg(long, env = "READTRACK_LOG_FORMAT")]
+    #[arg(long)]
     log_format: Option<String>,
     /// Largest JSON request body in bytes [default: 1048576].
-    #[arg(long, env = "READTRACK_JSON_BODY_LIMIT")]
+    #[arg(long)]
     json_body_limit: Option<usize>,
     /// Largest CSV import body in bytes [default: 33554432].
-    #[arg(long, env = "READTRACK_IMPORT_BODY_LIMIT")]
+    #[arg(long)]
     import_body_limit: Option<usize>,
     /// Sign-in attempts per account, as `N/SECONDS` [default: 10/300].
-    #[arg(long, env = "READTRACK_LOGIN_LIMIT", value_name = "N/SECONDS")]
+    #[arg(long, value_name = "N/SECONDS")]
     login_limit: Option<String>,
     /// Sign-in attempts per client address, as `N/SECONDS` [default: 50/300].
-    #[arg(long, env = "READTRACK_LOGIN_ADDRESS_LIMIT", value_name = "N/SECONDS")]
+    #[arg(long, value_name = "N/SECONDS")]
     login_address_limit: Option<String>,
     /// Notices sent per token, as `N/SECONDS` [default: 300/60].
-    #[arg(long, env = "READTRACK_SEND_LIMIT", value_name = "N/SECONDS")]
+    #[arg(long, value_name = "N/SECONDS")]
     send_limit: Option<String>,
     /// Receipt requests (HTTP or WebSocket batches) per token, as `N/SECONDS`
     /// [default: 600/60]; relay tokens are exempt.
-    #[arg(long, env = "READTRACK_RECEIPT_LIMIT", value_name = "N/SECONDS")]
+    #[arg(long, value_name = "N/SECONDS")]
     receipt_limit: Option<String>,
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
-    #[arg(long, env = "READTRACK_TLS_CERT", requires = "tls_key")]
+    #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// The PEM private key of --tls-cert.
-    #[arg(long, env = "READTRACK_TLS_KEY", requires = "tls_cert")]
+    #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// Reverse proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed, as
     /// CIDR blocks or addresses (comma-separated or repeated); rate limits then count
@@ -101,29 +102,186 @@ pub struct ServeArgs {
     print_addr: bool,
 }
 
-/// The optional configuration file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    data: Option<PathBuf>,
+/// Every setting of `readtrack serve`, one field each, layered by figment: the defaults,
+/// then the `--config` TOML file, then `READTRACK_*` environment variables, then flags.
+/// A value of the wrong kind fails at start with one line naming the key and where it
+/// came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Config {
+    listen: SocketAddr,
+    data: PathBuf,
     database: Option<String>,
-    database_max_connections: Option<u32>,
+    database_max_connections: u32,
     nats: Option<String>,
-    nats_prefix: Option<String>,
-    demo: Option<bool>,
-    dev_clock: Option<bool>,
+    nats_prefix: String,
+    demo: bool,
+    dev_clock: bool,
     dev_clock_at: Option<String>,
-    log_format: Option<String>,
-    json_body_limit: Option<usize>,
-    import_body_limit: Option<usize>,
-    login_limit: Option<String>,
-    login_address_limit: Option<String>,
-    send_limit: Option<String>,
-    receipt_limit: Option<String>,
+    log_format: String,
+    json_body_limit: usize,
+    import_body_limit: usize,
+    login_limit: String,
+    login_address_limit: String,
+    send_limit: String,
+    receipt_limit: String,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
-    trusted_proxies: Option<Vec<String>>,
+    #[serde(deserialize_with = "list_or_commas")]
+    trusted_proxies: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let server = ServerConfig::default();
+        let limits = Limits::default();
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data: PathBuf::from("readtrack-data"),
+            database: None,
+            database_max_connections: PgConfig::default().max_connections,
+            nats: None,
+            nats_prefix: "readtrack".into(),
+            demo: false,
+            dev_clock: false,
+            dev_clock_at: None,
+            log_format: "pretty".into(),
+            json_body_limit: server.json_body_limit,
+            import_body_limit: server.import_body_limit,
+            login_limit: limits.login_per_account.to_string(),
+            login_address_limit: limits.login_per_address.to_string(),
+            send_limit: limits.sends_per_token.to_string(),
+            receipt_limit: limits.receipts_per_token.to_string(),
+            tls_cert: None,
+            tls_key: None,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// The keys of [`Config`]: the only `READTRACK_*` variables read as settings (others,
+/// such as `READTRACK_LOG`, mean something else).
+const KEYS: &[&str] = &[
+    "listen",
+    "data",
+    "database",
+    "database_max_connections",
+    "nats",
+    "nats_prefix",
+    "demo",
+    "dev_clock",
+    "dev_clock_at",
+    "log_format",
+    "json_body_limit",
+    "import_body_limit",
+    "login_limit",
+    "login_address_limit",
+    "send_limit",
+    "receipt_limit",
+    "tls_cert",
+    "tls_key",
+    "trusted_proxies",
+];
+
+/// A list written as a list (TOML) or as one comma-separated string (environment).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        One(String),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::List(list) => list,
+        Raw::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+    })
+}
+
+/// The flags given on the command line, as a figment provider named for them.
+struct Flags(figment::value::Dict);
+
+impl Flags {
+    fn of(args: &ServeArgs) -> anyhow::Result<Self> {
+        use figment::value::Value;
+        let mut d = figment::value::Dict::new();
+        let mut put = |key: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                d.insert(key.to_string(), v);
+            }
+        };
+        let text = |v: &Option<String>| v.clone().map(Value::from);
+        let path = |v: &Option<PathBuf>| v.as_ref().map(|p| Value::from(p.display().to_string()));
+        put("listen", args.listen.map(|a| Value::from(a.to_string())));
+        put("data", path(&args.data));
+        put("database", text(&args.database));
+        put(
+            "database_max_connections",
+            args.database_max_connections.map(Value::from),
+        );
+        put("nats", text(&args.nats));
+        put("nats_prefix", text(&args.nats_prefix));
+        put("demo", args.demo.then_some(Value::from(true)));
+        put("dev_clock", args.dev_clock.then_some(Value::from(true)));
+        put("dev_clock_at", text(&args.dev_clock_at));
+        put("log_format", text(&args.log_format));
+        put(
+            "json_body_limit",
+            args.json_body_limit.map(|n| Value::from(n as u64)),
+        );
+        put(
+            "import_body_limit",
+            args.import_body_limit.map(|n| Value::from(n as u64)),
+        );
+        put("login_limit", text(&args.login_limit));
+        put("login_address_limit", text(&args.login_address_limit));
+        put("send_limit", text(&args.send_limit));
+        put("receipt_limit", text(&args.receipt_limit));
+        put("tls_cert", path(&args.tls_cert));
+        put("tls_key", path(&args.tls_key));
+        if !args.trusted_proxies.is_empty() {
+            put(
+                "trusted_proxies",
+                Some(Value::from(
+                    args.trusted_proxies
+                        .iter()
+                        .map(|s| Value::from(s.clone()))
+                        .collect::<Vec<_>>(),
+                )),
+            );
+        }
+        Ok(Self(d))
+    }
+}
+
+impl figment::Provider for Flags {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("command-line flags")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Ok(figment::Profile::Default.collect(self.0.clone()))
+    }
+}
+
+/// The layers, lowest first: defaults, the file, the environment, the flags.
+fn layers(args: &ServeArgs) -> anyhow::Result<figment::Figment> {
+    use figment::providers::{Env, Format, Serialized, Toml};
+    let mut f = figment::Figment::from(Serialized::defaults(Config::default()));
+    if let Some(path) = &args.config {
+        if !path.is_file() {
+            bail!("cannot read config file {}", path.display());
+        }
+        f = f.merge(Toml::file(path));
+    }
+    Ok(f.merge(Env::prefixed("READTRACK_").only(KEYS))
+        .merge(Flags::of(args)?))
 }
 
 /// The merged configuration.
@@ -170,122 +328,83 @@ fn parse_limit(name: &str, raw: &str) -> anyhow::Result<Limit> {
     Ok(Limit::per_secs(n, secs))
 }
 
-/// The limit from the flag (or environment), else the file, else the default.
-fn limit(
-    name: &str,
-    flag: &Option<String>,
-    file: Option<String>,
-    default: Limit,
-) -> anyhow::Result<Limit> {
-    match flag.clone().or(file) {
-        Some(raw) => parse_limit(name, &raw),
-        None => Ok(default),
-    }
-}
-
-fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("config file {} is invalid", path.display()))
+/// Where a setting's value came from, for error messages: "command-line flags", "TOML
+/// file …", "`READTRACK_` environment variable(s)" or the defaults.
+fn source_of(layers: &figment::Figment, key: &str) -> String {
+    layers
+        .find_metadata(key)
+        .map(|m| match &m.source {
+            Some(source) => format!("{} {source}", m.name),
+            None => m.name.to_string(),
+        })
+        .unwrap_or_else(|| "the defaults".into())
 }
 
 fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
-    let file = match &args.config {
-        Some(p) => load_file(p)?,
-        None => FileConfig::default(),
+    let layers = layers(args)?;
+    // One line naming the key and where its value came from.
+    let c: Config = layers.extract().map_err(|e| {
+        let first = e.into_iter().next();
+        anyhow::anyhow!(
+            "configuration: {}",
+            // Figment names keys within its profile ("default.json_body_limit").
+            first.map_or_else(
+                || "unreadable".to_string(),
+                |e| e.to_string().replace("key \"default.", "key \"")
+            )
+        )
+    })?;
+    let named = |key: &str, flag: &str, e: String| {
+        anyhow::anyhow!("{key} ({flag}, from {}): {e}", source_of(&layers, key))
     };
-    let defaults = ServerConfig::default();
-    let default_limits = Limits::default();
+    let limit = |key: &str, flag: &str, raw: &str| {
+        parse_limit(flag, raw).map_err(|e| named(key, flag, e.to_string()))
+    };
     let limits = Limits {
-        login_per_account: limit(
-            "--login-limit",
-            &args.login_limit,
-            file.login_limit,
-            default_limits.login_per_account,
-        )?,
+        login_per_account: limit("login_limit", "--login-limit", &c.login_limit)?,
         login_per_address: limit(
+            "login_address_limit",
             "--login-address-limit",
-            &args.login_address_limit,
-            file.login_address_limit,
-            default_limits.login_per_address,
+            &c.login_address_limit,
         )?,
-        sends_per_token: limit(
-            "--send-limit",
-            &args.send_limit,
-            file.send_limit,
-            default_limits.sends_per_token,
-        )?,
-        receipts_per_token: limit(
-            "--receipt-limit",
-            &args.receipt_limit,
-            file.receipt_limit,
-            default_limits.receipts_per_token,
-        )?,
+        sends_per_token: limit("send_limit", "--send-limit", &c.send_limit)?,
+        receipts_per_token: limit("receipt_limit", "--receipt-limit", &c.receipt_limit)?,
     };
-    let tls = match (
-        args.tls_cert.clone().or(file.tls_cert),
-        args.tls_key.clone().or(file.tls_key),
-    ) {
+    let tls = match (c.tls_cert.clone(), c.tls_key.clone()) {
         (Some(cert), Some(key)) => Some((cert, key)),
         (None, None) => None,
         _ => bail!("TLS needs both a certificate (--tls-cert) and its key (--tls-key)"),
     };
-    let dev_clock_at = match args.dev_clock_at.clone().or(file.dev_clock_at) {
+    let dev_clock_at = match &c.dev_clock_at {
         Some(raw) => Some(raw.parse::<jiff::Timestamp>().map_err(|e| {
-            anyhow::anyhow!(
-                "--dev-clock-at must be an RFC 3339 instant such as 2026-12-01T02:00:00Z, not {raw:?}: {e}"
+            named(
+                "dev_clock_at",
+                "--dev-clock-at",
+                format!(
+                    "must be an RFC 3339 instant such as 2026-12-01T02:00:00Z, not {raw:?}: {e}"
+                ),
             )
         })?),
         None => None,
     };
+    let trusted_proxies = readtrack_server::client_addr::parse_trusted_proxies(&c.trusted_proxies)
+        .map_err(|e| named("trusted_proxies", "--trusted-proxies", e))?;
     let s = Settings {
-        listen: args
-            .listen
-            .or(file.listen)
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-        data: args
-            .data
-            .clone()
-            .or(file.data)
-            .unwrap_or_else(|| PathBuf::from("readtrack-data")),
-        database: args.database.clone().or(file.database),
-        database_max_connections: args
-            .database_max_connections
-            .or(file.database_max_connections)
-            .unwrap_or(PgConfig::default().max_connections),
-        nats: args.nats.clone().or(file.nats),
-        nats_prefix: args
-            .nats_prefix
-            .clone()
-            .or(file.nats_prefix)
-            .unwrap_or_else(|| "readtrack".into()),
-        demo: args.demo || file.demo.unwrap_or(false),
-        dev_clock: args.dev_clock || file.dev_clock.unwrap_or(false) || dev_clock_at.is_some(),
+        listen: c.listen,
+        data: c.data,
+        database: c.database,
+        database_max_connections: c.database_max_connections,
+        nats: c.nats,
+        nats_prefix: c.nats_prefix,
+        demo: c.demo,
+        dev_clock: c.dev_clock || dev_clock_at.is_some(),
         dev_clock_at,
-        log_format: args
-            .log_format
-            .clone()
-            .or(file.log_format)
-            .unwrap_or_else(|| "pretty".into()),
-        json_body_limit: args
-            .json_body_limit
-            .or(file.json_body_limit)
-            .unwrap_or(defaults.json_body_limit),
-        import_body_limit: args
-            .import_body_limit
-            .or(file.import_body_limit)
-            .unwrap_or(defaults.import_body_limit),
+        log_format: c.log_format,
+        json_body_limit: c.json_body_limit,
+        import_body_limit: c.import_body_limit,
         limits,
         tls,
-        trusted_proxies: readtrack_server::client_addr::parse_trusted_proxies(&if args
-            .trusted_proxies
-            .is_empty()
-        {
-            file.trusted_proxies.unwrap_or_default()
-        } else {
-            args.trusted_proxies.clone()
-        })
-        .map_err(anyhow::Error::msg)?,
+        trusted_proxies,
     };
     if s.dev_clock && !s.listen.ip().is_loopback() {
         bail!(
@@ -571,40 +690,98 @@ mod tests {
         settings(&cli.serve)
     }
 
+    /// One test, so that the environment it sets (process-wide) is read by nobody else.
     #[test]
-    fn rate_limits_come_from_flags_then_the_file_then_the_defaults() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("readtrack.toml");
-        std::fs::write(&file, "login_limit = \"3/60\"\nreceipt_limit = \"5/10s\"\n").unwrap();
-        let s =
-            settings_of(&["--config", file.to_str().unwrap(), "--receipt-limit", "7/1"]).unwrap();
-        assert_eq!(
-            s.limits.login_per_account,
-            Limit::per_secs(3, 60),
-            "from the file"
-        );
-        assert_eq!(
-            s.limits.receipts_per_token,
-            Limit::per_secs(7, 1),
-            "the flag wins"
-        );
-        assert_eq!(
-            s.limits.sends_per_token,
-            Limits::default().sends_per_token,
-            "the default"
-        );
-        for bad in ["10", "0/60", "10/0", "ten/60", "10/-1"] {
-            let e = settings_of(&["--send-limit", bad]).expect_err(bad);
-            assert!(e.to_string().contains("--send-limit"), "{e}");
-        }
-    }
+    // The closure's type is figment's Jail API, `Result<(), figment::Error>`.
+    #[allow(clippy::result_large_err)]
+    fn settings_layer_defaults_file_environment_and_flags_and_name_a_bad_value_and_its_source() {
+        figment::Jail::expect_with(|jail| {
+            let file = jail.directory().join("readtrack.toml");
+            let file_name = file.display().to_string();
+            std::fs::write(
+                &file,
+                "login_limit = \"3/60\"\nreceipt_limit = \"5/10s\"\nnats_prefix = \"from-file\"\n",
+            )
+            .unwrap();
+            let s = settings_of(&["--config", &file_name, "--receipt-limit", "7/1"]).unwrap();
+            assert_eq!(
+                s.limits.login_per_account,
+                Limit::per_secs(3, 60),
+                "from the file"
+            );
+            assert_eq!(
+                s.limits.receipts_per_token,
+                Limit::per_secs(7, 1),
+                "the flag wins"
+            );
+            assert_eq!(
+                s.limits.sends_per_token,
+                Limits::default().sends_per_token,
+                "the default"
+            );
+            assert_eq!(s.nats_prefix, "from-file");
+            // The environment sits between the file and the flags.
+            jail.set_env("READTRACK_NATS_PREFIX", "from-env");
+            jail.set_env("READTRACK_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1");
+            let s = settings_of(&["--config", &file_name]).unwrap();
+            assert_eq!(s.nats_prefix, "from-env");
+            assert_eq!(s.trusted_proxies.len(), 2);
+            let s = settings_of(&["--config", &file_name, "--nats-prefix", "from-flag"]).unwrap();
+            assert_eq!(s.nats_prefix, "from-flag");
+            // Other READTRACK_ variables (the log filter) are not settings.
+            jail.set_env("READTRACK_LOG", "debug");
+            assert!(settings_of(&[]).is_ok());
 
-    #[test]
-    fn tls_needs_a_certificate_and_its_key() {
-        assert!(settings_of(&["--tls-cert", "cert.pem"]).is_err());
-        let s = settings_of(&["--tls-cert", "cert.pem", "--tls-key", "key.pem"]).unwrap();
-        assert!(s.tls.is_some());
-        assert!(settings_of(&[]).unwrap().tls.is_none());
+            for bad in ["10", "0/60", "10/0", "ten/60", "10/-1"] {
+                let e = settings_of(&["--send-limit", bad])
+                    .expect_err(bad)
+                    .to_string();
+                assert!(
+                    e.contains("--send-limit") && e.contains("command-line flags"),
+                    "{e}"
+                );
+            }
+            // A bad value names its key and where it came from, in one line.
+            std::fs::write(&file, "json_body_limit = \"lots\"\n").unwrap();
+            let e = settings_of(&["--config", &file_name])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("key \"json_body_limit\"") && e.contains("readtrack.toml TOML file"),
+                "{e}"
+            );
+            assert_eq!(e.lines().count(), 1, "{e}");
+            std::fs::write(&file, "send_limit = \"ten\"\n").unwrap();
+            let e = settings_of(&["--config", &file_name])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("send_limit") && e.contains("readtrack.toml"),
+                "{e}"
+            );
+            std::fs::write(&file, "sned_limit = \"10/60\"\n").unwrap();
+            let e = settings_of(&["--config", &file_name])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("sned_limit"), "a misspelt key is refused: {e}");
+            std::fs::write(&file, "").unwrap();
+            jail.set_env("READTRACK_DATABASE_MAX_CONNECTIONS", "many");
+            let e = settings_of(&["--config", &file_name])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.to_lowercase().contains("database_max_connections") && e.contains("environment"),
+                "{e}"
+            );
+            jail.set_env("READTRACK_DATABASE_MAX_CONNECTIONS", "4");
+
+            // TLS needs a certificate and its key.
+            assert!(settings_of(&["--tls-cert", "cert.pem"]).is_err());
+            let s = settings_of(&["--tls-cert", "cert.pem", "--tls-key", "key.pem"]).unwrap();
+            assert!(s.tls.is_some());
+            assert!(settings_of(&[]).unwrap().tls.is_none());
+            Ok(())
+        });
     }
 
     #[test]
