@@ -33,6 +33,7 @@ impl Modify for BearerAuth {
         api::setup::delete_token,
         api::setup::create_tokens,
         api::setup::me,
+        api::setup::change_password,
         api::setup::ack_policy,
         api::directory::create_department,
         api::directory::list_departments,

@@ -318,6 +318,14 @@ fn table() -> Vec<Row> {
             |_| "/api/v1/me/export".into(),
             [401, 401, 200, 200, 200, 200, 200, 200],
         ),
+        // Everyone may change their own password, given the current one (wrong here).
+        write(
+            M::POST,
+            "/api/v1/me/password",
+            |_| "/api/v1/me/password".into(),
+            Body::Json(|_| json!({"current_password": "not it", "new_password": "a-new-secret"})),
+            [401, 401, 403, 403, 403, 403, 403, 403],
+        ),
         get(
             "/api/v1/audit",
             |_| "/api/v1/audit".into(),

@@ -275,3 +275,74 @@ async fn a_cookie_stream_needs_this_servers_origin_and_the_pages_csrf_token() {
         .await
         .expect("hello");
 }
+
+#[tokio::test]
+async fn changing_ones_password_needs_the_current_one_and_ends_every_other_session() {
+    let t = team().await;
+    let other_session = t.app.login("ada@hl.example", "password123").await;
+    let (_, api) = api_token(&t.app, &t.admin, &t.ada.0, "member").await;
+    let mut other_stream = open(&t.app, &other_session).await;
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let (status, body) = t
+        .app
+        .post(
+            "/api/v1/me/password",
+            Some(&t.ada.1),
+            change("guess", "a-new-secret"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = t
+        .app
+        .post(
+            "/api/v1/me/password",
+            Some(&t.ada.1),
+            change("password123", "short"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("new_password"), "{body}");
+    let (status, body) = t
+        .app
+        .post(
+            "/api/v1/me/password",
+            Some(&t.ada.1),
+            change("password123", "a-new-secret"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    // The other session and its stream end; this one and the admin's API token stay.
+    assert_eq!(close_code(&mut other_stream, CLOSE_WAIT).await, Some(1008));
+    let (status, _) = t.app.get("/api/v1/me", Some(&other_session)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for (token, what) in [(&t.ada.1, "this session"), (&api, "an API token")] {
+        let (status, _) = t.app.get("/api/v1/me", Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{what} keeps working");
+    }
+    let (status, _) = t
+        .app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "ada@hl.example", "password": "password123"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password is gone");
+    t.app.login("ada@hl.example", "a-new-secret").await;
+
+    // Guessing the current password counts against the account's sign-in limit.
+    let mut last = StatusCode::OK;
+    for _ in 0..12 {
+        (last, _) = t
+            .app
+            .post(
+                "/api/v1/me/password",
+                Some(&t.ada.1),
+                change("guess", "another-secret"),
+            )
+            .await;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}

@@ -1532,3 +1532,68 @@ async fn a_confirmation_after_a_quiet_hours_read_shows_outside_working_hours_not
     );
     assert!(row.contains("· At home"), "the answer is on the row: {row}");
 }
+
+#[tokio::test]
+async fn a_member_changes_their_password_on_the_my_data_page() {
+    let app = TestApp::spawn().await;
+    let org = app.setup().await;
+    let (_, mei) = app
+        .person(&org.admin, "Mei", "mei@harbour.example", &org.root, true)
+        .await;
+    let (status, page_html) = page(&app, &mei, "/me/data").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page_html.contains("action=\"/me/password\""), "the form");
+    let csrf = page_csrf(&app, &mei).await;
+    let wrong = post_form(
+        &app,
+        &mei,
+        "/me/password",
+        &[
+            ("current_password", "nope"),
+            ("new_password", "a-long-secret"),
+            ("_csrf", &csrf),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::SEE_OTHER);
+    let back = wrong.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(back.starts_with("/me/data?password=wrong"), "{back}");
+    let (_, said) = page(&app, &mei, "/me/data?password=wrong").await;
+    assert!(said.contains("That is not your current password."));
+    let forged = post_form(
+        &app,
+        &mei,
+        "/me/password",
+        &[
+            ("current_password", "password123"),
+            ("new_password", "a-long-secret"),
+            ("_csrf", "forged"),
+        ],
+    )
+    .await;
+    assert!(
+        forged.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .contains("password=expired"),
+        "a forged form changes nothing"
+    );
+    let done = post_form(
+        &app,
+        &mei,
+        "/me/password",
+        &[
+            ("current_password", "password123"),
+            ("new_password", "a-long-secret"),
+            ("_csrf", &csrf),
+        ],
+    )
+    .await;
+    assert!(
+        done.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .contains("password=changed")
+    );
+    app.login("mei@harbour.example", "a-long-secret").await;
+}

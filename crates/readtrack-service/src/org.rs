@@ -369,6 +369,51 @@ impl App {
         Ok(())
     }
 
+    /// Changes the caller's own password, given the current one: attempts count against
+    /// the account's sign-in limit, and every other sign-in session of the member ends
+    /// (their open streams too); this one stays.
+    pub async fn change_own_password(
+        &self,
+        caller: &Caller,
+        current: &str,
+        new: &str,
+    ) -> Result<()> {
+        self.inner.limiters.login_account.check(
+            &caller.member.email.to_lowercase(),
+            "sign-in attempts for this account",
+        )?;
+        let record = self
+            .inner
+            .storage
+            .login_record(&caller.member.email)
+            .await?;
+        let hash = record.and_then(|r| r.password_hash);
+        if !auth::verify_password(current.to_string(), hash).await {
+            return Err(ServiceError::Forbidden(
+                "`current_password` is not your current password".into(),
+            ));
+        }
+        readtrack_domain::member::check_password("new_password", new)?;
+        let hash = auth::hash_password(new.to_string()).await?;
+        for id in self
+            .inner
+            .storage
+            .change_own_password(caller.id(), &hash, caller.token_id)
+            .await?
+        {
+            self.inner.tokens.forget_token(id);
+            self.inner.streams.end_token(id);
+        }
+        self.audit(
+            caller,
+            "password.changed",
+            format!("member:{}", caller.id()),
+            vec![],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// An admin revokes a token of the organisation.
     pub async fn delete_token(&self, caller: &Caller, id: &str) -> Result<()> {
         caller.require_admin()?;

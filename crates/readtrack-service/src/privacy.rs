@@ -122,7 +122,7 @@ impl App {
         self.org(caller.org_id()).await
     }
 
-    async fn audit(
+    pub(crate) async fn audit(
         &self,
         caller: &Caller,
         action: &str,

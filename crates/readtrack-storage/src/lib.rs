@@ -109,6 +109,14 @@ pub trait Orgs: Send + Sync {
     async fn find_token(&self, hash: &[u8], now: Timestamp) -> Result<Option<TokenRecord>>;
     /// Deletes a token of the organisation; false when there was none.
     async fn delete_token(&self, org: OrgId, id: TokenId) -> Result<bool>;
+    /// Sets a member's own new password hash and ends their sign-in sessions but `keep`
+    /// (the one making the change), in one transaction; answers the sessions ended.
+    async fn change_own_password(
+        &self,
+        member: MemberId,
+        password_hash: &str,
+        keep: TokenId,
+    ) -> Result<Vec<TokenId>>;
     /// Which of `ids` still work at `now` (not deleted, not expired, their member
     /// active), each with its member's role as it is now: open streams are checked
     /// against this, so revoking a credential ends them.

@@ -34,6 +34,7 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
             get(privacy::get_settings).patch(privacy::patch_settings),
         )
         .route("/me/export", get(privacy::export_me))
+        .route("/me/password", post(setup::change_password))
         .route("/audit", get(privacy::audit_log))
         .route("/analytics/departments", get(privacy::departments))
         .route("/analytics/compare", get(privacy::compare))

@@ -115,6 +115,22 @@ pub async fn delete_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Changes the caller's own password, given the current one. Every other sign-in
+/// session of the caller ends (open streams too); this one stays. Wrong current
+/// passwords count against the account's sign-in limit.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "setup", request_body = ChangePassword, security(("bearer" = [])),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn change_password(
+    State(s): State<ServerState>,
+    Auth(caller): Auth,
+    ApiJson(req): ApiJson<ChangePassword>,
+) -> ApiResult<StatusCode> {
+    s.app
+        .change_own_password(&caller, &req.current_password, &req.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Who the token belongs to.
 #[utoipa::path(get, path = "/api/v1/me", tag = "setup", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]

@@ -433,6 +433,14 @@ strings! {
     audit_policy_updated: "published a new policy version", "發佈新政策版本";
     audit_survey_opened: "opened a pulse survey", "開始意見調查";
     audit_retention_purged: "deleted details past retention", "刪除超過保存期限的資料";
+    audit_password_changed: "changed their password", "更改了密碼";
+    change_password: "Change your password", "更改密碼";
+    current_password: "Current password", "現有密碼";
+    new_password: "New password (at least 8 characters)", "新密碼（最少 8 個字元）";
+    password_changed: "Your password is changed. Your other sign-ins have ended.", "密碼已更改，其他已登入的裝置已登出。";
+    password_wrong: "That is not your current password.", "現有密碼不正確。";
+    password_too_short: "The new password needs at least 8 characters.", "新密碼最少需要 8 個字元。";
+    password_wait: "Too many attempts; wait a few minutes and try again.", "嘗試次數太多，請稍候數分鐘再試。";
     newest: "Newest", "最新";
     older: "Older", "較舊";
     surveys_title: "Pulse surveys", "意見調查";

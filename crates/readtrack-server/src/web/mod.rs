@@ -73,6 +73,7 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/tasks", get(tasks::tasks))
         .route("/tasks/{id}/complete", post(tasks::complete))
         .route("/me/data", get(my_data::my_data))
+        .route("/me/password", post(my_data::change_password))
         .route("/policy", get(policy::policy))
         .route("/policy/ack", post(policy::acknowledge))
         .route("/analytics", get(analytics::analytics))

@@ -1,11 +1,15 @@
 //! "My data": everything readtrack records about the viewer, from the same export as
-//! `GET /api/v1/me/export` (which is offered as a download), and who has looked at it.
+//! `GET /api/v1/me/export` (which is offered as a download), who has looked at it, and
+//! the form to change one's password.
 
 use askama::Template;
-use axum::extract::State;
+use axum::Form;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use readtrack_domain::message::Tracking;
+use readtrack_service::ServiceError;
+use serde::Deserialize;
 
 use crate::state::ServerState;
 use crate::web::chrome::{Chrome, error_page, render};
@@ -106,6 +110,49 @@ struct MyDataPage {
     escalations: Vec<EscalationRow>,
     tasks: Vec<TaskLine>,
     views: Vec<ViewRow>,
+    /// What became of a password change: (said, is an error).
+    password: Option<(&'static str, bool)>,
+}
+
+/// `?password=changed|wrong|short|wait|expired` after the password form.
+#[derive(Debug, Deserialize)]
+pub struct MyDataQuery {
+    /// The outcome of a password change.
+    pub password: Option<String>,
+}
+
+/// The password form.
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    current_password: String,
+    new_password: String,
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+/// `POST /me/password`: changes the viewer's password and comes back to My data, saying
+/// what happened.
+pub async fn change_password(
+    State(s): State<ServerState>,
+    v: Viewer,
+    Form(f): Form<PasswordForm>,
+) -> Response {
+    let outcome = if !v.csrf_ok(&f.csrf) {
+        "expired"
+    } else {
+        match s
+            .app
+            .change_own_password(&v.caller, &f.current_password, &f.new_password)
+            .await
+        {
+            Ok(()) => "changed",
+            Err(ServiceError::Forbidden(_)) => "wrong",
+            Err(ServiceError::Invalid(_)) => "short",
+            Err(ServiceError::RateLimited { .. }) => "wait",
+            Err(e) => return error_page(v.lang, e.into()),
+        }
+    };
+    Redirect::to(&format!("/me/data?password={outcome}#password-h")).into_response()
 }
 
 /// An audit action in the viewer's language, or as recorded when it is not a known one.
@@ -117,6 +164,7 @@ pub fn action_label(t: &Tr, action: &str) -> String {
         "policy.updated" => t.audit_policy_updated,
         "survey.opened" => t.audit_survey_opened,
         "retention.purged" => t.audit_retention_purged,
+        "password.changed" => t.audit_password_changed,
         other => return other.to_string(),
     }
     .to_string()
@@ -131,7 +179,11 @@ fn tracking_label(t: &Tr, tracking: Tracking) -> &'static str {
 }
 
 /// `GET /me/data`.
-pub async fn my_data(State(s): State<ServerState>, v: Viewer) -> Response {
+pub async fn my_data(
+    State(s): State<ServerState>,
+    v: Viewer,
+    Query(q): Query<MyDataQuery>,
+) -> Response {
     // Looking is itself recorded (as an export), exactly like the JSON download.
     let e = match s.app.export_me(&v.caller).await {
         Ok(e) => e,
@@ -252,6 +304,14 @@ pub async fn my_data(State(s): State<ServerState>, v: Viewer) -> Response {
                     .unwrap_or_else(|| a.subject.clone()),
             })
             .collect(),
+        password: match q.password.as_deref() {
+            Some("changed") => Some((t.password_changed, false)),
+            Some("wrong") => Some((t.password_wrong, true)),
+            Some("short") => Some((t.password_too_short, true)),
+            Some("wait") => Some((t.password_wait, true)),
+            Some("expired") => Some((t.form_expired, true)),
+            _ => None,
+        },
     };
     render(StatusCode::OK, &page)
 }

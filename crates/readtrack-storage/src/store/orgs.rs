@@ -312,6 +312,35 @@ impl Orgs for Store {
         Ok(done > 0)
     }
 
+    async fn change_own_password(
+        &self,
+        member: MemberId,
+        password_hash: &str,
+        keep: TokenId,
+    ) -> Result<Vec<TokenId>> {
+        let mut tx = self.db.write().await?;
+        q("UPDATE members SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(member.0)
+            .execute(&mut tx)
+            .await?;
+        let ids: Vec<i64> =
+            q("SELECT id FROM tokens WHERE member_id = ? AND kind = ? AND id <> ? ORDER BY id")
+                .bind(member.0)
+                .bind(TokenKind::Session.as_str())
+                .bind(keep.0)
+                .scalars(&mut tx)
+                .await?;
+        q("DELETE FROM tokens WHERE member_id = ? AND kind = ? AND id <> ?")
+            .bind(member.0)
+            .bind(TokenKind::Session.as_str())
+            .bind(keep.0)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ids.into_iter().map(TokenId).collect())
+    }
+
     async fn live_tokens(&self, ids: &[TokenId], now: Timestamp) -> Result<Vec<(TokenId, Role)>> {
         let rows = q(format!(
             "SELECT t.id, m.role FROM tokens t JOIN members m ON m.id = t.member_id
