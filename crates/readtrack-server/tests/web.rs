@@ -1597,3 +1597,73 @@ async fn a_member_changes_their_password_on_the_my_data_page() {
     );
     app.login("mei@harbour.example", "a-long-secret").await;
 }
+
+#[tokio::test]
+async fn an_admin_deactivates_a_leaver_and_reactivates_them_from_the_directory() {
+    let app = TestApp::spawn().await;
+    let org = app.setup().await;
+    let admin = &org.admin;
+    let (leaver_id, leaver) = app
+        .person(admin, "Lee Ver", "lee@harbour.example", &org.root, true)
+        .await;
+    let (_, html) = page(&app, admin, "/admin/directory").await;
+    let action = format!("/admin/members/{leaver_id}/active");
+    assert!(
+        html.contains(&format!("action=\"{action}\"")),
+        "a button per member"
+    );
+    let csrf = page_csrf(&app, admin).await;
+    let forged = post_form(&app, admin, &action, &[("active", "false"), ("_csrf", "x")]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let (status, _) = app.get("/api/v1/me", Some(&leaver)).await;
+    assert_eq!(status, StatusCode::OK, "a forged form changed nothing");
+
+    let res = post_form(
+        &app,
+        admin,
+        &action,
+        &[("active", "false"), ("_csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/admin/directory?done=deactivated");
+    let (status, _) = app.get("/api/v1/me", Some(&leaver)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the leaver's session ended"
+    );
+    let (_, html) = page(&app, admin, "/admin/directory?done=deactivated").await;
+    assert!(
+        html.contains("Member deactivated"),
+        "the page says what happened"
+    );
+    assert!(html.contains("class=\"inactive\""));
+    // A member cannot do it, and an admin cannot deactivate themselves.
+    let (_, member) = app
+        .person(admin, "Pat", "pat@harbour.example", &org.root, true)
+        .await;
+    let member_csrf = page_csrf(&app, &member).await;
+    let res = post_form(
+        &app,
+        &member,
+        &action,
+        &[("active", "true"), ("_csrf", &member_csrf)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let (_, me) = app.get("/api/v1/me", Some(admin)).await;
+    let own = format!("/admin/members/{}/active", me["id"].as_str().unwrap());
+    let res = post_form(&app, admin, &own, &[("active", "false"), ("_csrf", &csrf)]).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+
+    let res = post_form(
+        &app,
+        admin,
+        &action,
+        &[("active", "true"), ("_csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(res.headers()[LOCATION], "/admin/directory?done=reactivated");
+    app.login("lee@harbour.example", "password123").await;
+}

@@ -7,7 +7,7 @@ use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use readtrack_domain::ids::DepartmentId;
-use readtrack_service::directory::{ImportOutcome, NewMemberInput};
+use readtrack_service::directory::{ImportOutcome, MemberPatchInput, NewMemberInput};
 use readtrack_service::records::{MemberFilter, Page};
 use serde::Deserialize;
 
@@ -37,6 +37,8 @@ pub struct DeptLine {
 /// A member line.
 #[derive(Debug, Clone)]
 pub struct MemberLine {
+    /// Id.
+    pub id: String,
     /// Name.
     pub name: String,
     /// Email.
@@ -163,6 +165,7 @@ async fn directory_page(
         members: members
             .iter()
             .map(|m| MemberLine {
+                id: m.id.to_string(),
                 name: m.name.clone(),
                 email: m.email.clone(),
                 department: name_of(m.department_id),
@@ -184,6 +187,8 @@ async fn directory_page(
         next_href,
         notice: match q.done.as_deref() {
             Some("member") => Some(t.member_added),
+            Some("deactivated") => Some(t.member_deactivated),
+            Some("reactivated") => Some(t.member_reactivated),
             Some("department") => Some(t.department_added),
             _ => None,
         },
@@ -303,6 +308,66 @@ pub async fn add_member(
         Err(e) => {
             let e = ApiError::from(e);
             if e.status.is_client_error() {
+                directory_page(
+                    &s,
+                    &v,
+                    DirectoryQuery::default(),
+                    Some(e.message),
+                    None,
+                    e.status,
+                )
+                .await
+            } else {
+                error_page(v.lang, e)
+            }
+        }
+    }
+}
+
+/// The deactivate / reactivate button of a member's row.
+#[derive(Debug, Deserialize)]
+pub struct ActiveForm {
+    /// `true` to reactivate, `false` to deactivate.
+    active: bool,
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+/// `POST /admin/members/{id}/active`: deactivates a leaver (their sessions and streams
+/// end, their history stays, nothing new reaches them) or reactivates them.
+pub async fn set_active(
+    State(s): State<ServerState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Form(f): Form<ActiveForm>,
+) -> Response {
+    if !v.csrf_ok(&f.csrf) {
+        return directory_page(
+            &s,
+            &v,
+            DirectoryQuery::default(),
+            refused(&v),
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    let input = MemberPatchInput {
+        active: Some(f.active),
+        ..Default::default()
+    };
+    match s.app.update_member(&v.caller, &id, input).await {
+        Ok(_) => {
+            let done = if f.active {
+                "reactivated"
+            } else {
+                "deactivated"
+            };
+            Redirect::to(&format!("/admin/directory?done={done}")).into_response()
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN {
                 directory_page(
                     &s,
                     &v,

@@ -287,6 +287,10 @@ strings! {
     role_auditor: "Auditor", "稽核員";
     optional_password: "Password (optional: without one the member cannot sign in)", "密碼（可選：沒有密碼便不能登入）";
     member_added: "Member added.", "已新增成員。";
+    member_deactivated: "Member deactivated: their sign-ins ended, their history stays, and nothing new reaches them.", "成員已停用：其登入已結束，紀錄保留，不會再收到新通告。";
+    member_reactivated: "Member reactivated.", "成員已重新啟用。";
+    deactivate: "Deactivate", "停用";
+    reactivate: "Reactivate", "重新啟用";
     department_added: "Department added.", "已新增部門。";
     import_csv: "Import members from CSV", "從 CSV 匯入成員";
     import_hint: "Header row: name,email,department,manager_email,backup_email,role. Departments are paths such as Retail/Kowloon, created as needed.", "標題列：name,email,department,manager_email,backup_email,role。部門以路徑表示，例如 Retail/Kowloon，如不存在會自動建立。";

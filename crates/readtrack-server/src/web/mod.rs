@@ -66,6 +66,7 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/admin/directory", get(admin::directory))
         .route("/admin/departments", post(admin::add_department))
         .route("/admin/members", post(admin::add_member))
+        .route("/admin/members/{id}/active", post(admin::set_active))
         .route(
             "/admin/import",
             post(admin::import).layer(DefaultBodyLimit::max(import_limit)),
