@@ -133,6 +133,9 @@ pub struct Outbox {
     /// One sync at a time per process: two would send the same batch twice (harmless,
     /// answered `duplicate`, but wasted).
     syncing: Arc<Mutex<()>>,
+    /// The clock offset last written to the store, so an unchanged one is not written
+    /// again on every record and sync.
+    kept_offset: Arc<std::sync::Mutex<Option<SignedDuration>>>,
     batch_size: usize,
 }
 
@@ -159,6 +162,7 @@ impl Outbox {
             clock: None,
             wake: Arc::new(Notify::new()),
             syncing: Arc::new(Mutex::new(())),
+            kept_offset: Arc::default(),
             batch_size: MAX_BATCH,
         }
     }
@@ -195,11 +199,19 @@ impl Outbox {
     /// for receipts recorded on a later run that starts offline.
     pub async fn remember_clock(&self) -> Result<()> {
         let clock = self.api.server_clock();
-        if let Some(sample) = clock
+        let Some(sample) = clock
             .sample()
             .filter(|s| s.round_trip < SignedDuration::MAX)
-        {
+        else {
+            return Ok(());
+        };
+        let unchanged = {
+            let kept = self.kept_offset.lock().unwrap_or_else(|p| p.into_inner());
+            *kept == Some(sample.offset)
+        };
+        if !unchanged {
             self.store.set_clock_offset(sample.offset).await?;
+            *self.kept_offset.lock().unwrap_or_else(|p| p.into_inner()) = Some(sample.offset);
         }
         Ok(())
     }
