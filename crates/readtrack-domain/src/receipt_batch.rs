@@ -617,6 +617,45 @@ mod tests {
         prop::collection::vec((1..=n, any::<u8>(), 0i64..600, any::<u8>()), 0..40)
     }
 
+    fn writes_of(raw: &Reports) -> Vec<ReceiptWrite> {
+        raw.iter()
+            .enumerate()
+            .map(|(n, &(m, k, t, a))| report(m, k, t, a, n))
+            .collect()
+    }
+
+    /// Folds `writes` one report at a time under `rules`, handing `check` each report,
+    /// the events it made and the rows as they are after it.
+    fn one_at_a_time(
+        writes: &[ReceiptWrite],
+        rules: &HashMap<OrgId, OrgRules>,
+        mut rows: HashMap<RowKey, LoadedRow>,
+        counters: Counters,
+        mut check: impl FnMut(
+            &ReceiptWrite,
+            Vec<Event>,
+            &HashMap<RowKey, LoadedRow>,
+        ) -> Result<(), TestCaseError>,
+    ) -> Result<(), TestCaseError> {
+        let facts = notice(Tracking::PerPerson, &["yes", "no"]);
+        let mut counters = HashMap::from([(MESSAGE, counters)]);
+        let now = sent_at() + jiff::SignedDuration::from_hours(12);
+        for batch in writes.chunks(1) {
+            let mut checked = check_batch(batch, &facts);
+            let folded = fold_batch(
+                batch,
+                &mut checked,
+                &facts,
+                rules,
+                &mut rows,
+                &mut counters,
+                now,
+            );
+            check(&batch[0], folded.events, &rows)?;
+        }
+        Ok(())
+    }
+
     /// Folds `writes` in batches of `batch_size`, as the writer would.
     fn fold_all(
         writes: &[ReceiptWrite],
@@ -673,9 +712,7 @@ mod tests {
         fn any_order_and_batching_of_the_same_reports_folds_to_the_same_rows_and_counters(
             raw in reports(6), seed in any::<u64>(), batch_size in 1usize..8,
         ) {
-            let writes: Vec<_> = raw.iter().enumerate()
-                .map(|(n, &(m, k, t, a))| report(m, k, t, a, n))
-                .collect();
+            let writes = writes_of(&raw);
             let mut shuffled = writes.clone();
             // A deterministic shuffle from the seed.
             let mut s = seed;
@@ -692,9 +729,7 @@ mod tests {
 
         #[test]
         fn counters_always_equal_a_recount_of_the_rows(raw in reports(8), batch_size in 1usize..8) {
-            let writes: Vec<_> = raw.iter().enumerate()
-                .map(|(n, &(m, k, t, a))| report(m, k, t, a, n))
-                .collect();
+            let writes = writes_of(&raw);
             let (rows, c, _, rules) = fold_all(&writes, batch_size, 8);
             let count = |f: &dyn Fn(&LoadedRow) -> bool| rows.values().filter(|l| f(l)).count() as i64;
             prop_assert_eq!(c.delivered, count(&|l| l.rec.state() >= ReceiptState::Delivered));
@@ -713,22 +748,15 @@ mod tests {
         fn no_event_names_a_person_who_may_not_be_shown_or_times_a_quiet_read(
             raw in reports(8), batch_size in 1usize..8,
         ) {
-            let writes: Vec<_> = raw.iter().enumerate()
-                .map(|(n, &(m, k, t, a))| report(m, k, t, a, n))
-                .collect();
-            let facts = notice(Tracking::PerPerson, &["yes", "no"]);
-            let (mut rows, rules, counters) = world(8);
-            let mut counters = HashMap::from([(MESSAGE, counters)]);
-            let now = sent_at() + jiff::SignedDuration::from_hours(12);
+            let writes = writes_of(&raw);
+            let (rows, rules, counters) = world(8);
             // One report at a time, the row after each report is the row its event is
             // about: the person must be showable then, and a quiet read untimed.
-            for batch in writes.chunks(1) {
-                let mut checked = check_batch(batch, &facts);
-                let folded = fold_batch(batch, &mut checked, &facts, &rules, &mut rows, &mut counters, now);
-                for e in folded.events {
+            one_at_a_time(&writes, &rules, rows, counters, |w, events, rows| {
+                for e in events {
                     let EventBody::ReceiptUpdated { person, summary, .. } = e.body else { continue };
                     // Sent the moment the report lands: a quiet-hours action is never named.
-                    prop_assert!(!(batch[0].at_in_quiet_hours && person.is_some()));
+                    prop_assert!(!(w.at_in_quiet_hours && person.is_some()));
                     let Some(p) = person else { continue };
                     let l = &rows[&(MESSAGE, p.member_id)];
                     prop_assert!(rules[&ORG].shows(Tracking::PerPerson, &l.rec, l.policy_ack_version));
@@ -737,7 +765,8 @@ mod tests {
                     }
                     prop_assert!(summary.hidden >= 0 && summary.hidden <= summary.recipients);
                 }
-            }
+                Ok(())
+            })?;
             // In batches of any size, nobody outside the policy or the pilot is ever named.
             let (rows, _, events, rules) = fold_all(&writes, batch_size, 8);
             for e in events {
@@ -749,32 +778,26 @@ mod tests {
         }
         #[test]
         fn too_few_hidden_people_are_never_counted_nor_sent(raw in reports(8)) {
-            let writes: Vec<_> = raw.iter().enumerate()
-                .map(|(n, &(m, k, t, a))| report(m, k, t, a, n))
-                .collect();
-            let facts = notice(Tracking::PerPerson, &["yes", "no"]);
-            let (mut rows, mut rules, counters) = world(8);
+            let writes = writes_of(&raw);
+            let (rows, mut rules, counters) = world(8);
             // Members 2, 4, 5 and 8 are hidden: fewer than the minimum group size. Quiet
             // reads stay on the rows (coarsened), so nobody else becomes hidden.
             let org = rules.get_mut(&ORG).expect("org");
             org.min_group_size = 5;
             org.quiet_reads = QuietReads::Coarse;
-            let mut counters = HashMap::from([(MESSAGE, counters)]);
-            let now = sent_at() + jiff::SignedDuration::from_hours(12);
-            for batch in writes.chunks(1) {
-                let mut checked = check_batch(batch, &facts);
-                let folded = fold_batch(batch, &mut checked, &facts, &rules, &mut rows, &mut counters, now);
-                for e in folded.events {
+            one_at_a_time(&writes, &rules, rows, counters, |w, events, rows| {
+                for e in events {
                     let EventBody::ReceiptUpdated { summary, .. } = e.body else { continue };
                     // Only a shown person's action is sent, and without counts of the
                     // hidden ones: the store fills in the shown people's counts.
-                    let l = &rows[&(MESSAGE, batch[0].member_id)];
+                    let l = &rows[&(MESSAGE, w.member_id)];
                     prop_assert!(rules[&ORG].shows(Tracking::PerPerson, &l.rec, l.policy_ack_version));
                     prop_assert!(summary.hidden_excluded);
                     prop_assert_eq!((summary.delivered, summary.read, summary.acknowledged), (0, 0, 0));
                     prop_assert!(summary.responses.is_empty());
                 }
-            }
+                Ok(())
+            })?;
         }
     }
 

@@ -59,6 +59,15 @@ fn terminate(mut server: Server) -> std::process::ExitStatus {
     }
 }
 
+/// The server's `/metrics` page.
+fn metrics_page(http: &reqwest::blocking::Client, server: &Server) -> String {
+    http.get(format!("{}/metrics", server.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
 fn client() -> reqwest::blocking::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::blocking::Client::new()
@@ -286,12 +295,7 @@ fn metrics_report_the_allocators_memory() {
     // The figures are published by a background thread: poll with a deadline.
     let deadline = Instant::now() + Duration::from_secs(20);
     let (allocated, resident) = loop {
-        let page = http
-            .get(format!("{}/metrics", server.base))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
+        let page = metrics_page(&http, &server);
         if let (Some(a), Some(r)) = (
             gauge(&page, "readtrack_memory_allocated_bytes"),
             gauge(&page, "readtrack_memory_resident_bytes"),
@@ -353,12 +357,7 @@ fn metrics_pass_promtool_and_every_answer_carries_a_request_id() {
     let res = http.get(format!("{}/readyz", server.base)).send().unwrap();
     assert_eq!(res.status(), 200, "the database answers");
 
-    let page = http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let page = metrics_page(&http, &server);
     for name in [
         "readtrack_build_info",
         "readtrack_http_requests_total",

@@ -217,8 +217,40 @@ pub struct DepartmentForm {
     csrf: String,
 }
 
-fn refused(v: &Viewer) -> Option<String> {
-    Some(v.t().form_expired.to_string())
+/// The directory again, saying the form expired (its CSRF token did not match).
+async fn form_expired(s: &ServerState, v: &Viewer) -> Response {
+    let said = Some(v.t().form_expired.to_string());
+    directory_page(
+        s,
+        v,
+        DirectoryQuery::default(),
+        said,
+        None,
+        StatusCode::FORBIDDEN,
+    )
+    .await
+}
+
+/// After a directory form: back to the page saying what was `done`; a refusal (a client
+/// error) shown on the page with its status; anything else as the error page.
+async fn form_outcome<T>(
+    s: &ServerState,
+    v: &Viewer,
+    result: Result<T, readtrack_service::ServiceError>,
+    done: &str,
+) -> Response {
+    match result {
+        Ok(_) => Redirect::to(&format!("/admin/directory?done={done}")).into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status.is_client_error() {
+                let (said, status) = (Some(e.message), e.status);
+                directory_page(s, v, DirectoryQuery::default(), said, None, status).await
+            } else {
+                error_page(v.lang, e)
+            }
+        }
+    }
 }
 
 /// `POST /admin/departments`.
@@ -228,36 +260,11 @@ pub async fn add_department(
     Form(f): Form<DepartmentForm>,
 ) -> Response {
     if !v.csrf_ok(&f.csrf) {
-        return directory_page(
-            &s,
-            &v,
-            DirectoryQuery::default(),
-            refused(&v),
-            None,
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        return form_expired(&s, &v).await;
     }
     let parent = Some(f.parent_id.as_str()).filter(|p| !p.is_empty());
-    match s.app.create_department(&v.caller, &f.name, parent).await {
-        Ok(_) => Redirect::to("/admin/directory?done=department").into_response(),
-        Err(e) => {
-            let e = ApiError::from(e);
-            if e.status.is_client_error() {
-                directory_page(
-                    &s,
-                    &v,
-                    DirectoryQuery::default(),
-                    Some(e.message),
-                    None,
-                    e.status,
-                )
-                .await
-            } else {
-                error_page(v.lang, e)
-            }
-        }
-    }
+    let result = s.app.create_department(&v.caller, &f.name, parent).await;
+    form_outcome(&s, &v, result, "department").await
 }
 
 /// The add-member form.
@@ -283,15 +290,7 @@ pub async fn add_member(
     Form(f): Form<MemberForm>,
 ) -> Response {
     if !v.csrf_ok(&f.csrf) {
-        return directory_page(
-            &s,
-            &v,
-            DirectoryQuery::default(),
-            refused(&v),
-            None,
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        return form_expired(&s, &v).await;
     }
     let input = NewMemberInput {
         name: f.name,
@@ -303,25 +302,8 @@ pub async fn add_member(
         password: Some(f.password).filter(|p| !p.is_empty()),
         time_zone: Some(f.time_zone).filter(|z| !z.trim().is_empty()),
     };
-    match s.app.create_member(&v.caller, input).await {
-        Ok(_) => Redirect::to("/admin/directory?done=member").into_response(),
-        Err(e) => {
-            let e = ApiError::from(e);
-            if e.status.is_client_error() {
-                directory_page(
-                    &s,
-                    &v,
-                    DirectoryQuery::default(),
-                    Some(e.message),
-                    None,
-                    e.status,
-                )
-                .await
-            } else {
-                error_page(v.lang, e)
-            }
-        }
-    }
+    let result = s.app.create_member(&v.caller, input).await;
+    form_outcome(&s, &v, result, "member").await
 }
 
 /// The deactivate / reactivate button of a member's row.
@@ -342,46 +324,19 @@ pub async fn set_active(
     Form(f): Form<ActiveForm>,
 ) -> Response {
     if !v.csrf_ok(&f.csrf) {
-        return directory_page(
-            &s,
-            &v,
-            DirectoryQuery::default(),
-            refused(&v),
-            None,
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        return form_expired(&s, &v).await;
     }
     let input = MemberPatchInput {
         active: Some(f.active),
         ..Default::default()
     };
-    match s.app.update_member(&v.caller, &id, input).await {
-        Ok(_) => {
-            let done = if f.active {
-                "reactivated"
-            } else {
-                "deactivated"
-            };
-            Redirect::to(&format!("/admin/directory?done={done}")).into_response()
-        }
-        Err(e) => {
-            let e = ApiError::from(e);
-            if e.status.is_client_error() && e.status != StatusCode::FORBIDDEN {
-                directory_page(
-                    &s,
-                    &v,
-                    DirectoryQuery::default(),
-                    Some(e.message),
-                    None,
-                    e.status,
-                )
-                .await
-            } else {
-                error_page(v.lang, e)
-            }
-        }
-    }
+    let result = s.app.update_member(&v.caller, &id, input).await;
+    let done = if f.active {
+        "reactivated"
+    } else {
+        "deactivated"
+    };
+    form_outcome(&s, &v, result, done).await
 }
 
 /// `POST /admin/import` (multipart: `file`, `dry_run`, `_csrf`).
@@ -430,15 +385,7 @@ pub async fn import(State(s): State<ServerState>, v: Viewer, mut form: Multipart
         }
     }
     if !v.csrf_ok(&csrf) {
-        return directory_page(
-            &s,
-            &v,
-            DirectoryQuery::default(),
-            refused(&v),
-            None,
-            StatusCode::FORBIDDEN,
-        )
-        .await;
+        return form_expired(&s, &v).await;
     }
     let report = |errors: Vec<(u64, String)>| ImportReport {
         refused: true,
