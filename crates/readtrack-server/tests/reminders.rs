@@ -494,15 +494,28 @@ async fn a_webhook_that_fails_twice_is_retried_and_delivered_once_with_a_valid_s
     let id = t.app.send(&t.sender, chain_plan(&t.ada.0)).await;
     t.app.advance(120).await;
     // Each failure is retried after a backoff; moving the clock past it retries at once.
-    for attempt in 1..=3usize {
+    // The receiver answers before the server records the answer, so wait for the record
+    // (and with it the retry's time) before moving the clock.
+    let deliveries_path = format!("/api/v1/webhooks/{hook_id}/deliveries");
+    let recorded = |attempt: i64| {
+        let app = &t.app;
+        let admin = &t.admin;
+        let path = deliveries_path.clone();
+        async move {
+            let (_, deliveries) = app.get(&path, Some(admin)).await;
+            (deliveries["items"][0]["attempts"].as_i64() == Some(attempt)).then_some(deliveries)
+        }
+    };
+    for attempt in 1..=2 {
         t.app
-            .eventually("a delivery attempt", WAIT, || {
-                let n = seen.lock().unwrap().len();
-                async move { (n >= attempt).then_some(()) }
-            })
+            .eventually("a failed attempt recorded", WAIT, || recorded(attempt))
             .await;
         t.app.advance(5).await;
     }
+    let deliveries = t
+        .app
+        .eventually("the third attempt recorded", WAIT, || recorded(3))
+        .await;
     let calls = seen.lock().unwrap().clone();
     assert_eq!(
         calls.len(),
@@ -540,13 +553,6 @@ async fn a_webhook_that_fails_twice_is_retried_and_delivered_once_with_a_valid_s
         (payload["type"].as_str(), payload["message_id"].as_str()),
         (Some("reminder"), Some(id.as_str()))
     );
-    let (_, deliveries) = t
-        .app
-        .get(
-            &format!("/api/v1/webhooks/{hook_id}/deliveries"),
-            Some(&t.admin),
-        )
-        .await;
     let d = &deliveries["items"][0];
     assert_eq!(
         (d["attempts"].as_i64(), d["last_status"].as_i64()),
