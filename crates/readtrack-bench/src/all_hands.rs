@@ -97,6 +97,9 @@ pub struct AllHandsArgs {
     /// With --server: that admin's password.
     #[arg(long, env = "READTRACK_BENCH_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
+    /// With --server on a server without an organisation: its setup code.
+    #[arg(long, env = "READTRACK_SETUP_CODE", hide_env_values = true)]
+    pub setup_code: Option<String>,
     /// With --server on this machine: the server's process id, to read its memory.
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
@@ -203,7 +206,11 @@ pub async fn run(args: AllHandsArgs) -> anyhow::Result<()> {
         (None, None) => bail!("give --server URL or --spawn"),
     };
 
-    let outcome = measure(&args, &base, pid, backend, &progress).await;
+    let setup_code = match &spawned {
+        Some(server) => Some(server.setup_code().to_string()),
+        None => args.setup_code.clone(),
+    };
+    let outcome = measure(&args, &base, pid, backend, setup_code, &progress).await;
     progress.finish_and_clear();
     if let Some(server) = spawned {
         if outcome.is_err() {
@@ -237,6 +244,7 @@ async fn measure(
     base: &str,
     pid: Option<u32>,
     backend: &str,
+    setup_code: Option<String>,
     progress: &ProgressBar,
 ) -> anyhow::Result<Report> {
     let n = args.members;
@@ -268,6 +276,7 @@ async fn measure(
         token: args.admin_token.clone(),
         email: args.admin_email.clone(),
         password: args.admin_password.clone(),
+        setup_code,
     };
     let admin = population::sign_in(base, &creds, &tag).await?;
     let company = population::import(&admin, &http, &tag, n, progress).await?;

@@ -43,6 +43,8 @@ pub struct Credentials {
     pub email: Option<String>,
     /// The password.
     pub password: Option<String>,
+    /// The setup code of a server without an organisation yet.
+    pub setup_code: Option<String>,
 }
 
 /// The signed-in admin.
@@ -119,6 +121,7 @@ pub async fn sign_in(base: &str, creds: &Credentials, tag: &str) -> anyhow::Resu
                     email: format!("sender.{tag}@example.com"),
                     password: format!("bench-{tag}-{}", uuid::Uuid::new_v4().simple()),
                 },
+                setup_code: creds.setup_code.clone().unwrap_or_default(),
             };
             match anonymous.setup(&request).await {
                 Ok(done) => {
@@ -140,6 +143,9 @@ pub async fn sign_in(base: &str, creds: &Credentials, tag: &str) -> anyhow::Resu
                         .context("PATCH /api/v1/org/settings failed")?;
                     done.token
                 }
+                Err(ClientError::Api { status: 403, .. }) => bail!(
+                    "the server has no organisation yet: pass its setup code with --setup-code (printed on its console at start)"
+                ),
                 Err(ClientError::Api { status: 409, .. }) => bail!(
                     "the server already has an organisation: pass an admin's --admin-token, or --admin-email and --admin-password"
                 ),

@@ -19,6 +19,7 @@ pub struct SpawnedServer {
     pid: u32,
     url: String,
     log: PathBuf,
+    setup_code: String,
     /// Kept so the data directory lives exactly as long as the server.
     _dir: tempfile::TempDir,
 }
@@ -50,6 +51,9 @@ impl SpawnedServer {
             .arg("--data")
             .arg(dir.path().join("data"))
             .arg("--print-addr");
+        // The benchmark creates the organisation itself, with a code it chose.
+        let setup_code = format!("bench-{}", uuid::Uuid::new_v4().simple());
+        cmd.arg("--setup-code").arg(&setup_code);
         if let Some(url) = database {
             cmd.arg("--database").arg(url);
         }
@@ -95,10 +99,16 @@ impl SpawnedServer {
             pid,
             url: format!("http://{addr}"),
             log,
+            setup_code,
             _dir: dir,
         };
         server.wait_ready().await?;
         Ok(server)
+    }
+
+    /// The code that sets up its organisation.
+    pub fn setup_code(&self) -> &str {
+        &self.setup_code
     }
 
     async fn wait_ready(&self) -> anyhow::Result<()> {

@@ -19,6 +19,7 @@ pub mod privacy;
 pub mod receipt;
 pub mod receipt_batch;
 pub mod reminder;
+pub mod rights;
 pub mod schedule;
 pub mod settings;
 pub mod summary;

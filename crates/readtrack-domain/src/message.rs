@@ -44,7 +44,7 @@ impl Priority {
 }
 
 /// How much is recorded about who read a notice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tracking {
     /// Nothing but the delivery to the recipient (their own unread marker).
     Off,

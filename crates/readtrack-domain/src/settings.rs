@@ -8,6 +8,7 @@ use crate::FieldError;
 use crate::ids::DepartmentId;
 use crate::message::Priority;
 use crate::reminder::ReminderPlan;
+use crate::rights::SendingRights;
 use crate::time_zone::Zone;
 
 /// A time of day on the wire, `"HH:MM"`.
@@ -200,6 +201,8 @@ pub struct OrgSettings {
     pub default_reminders_important: Option<ReminderPlan>,
     /// Reminder plan applied to urgent notices that name none.
     pub default_reminders_urgent: Option<ReminderPlan>,
+    /// Who may send what, to whom.
+    pub sending_rights: SendingRights,
 }
 
 /// The policy text a new organisation starts with.
@@ -221,6 +224,7 @@ impl OrgSettings {
             pilot: None,
             default_reminders_important: Some(ReminderPlan::default_for_tracked()),
             default_reminders_urgent: Some(ReminderPlan::default_for_tracked()),
+            sending_rights: SendingRights::default(),
         }
     }
 

@@ -12,6 +12,10 @@ pub struct SetupRequest {
     pub time_zone: String,
     /// The first admin.
     pub admin: SetupAdmin,
+    /// The one-time code the server printed on its console at its first start (or the
+    /// one preset with `--setup-code`); without the right one, 403.
+    #[serde(default)]
+    pub setup_code: String,
 }
 
 /// The first admin of a new organisation.
@@ -159,6 +163,23 @@ pub struct Me {
     pub org_name: String,
     /// The member's own time zone, else the organisation's.
     pub time_zone: String,
+    /// What this member may send.
+    pub may_send: MaySendBody,
+}
+
+/// What a member may send, for clients to offer only that.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MaySendBody {
+    /// `nobody`, `own_department` or `everyone`.
+    pub reach: String,
+    /// With `own_department`: the departments they may send to (their own and below).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub departments: Vec<String>,
+    /// The priorities they may use, lowest first.
+    pub priorities: Vec<String>,
+    /// The tracking levels they may ask for, least first.
+    pub tracking: Vec<String>,
 }
 
 /// `POST /api/v1/policy/ack`.
@@ -167,4 +188,30 @@ pub struct Me {
 pub struct PolicyAck {
     /// The policy version read and acknowledged (the current one).
     pub version: i64,
+}
+
+/// `POST /api/v1/members/{id}/invitation` (admin): a one-time link for the member to
+/// choose their password. A newer invitation replaces it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InvitationResponse {
+    /// Who is invited.
+    pub member_id: String,
+    /// The link to hand them (this server's address as the request reached it).
+    pub url: String,
+    /// The link's secret, for `POST /api/v1/invitations/accept`.
+    pub token: String,
+    /// Until when it works (RFC 3339).
+    pub expires_at: String,
+}
+
+/// `POST /api/v1/invitations/accept`: the invited member's password; answers like
+/// sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AcceptInvitation {
+    /// The invitation's secret (the last part of its link).
+    pub token: String,
+    /// The password to set, at least 8 characters.
+    pub password: String,
 }

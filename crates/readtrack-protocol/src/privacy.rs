@@ -108,6 +108,50 @@ pub struct OrgSettingsBody {
     pub pilot: Option<PilotBody>,
     /// Default reminder plans.
     pub default_reminders: DefaultRemindersBody,
+    /// Who may send what, to whom (admins: anything to anyone).
+    pub sending_rights: SendingRightsBody,
+}
+
+/// What one group of people may send.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GrantBody {
+    /// `nobody`, `own_department` (their department and below) or `everyone`.
+    pub reach: String,
+    /// The highest priority: `normal`, `important` or `urgent`.
+    pub max_priority: String,
+    /// The most tracking: `off`, `aggregate` or `per_person`.
+    pub max_tracking: String,
+}
+
+/// What the people of one department (and its sub-departments) may send.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentGrantBody {
+    /// The department.
+    pub department_id: String,
+    /// `nobody`, `own_department` or `everyone`.
+    pub reach: String,
+    /// The highest priority.
+    pub max_priority: String,
+    /// The most tracking.
+    pub max_tracking: String,
+}
+
+/// Sending rights: each person gets the widest of the grants that apply to them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SendingRightsBody {
+    /// People who manage nobody.
+    pub staff: GrantBody,
+    /// People who are someone's manager.
+    pub managers: GrantBody,
+    /// Departments whose people may send more (HR, communications).
+    #[serde(default)]
+    pub departments: Vec<DepartmentGrantBody>,
 }
 
 /// `PATCH /api/v1/org/settings` (admin): absent fields stay; `"pilot": null` ends the pilot.
@@ -149,6 +193,9 @@ pub struct OrgSettingsPatch {
     /// Default reminder plans.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_reminders: Option<DefaultRemindersBody>,
+    /// Sending rights, replacing the current ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_rights: Option<SendingRightsBody>,
 }
 
 /// `GET /api/v1/policy`: the current policy and the caller's acknowledgement.

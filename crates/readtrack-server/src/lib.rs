@@ -161,6 +161,7 @@ pub fn app(state: ServerState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
+                .on_response(record_response)
                 .on_failure(()),
         )
         // Outermost: every request gets an id (or keeps the one a proxy gave it), every
@@ -204,29 +205,82 @@ async fn server_time(
     response
 }
 
-/// The span of a request in the logs. Unlike tower-http's default it never records the
-/// query string's secrets: the WebSocket takes its bearer token as `?token=`, and a log
-/// line must not hand a session to whoever reads the logs.
+/// The span of a request in the logs and, when traces are exported, in the trace: named
+/// by its route (`GET /api/v1/messages/{id}`), a server span, and the child of the
+/// caller's span when the request carries a W3C `traceparent`. Unlike tower-http's
+/// default it never records the query string's secrets: the WebSocket takes its bearer
+/// token as `?token=`, and a log line must not hand a session to whoever reads the logs.
 fn request_span(req: &Request) -> tracing::Span {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
     let id = req
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    tracing::info_span!(
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let name = match &route {
+        Some(route) => format!("{} {route}", req.method()),
+        None => req.method().to_string(),
+    };
+    let span = tracing::info_span!(
         "request",
         id = %id,
         method = %req.method(),
         uri = %redacted_uri(req.uri()),
         version = ?req.version(),
-    )
+        http.route = route.as_deref(),
+        otel.name = name.as_str(),
+        otel.kind = "server",
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(req.headers()))
+    });
+    // Without an exporter there is no OpenTelemetry layer and nothing to attach to.
+    let _ = span.set_parent(parent);
+    span
+}
+
+/// Writes the answer's status on the request's span (a server error marks it failed).
+fn record_response(response: &Response, latency: Duration, span: &tracing::Span) {
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    tracing::debug!(
+        status = status.as_u16(),
+        latency_ms = latency.as_millis() as u64,
+        "answered"
+    );
+}
+
+/// Reads a W3C trace context from request headers.
+struct HeaderExtractor<'a>(&'a axum::http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
 }
 
 /// A request target fit for logs: the value of every query parameter that may carry a
-/// credential is replaced by `***`.
+/// credential is replaced by `***`, and so is an invitation link's secret.
 pub fn redacted_uri(uri: &axum::http::Uri) -> String {
+    let path = match uri.path().strip_prefix("/invite/") {
+        Some(_) => "/invite/***",
+        None => uri.path(),
+    };
     let Some(query) = uri.query() else {
-        return uri.path().to_string();
+        return path.to_string();
     };
     let query: Vec<String> = query
         .split('&')
@@ -235,7 +289,7 @@ pub fn redacted_uri(uri: &axum::http::Uri) -> String {
             _ => pair.to_string(),
         })
         .collect();
-    format!("{}?{}", uri.path(), query.join("&"))
+    format!("{path}?{}", query.join("&"))
 }
 
 fn is_secret_param(key: &str) -> bool {
@@ -342,5 +396,9 @@ mod tests {
         let plain: axum::http::Uri = "/api/v1/messages?box=sent".parse().unwrap();
         assert_eq!(redacted_uri(&plain), "/api/v1/messages?box=sent");
         assert_eq!(redacted_uri(&"/healthz".parse().unwrap()), "/healthz");
+        assert_eq!(
+            redacted_uri(&"/invite/rt_s3cretInvitation?lang=en".parse().unwrap()),
+            "/invite/***?lang=en"
+        );
     }
 }

@@ -28,6 +28,8 @@ impl Modify for BearerAuth {
     paths(
         api::setup::setup,
         api::setup::login,
+        api::setup::accept_invitation,
+        api::setup::invite,
         api::setup::logout,
         api::setup::create_token,
         api::setup::delete_token,

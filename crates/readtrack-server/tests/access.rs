@@ -147,6 +147,7 @@ async fn fixture() -> Fixture {
             admin_name: "Olga".into(),
             admin_email: "olga@other.example".into(),
             admin_password: "correct horse".into(),
+            setup_code: String::new(),
         })
         .await
         .expect("a second organisation");
@@ -412,6 +413,22 @@ fn table() -> Vec<Row> {
             |f| format!("/api/v1/members/{}", f.member_id),
             Body::Json(|_| json!({"name": "Ada Chan"})),
             [401, 401, 403, 403, 403, 200, 403, 404],
+        ),
+        // Invitations: admins invite their own members; accepting needs the link's
+        // secret, not a session.
+        write(
+            M::POST,
+            "/api/v1/members/{id}/invitation",
+            |f| format!("/api/v1/members/{}/invitation", f.member_id),
+            Body::None,
+            [401, 401, 403, 403, 403, 201, 403, 404],
+        ),
+        write(
+            M::POST,
+            "/api/v1/invitations/accept",
+            |_| "/api/v1/invitations/accept".into(),
+            Body::Json(|_| json!({"token": "rt_not-an-invitation", "password": "long enough"})),
+            [404, 404, 404, 404, 404, 404, 404, 404],
         ),
         write(
             M::POST,

@@ -583,13 +583,14 @@ async fn bad_input_gets_a_clear_error_naming_the_field_and_changes_nothing() {
 #[tokio::test]
 async fn setup_refuses_an_unknown_time_zone_and_a_short_password() {
     let app = TestApp::spawn().await;
+    let code = app.service.setup_code().to_string();
     let (status, res) = app
-        .post("/api/v1/setup", None, json!({"org_name": "X", "time_zone": "Europe/Atlantis", "admin": {"name": "A", "email": "a@x.hk", "password": "longenough"}}))
+        .post("/api/v1/setup", None, json!({"org_name": "X", "time_zone": "Europe/Atlantis", "setup_code": code, "admin": {"name": "A", "email": "a@x.hk", "password": "longenough"}}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_message(&res).contains("time_zone"));
     let (status, res) = app
-        .post("/api/v1/setup", None, json!({"org_name": "X", "time_zone": "Asia/Hong_Kong", "admin": {"name": "A", "email": "a@x.hk", "password": "short"}}))
+        .post("/api/v1/setup", None, json!({"org_name": "X", "time_zone": "Asia/Hong_Kong", "setup_code": code, "admin": {"name": "A", "email": "a@x.hk", "password": "short"}}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_message(&res).contains("admin.password"));
@@ -605,6 +606,39 @@ async fn setup_refuses_an_unknown_time_zone_and_a_short_password() {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "nothing was created");
+}
+
+#[tokio::test]
+async fn setup_needs_the_one_time_code_so_the_first_visitor_cannot_claim_the_server() {
+    let app = TestApp::spawn().await;
+    let code = app.service.setup_code().to_string();
+    assert_eq!(code.len(), 14, "three groups of four: {code}");
+    let body = |code: Option<&str>| {
+        let mut b = json!({"org_name": "Harbour Line", "time_zone": "Asia/Hong_Kong",
+                           "admin": {"name": "Ivy", "email": "ivy@x.hk", "password": "longenough"}});
+        if let Some(code) = code {
+            b["setup_code"] = json!(code);
+        }
+        b
+    };
+    let wrong = if code.starts_with('2') { "3" } else { "2" }.to_string() + &code[1..];
+    for (given, why) in [
+        (None, "no code"),
+        (Some(""), "an empty code"),
+        (Some(wrong.as_str()), "one symbol wrong"),
+        (Some(&code[..10]), "a prefix"),
+    ] {
+        let (status, res) = app.post("/api/v1/setup", None, body(given)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{why}: {res}");
+        assert_eq!(res["error"]["code"], "forbidden", "{res}");
+        assert!(error_message(&res).contains("setup code"), "{res}");
+    }
+    // Retyped by hand: lower case, spaces for dashes.
+    let retyped = code.to_lowercase().replace('-', " ");
+    let (status, res) = app.post("/api/v1/setup", None, body(Some(&retyped))).await;
+    assert_eq!(status, StatusCode::CREATED, "{res}");
+    let (status, _) = app.post("/api/v1/setup", None, body(Some(&code))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "once only");
 }
 
 #[tokio::test]

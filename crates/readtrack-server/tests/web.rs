@@ -431,6 +431,7 @@ async fn the_first_run_form_creates_the_organisation_and_signs_its_admin_in() {
         .post(app.url("/setup"))
         .header(COOKIE, format!("rt_login_csrf={csrf}"))
         .form_body(&[
+            ("setup_code", app.service.setup_code()),
             ("org_name", "Harbour Line"),
             ("time_zone", "Asia/Hong_Kong"),
             ("name", "Ivy Lam"),
@@ -1099,6 +1100,60 @@ async fn a_refused_setting_is_shown_next_to_its_field_and_nothing_is_saved() {
         saved["policy"]["text"],
         "We track urgent notices only.\nAsk HR."
     );
+}
+
+#[tokio::test]
+async fn the_settings_page_edits_who_may_send_and_a_department_grant_can_be_added_and_removed() {
+    let app = TestApp::spawn().await;
+    let org = app.setup_with_default_rights().await;
+    let admin = &org.admin;
+    let hr = app.department(admin, "HR", Some(&org.root)).await;
+    let (_, html) = page(&app, admin, "/admin/settings").await;
+    assert!(html.contains("name=\"rights.staff.reach\""), "a row for staff");
+    assert!(html.contains("name=\"rights.dept.0.department\""), "a row to add one");
+    let grant = |prefix: &str, reach: &str, priority: &str, tracking: &str| {
+        vec![
+            (format!("{prefix}.reach"), reach.to_string()),
+            (format!("{prefix}.max_priority"), priority.to_string()),
+            (format!("{prefix}.max_tracking"), tracking.to_string()),
+        ]
+    };
+    let mut form = settings_form(&app, admin, &[]).await;
+    form.extend(grant("rights.staff", "nobody", "normal", "off"));
+    form.extend(grant("rights.managers", "own_department", "important", "aggregate"));
+    form.push(("rights.dept.0.department".into(), hr.clone()));
+    form.extend(grant("rights.dept.0", "everyone", "urgent", "per_person"));
+    let res = post_pairs(&app, admin, "/admin/settings", &form).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, saved) = app.get("/api/v1/org/settings", Some(admin)).await;
+    let rights = &saved["sending_rights"];
+    assert_eq!(rights["managers"]["max_priority"], "important", "{rights}");
+    assert_eq!(rights["departments"][0]["department_id"], hr.as_str());
+    assert_eq!(rights["departments"][0]["reach"], "everyone");
+    let (_, html) = page(&app, admin, "/admin/settings").await;
+    assert!(
+        html.contains("name=\"rights.dept.1.department\""),
+        "HR's row, then one to add another"
+    );
+
+    // "No extra right" removes the grant.
+    let mut form = settings_form(&app, admin, &[]).await;
+    form.extend(grant("rights.staff", "nobody", "normal", "off"));
+    form.extend(grant("rights.managers", "own_department", "important", "aggregate"));
+    form.push(("rights.dept.0.department".into(), hr.clone()));
+    form.extend(grant("rights.dept.0", "", "urgent", "per_person"));
+    let res = post_pairs(&app, admin, "/admin/settings", &form).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, saved) = app.get("/api/v1/org/settings", Some(admin)).await;
+    assert_eq!(saved["sending_rights"]["departments"], json!([]));
+
+    // A bad value is refused next to the table, and nothing changes.
+    let mut form = settings_form(&app, admin, &[]).await;
+    form.extend(grant("rights.staff", "the world", "normal", "off"));
+    form.extend(grant("rights.managers", "own_department", "important", "aggregate"));
+    let res = post_pairs(&app, admin, "/admin/settings", &form).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("id=\"err-sending_rights\""));
 }
 
 #[tokio::test]

@@ -10,11 +10,13 @@ use readtrack_domain::event::EventBody;
 use readtrack_domain::ids::{MemberId, MessageId, OrgId};
 use readtrack_domain::message::NewMessageInput;
 use readtrack_domain::receipt::{EventId, ParsedReceipt, ReceiptKind};
+use readtrack_domain::rights::{GrantInput, SendingRightsInput};
 use readtrack_domain::working_time::WorkCalendar;
 use readtrack_storage::ReceiptWrite;
 
 use crate::directory::{ImportOutcome, MemberPatchInput};
 use crate::org::SetupInput;
+use crate::privacy::SettingsPatch;
 use crate::{App, Caller, Result, ServiceError};
 
 /// The password of the demo's three sign-ins.
@@ -176,12 +178,13 @@ impl App {
             return Ok(None);
         }
         let setup = self
-            .setup(SetupInput {
+            .first_org(SetupInput {
                 org_name: "Harbour Line".into(),
                 time_zone: "Asia/Hong_Kong".into(),
                 admin_name: "Ivy Lam (IT admin)".into(),
                 admin_email: DEMO_ADMIN.into(),
                 admin_password: DEMO_PASSWORD.into(),
+                setup_code: String::new(),
             })
             .await?;
         let admin = self.authenticate(&setup.token).await?;
@@ -203,6 +206,41 @@ impl App {
                 },
             )
             .await?;
+        // Sending rights as a company would set them: head office (the operations
+        // director among them) sends to everyone; managers to their own department;
+        // store and warehouse staff send nothing.
+        let head_office = self
+            .departments(&admin)
+            .await?
+            .into_iter()
+            .find(|d| d.name == "Head Office")
+            .map(|d| d.id.to_string());
+        if let Some(head_office) = head_office {
+            let everything = || GrantInput {
+                reach: "everyone".into(),
+                max_priority: "urgent".into(),
+                max_tracking: "per_person".into(),
+            };
+            self.update_settings(
+                &admin,
+                SettingsPatch {
+                    sending_rights: Some(SendingRightsInput {
+                        staff: GrantInput {
+                            reach: "nobody".into(),
+                            max_priority: "normal".into(),
+                            max_tracking: "off".into(),
+                        },
+                        managers: GrantInput {
+                            reach: "own_department".into(),
+                            ..everything()
+                        },
+                        departments: vec![(head_office, everything())],
+                    }),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
         let org = self.org(admin.org_id()).await?;
         for (i, m) in everyone.iter().enumerate() {
             if m.email == DEMO_SENDER || m.email == DEMO_READER {

@@ -12,12 +12,14 @@ pub mod demo;
 pub mod directory;
 pub mod error;
 pub mod idempotency;
+pub mod invitations;
 pub mod messages;
 pub mod org;
 pub mod privacy;
 pub mod ratelimit;
 pub mod realtime;
 pub mod receipts;
+pub mod rights;
 pub mod scheduler;
 pub mod streams;
 pub mod tasks;
@@ -73,6 +75,9 @@ pub struct AppConfig {
     pub scheduler: bool,
     /// Rate limits.
     pub limits: ratelimit::Limits,
+    /// The one-time code first-run setup asks for (`serve --setup-code`); `None` makes a
+    /// random one at start, which the server prints on its console ([`App::setup_code`]).
+    pub setup_code: Option<String>,
 }
 
 impl Default for AppConfig {
@@ -83,6 +88,7 @@ impl Default for AppConfig {
             webhook_renderer: None,
             scheduler: true,
             limits: ratelimit::Limits::default(),
+            setup_code: None,
         }
     }
 }
@@ -137,8 +143,11 @@ impl App {
         bus: Arc<dyn EventBus>,
         clock: Arc<dyn Clock>,
         dev_clock: Option<Arc<AdjustableClock>>,
-        config: AppConfig,
+        mut config: AppConfig,
     ) -> Result<(Self, Background)> {
+        if config.setup_code.is_none() {
+            config.setup_code = Some(org::new_setup_code());
+        }
         let limiters = ratelimit::RateLimiters::new(config.limits);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let shutdown_rx = ShutdownSignal(shutdown_rx);

@@ -84,8 +84,11 @@ impl App {
         )?;
         let org = self.org(caller.org_id()).await?;
         let now = self.clock().now();
-        let message = NewMessage::parse(input, &org.settings, now)?;
+        let tracking_chosen = input.tracking.is_some();
+        let mut message = NewMessage::parse(input, &org.settings, now)?;
         let (tree, _) = self.check_audience(caller, &message.audience).await?;
+        self.check_sending_rights(caller, &org.settings, &tree, &mut message, tracking_chosen)
+            .await?;
         let departments_expanded = tree.subtrees(&message.audience.departments);
         let first_steps = match &message.reminders {
             Some(plan) if message.tracking != readtrack_domain::message::Tracking::Off => {

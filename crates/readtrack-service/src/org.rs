@@ -53,6 +53,41 @@ pub struct SetupInput {
     pub admin_email: String,
     /// Admin password.
     pub admin_password: String,
+    /// The one-time code the server printed at its first start (or was given).
+    pub setup_code: String,
+}
+
+/// The symbols of a setup code: no 0/O, 1/I/L or U, so it survives being read aloud or
+/// copied from a console by hand.
+const SETUP_CODE_SYMBOLS: &[u8] = b"23456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A fresh setup code: three groups of four symbols (about 59 bits), as `7KQ4-M2XD-9PTA`.
+pub fn new_setup_code() -> String {
+    let symbol = || SETUP_CODE_SYMBOLS[rand::random_range(0..SETUP_CODE_SYMBOLS.len())] as char;
+    (0..3)
+        .map(|_| (0..4).map(|_| symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Whether `given` is `expected`, ignoring case, spaces and dashes (people retype codes),
+/// in time that does not depend on where they differ.
+fn setup_code_matches(expected: &str, given: &str) -> bool {
+    let canonical = |s: &str| -> Vec<u8> {
+        s.bytes()
+            .filter(|b| !matches!(b, b'-' | b' '))
+            .map(|b| b.to_ascii_uppercase())
+            .collect()
+    };
+    let (expected, given) = (canonical(expected), canonical(given));
+    if expected.is_empty() || expected.len() != given.len() {
+        return false;
+    }
+    expected
+        .iter()
+        .zip(&given)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
 }
 
 /// What setup made, with the admin's first token.
@@ -114,13 +149,31 @@ impl App {
         })
     }
 
-    /// First-run setup: only while the server has no organisation (else 409).
+    /// The code first-run setup asks for; print it where only the operator sees it.
+    pub fn setup_code(&self) -> &str {
+        self.inner.config.setup_code.as_deref().unwrap_or_default()
+    }
+
+    /// First-run setup: only while the server has no organisation (else 409), and only
+    /// with the setup code (else 403), so that the first visitor of a new server does not
+    /// become its admin.
     pub async fn setup(&self, input: SetupInput) -> Result<SetupOutput> {
         if self.inner.storage.is_set_up().await? {
             return Err(ServiceError::Conflict(
                 "this server is already set up; sign in instead".into(),
             ));
         }
+        if !setup_code_matches(self.setup_code(), &input.setup_code) {
+            return Err(ServiceError::Forbidden(
+                "the setup code is missing or wrong: it is printed on the server's console at its first start (or was set with --setup-code)".into(),
+            ));
+        }
+        self.first_org(input).await
+    }
+
+    /// Creates the first organisation and signs its admin in, with no code asked: for
+    /// the demo, which the operator started on purpose.
+    pub(crate) async fn first_org(&self, input: SetupInput) -> Result<SetupOutput> {
         let new = self.parse_new_org(input).await?;
         let created = self.inner.storage.setup(new).await?;
         let (token, _, _) = self
@@ -156,7 +209,7 @@ impl App {
         Ok(self.inner.storage.is_set_up().await?)
     }
 
-    async fn issue_token(
+    pub(crate) async fn issue_token(
         &self,
         org: OrgId,
         member: MemberId,

@@ -51,6 +51,8 @@ pub struct SettingsPatch {
     pub pilot_departments: Option<Option<Vec<String>>>,
     /// Default plans for important and urgent notices.
     pub default_reminders: Option<DefaultPlansPatch>,
+    /// New sending rights.
+    pub sending_rights: Option<readtrack_domain::rights::SendingRightsInput>,
 }
 
 /// A change to one default reminder plan: `None` leaves it, `Some(None)` turns it off.
@@ -263,6 +265,12 @@ impl App {
             if let Some(u) = urgent {
                 s.default_reminders_urgent = plan("default_reminders.urgent", u)?;
             }
+        }
+        if let Some(input) = &patch.sending_rights {
+            let rights = readtrack_domain::rights::SendingRights::parse(input)?;
+            let tree = DepartmentTree::new(self.storage().departments(caller.org_id()).await?);
+            rights.check_departments(&tree)?;
+            s.sending_rights = rights;
         }
         let updated = self
             .storage()

@@ -117,6 +117,34 @@ pub trait Orgs: Send + Sync {
         password_hash: &str,
         keep: TokenId,
     ) -> Result<Vec<TokenId>>;
+    /// Gives the member a new invitation (the SHA-256 of its secret) valid until
+    /// `expires_at`, replacing any they had.
+    async fn put_invitation(
+        &self,
+        org: OrgId,
+        member: MemberId,
+        hash: &[u8],
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()>;
+    /// The active member an unexpired invitation is for, without using it up.
+    async fn invited_member(&self, hash: &[u8], now: Timestamp) -> Result<Option<Member>>;
+    /// Uses an invitation up: sets the member's password hash and deletes the
+    /// invitation in one transaction. `None` when it is unknown, expired or its member
+    /// inactive (then nothing changes).
+    async fn accept_invitation(
+        &self,
+        hash: &[u8],
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<Member>>;
+    /// The members of an organisation with an open (unexpired) invitation, each with
+    /// its expiry.
+    async fn open_invitations(
+        &self,
+        org: OrgId,
+        now: Timestamp,
+    ) -> Result<Vec<(MemberId, Timestamp)>>;
     /// Which of `ids` still work at `now` (not deleted, not expired, their member
     /// active), each with its member's role as it is now: open streams are checked
     /// against this, so revoking a credential ends them.

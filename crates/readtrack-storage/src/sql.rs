@@ -4,8 +4,10 @@
 
 use jiff::Timestamp;
 use readtrack_domain::event::EventBody;
-use readtrack_domain::message::Priority;
+use readtrack_domain::ids::DepartmentId;
+use readtrack_domain::message::{Priority, Tracking};
 use readtrack_domain::reminder::{EscalateTo, ReminderPlan};
+use readtrack_domain::rights::{DepartmentGrant, Grant, Reach, SendingRights};
 use readtrack_domain::settings::{self, QuietReads};
 
 use crate::StorageError;
@@ -83,6 +85,67 @@ pub fn decode_plan(s: &str) -> Result<ReminderPlan, StorageError> {
             .map(|p| EscalateTo::parse("escalate_to", p).map_err(|_| bad()))
             .collect::<Result<_, _>>()?,
         create_task: parts[5] == "1",
+    })
+}
+
+/// Stored form of the sending rights: a JSON object with `staff`, `managers` (each
+/// `{"reach", "max_priority", "max_tracking"}`) and `departments` (the same with a
+/// `department_id`).
+pub fn encode_rights(rights: &SendingRights) -> String {
+    let grant = |g: &Grant| {
+        serde_json::json!({
+            "reach": g.reach.as_str(),
+            "max_priority": g.max_priority.as_str(),
+            "max_tracking": g.max_tracking.as_str(),
+        })
+    };
+    let departments: Vec<serde_json::Value> = rights
+        .departments
+        .iter()
+        .map(|d| {
+            let mut v = grant(&d.grant);
+            v["department_id"] = d.department.0.into();
+            v
+        })
+        .collect();
+    serde_json::json!({
+        "staff": grant(&rights.staff),
+        "managers": grant(&rights.managers),
+        "departments": departments,
+    })
+    .to_string()
+}
+
+/// Reads [`encode_rights`]'s form back.
+pub fn decode_rights(s: &str) -> Result<SendingRights, StorageError> {
+    let bad = || StorageError::Corrupt(format!("sending rights {s:?}"));
+    let v: serde_json::Value = serde_json::from_str(s).map_err(|_| bad())?;
+    let text =
+        |g: &serde_json::Value, key: &str| g[key].as_str().map(str::to_owned).ok_or_else(bad);
+    let grant = |g: &serde_json::Value| -> Result<Grant, StorageError> {
+        Ok(Grant {
+            reach: Reach::parse("reach", &text(g, "reach")?).map_err(|_| bad())?,
+            max_priority: priority(&text(g, "max_priority")?)?,
+            max_tracking: Tracking::parse("tracking", &text(g, "max_tracking")?)
+                .map_err(|_| bad())?,
+        })
+    };
+    let departments = match v["departments"].as_array() {
+        Some(list) => list
+            .iter()
+            .map(|d| {
+                Ok(DepartmentGrant {
+                    department: DepartmentId(d["department_id"].as_i64().ok_or_else(bad)?),
+                    grant: grant(d)?,
+                })
+            })
+            .collect::<Result<_, StorageError>>()?,
+        None => Vec::new(),
+    };
+    Ok(SendingRights {
+        staff: grant(&v["staff"])?,
+        managers: grant(&v["managers"])?,
+        departments,
     })
 }
 

@@ -8,6 +8,7 @@ mod cli;
 mod memory;
 mod migrate;
 mod serve;
+mod telemetry;
 
 use clap::{Parser, Subcommand};
 

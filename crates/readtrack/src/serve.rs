@@ -20,7 +20,6 @@ use readtrack_storage::Storage;
 use readtrack_storage::postgres::{PgConfig, PostgresStorage};
 use readtrack_storage::sqlite::SqliteStorage;
 use serde::{Deserialize, Serialize};
-use tracing_subscriber::EnvFilter;
 
 /// Flags of `readtrack serve`. Each setting is also read from `READTRACK_<NAME>` in the
 /// environment and `<name>` in the `--config` file ([`Config`]).
@@ -97,6 +96,14 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     trusted_proxies: Vec<String>,
+    /// Export traces over OTLP/HTTP to this collector, as `http://collector:4318`
+    /// (`/v1/traces` is added unless the URL names a path) [default: off].
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
+    /// The code first-run setup asks for, for automated installs; without it the server
+    /// makes a new one at each start until it is set up and prints it on its console.
+    #[arg(long, value_name = "CODE")]
+    setup_code: Option<String>,
     /// Print the address actually bound (useful with port 0) as `listening on ADDR`.
     #[arg(long, hide = true)]
     print_addr: bool,
@@ -129,6 +136,8 @@ struct Config {
     tls_key: Option<PathBuf>,
     #[serde(deserialize_with = "list_or_commas")]
     trusted_proxies: Vec<String>,
+    otlp_endpoint: Option<String>,
+    setup_code: Option<String>,
 }
 
 impl Default for Config {
@@ -155,6 +164,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             trusted_proxies: Vec::new(),
+            otlp_endpoint: None,
+            setup_code: None,
         }
     }
 }
@@ -181,6 +192,8 @@ const KEYS: &[&str] = &[
     "tls_cert",
     "tls_key",
     "trusted_proxies",
+    "otlp_endpoint",
+    "setup_code",
 ];
 
 /// A list written as a list (TOML) or as one comma-separated string (environment).
@@ -254,6 +267,8 @@ impl Flags {
                 )),
             );
         }
+        put("otlp_endpoint", text(&args.otlp_endpoint));
+        put("setup_code", text(&args.setup_code));
         Ok(Self(d))
     }
 }
@@ -305,6 +320,10 @@ struct Settings {
     /// Certificate chain and key files; HTTPS when set.
     tls: Option<(PathBuf, PathBuf)>,
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// Where traces go (the full OTLP/HTTP traces URL); none when off.
+    otlp_traces: Option<String>,
+    /// The preset setup code, if any (else the server makes one).
+    setup_code: Option<String>,
 }
 
 /// Parses a rate limit written `N/SECONDS` (`10/300`: ten back to back, refilled over
@@ -389,6 +408,13 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
     };
     let trusted_proxies = readtrack_server::client_addr::parse_trusted_proxies(&c.trusted_proxies)
         .map_err(|e| named("trusted_proxies", "--trusted-proxies", e))?;
+    let otlp_traces = match &c.otlp_endpoint {
+        Some(raw) => Some(
+            crate::telemetry::traces_url(raw)
+                .map_err(|e| named("otlp_endpoint", "--otlp-endpoint", e.to_string()))?,
+        ),
+        None => None,
+    };
     let s = Settings {
         listen: c.listen,
         data: c.data,
@@ -405,6 +431,8 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         limits,
         tls,
         trusted_proxies,
+        otlp_traces,
+        setup_code: c.setup_code,
     };
     if s.dev_clock && !s.listen.ip().is_loopback() {
         bail!(
@@ -430,6 +458,20 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
             "--nats takes a NATS URL (nats://host:4222), not {}",
             redacted(url)
         );
+    }
+    if let Some(code) = &s.setup_code
+        && code
+            .trim()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .count()
+            < 8
+    {
+        return Err(named(
+            "setup_code",
+            "--setup-code",
+            "must have at least 8 letters or digits, so that it cannot be guessed".into(),
+        ));
     }
     if !matches!(s.log_format.as_str(), "pretty" | "json") {
         bail!(
@@ -503,16 +545,21 @@ async fn open_bus(s: &Settings) -> anyhow::Result<Arc<dyn EventBus>> {
     })
 }
 
-fn init_tracing(format: &str) {
-    let filter = EnvFilter::try_from_env("READTRACK_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if format == "json" {
-        builder.json().try_init()
+/// Tells the operator, on the console only, how to claim a server that has no
+/// organisation yet: whoever holds the code may create it and become its admin.
+fn announce_setup_code(app: &App, scheme: &str, addr: SocketAddr, preset: bool) {
+    let url = format!("{scheme}://{addr}/setup");
+    if preset {
+        println!(
+            "\nreadtrack has no organisation yet: open {url} and enter the setup code given with --setup-code.\n"
+        );
     } else {
-        builder.try_init()
-    };
+        println!(
+            "\nreadtrack has no organisation yet: open {url} and enter this one-time setup code:\n\n    {}\n\n(A new code is made at each start until the server is set up.)\n",
+            app.setup_code()
+        );
+    }
+    tracing::info!(%url, "waiting for first-run setup; the setup code is on the console");
 }
 
 /// Starts listening for SIGINT and SIGTERM at once, so a signal that arrives any time
@@ -566,7 +613,7 @@ async fn serve_tls(
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let s = settings(&args)?;
-    init_tracing(&s.log_format);
+    let telemetry = crate::telemetry::init(&s.log_format, s.otlp_traces.as_deref())?;
     let storage = open_storage(&s).await?;
     let bus = open_bus(&s).await?;
     let (clock, dev_clock): (Arc<dyn Clock>, Option<Arc<AdjustableClock>>) = if s.dev_clock {
@@ -581,6 +628,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = AppConfig {
         webhook_renderer: Some(readtrack_server::webhook_renderer()),
         limits: s.limits,
+        setup_code: s.setup_code.clone(),
         ..AppConfig::default()
     };
     let bus_name = bus.name();
@@ -618,6 +666,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%addr, %database, bus = bus_name, scheme, "readtrack is listening");
 
+    if !s.demo && !app.is_set_up().await.context("cannot read the database")? {
+        announce_setup_code(&app, scheme, addr, s.setup_code.is_some());
+    }
     if s.demo {
         // The crowd subscribes before anything is sent, so it sees the opening notices.
         let crowd = app.clone().start_demo_crowd().await;
@@ -671,6 +722,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     background.stop().await;
     drop(app);
     tracing::info!("stopped");
+    telemetry.shutdown().await;
     Ok(())
 }
 
@@ -774,6 +826,21 @@ mod tests {
                 "{e}"
             );
             jail.set_env("READTRACK_DATABASE_MAX_CONNECTIONS", "4");
+
+            // Traces are off unless a collector is named; a bad one is refused at start.
+            assert!(settings_of(&[]).unwrap().otlp_traces.is_none());
+            jail.set_env("READTRACK_OTLP_ENDPOINT", "http://collector:4318");
+            assert_eq!(
+                settings_of(&[]).unwrap().otlp_traces.as_deref(),
+                Some("http://collector:4318/v1/traces")
+            );
+            let e = settings_of(&["--otlp-endpoint", "collector:4318"])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("--otlp-endpoint") && e.contains("command-line flags"),
+                "{e}"
+            );
 
             // TLS needs a certificate and its key.
             assert!(settings_of(&["--tls-cert", "cert.pem"]).is_err());

@@ -223,6 +223,26 @@ async fn send_resolves_departments_and_emails_and_the_board_names_who_has_not_re
     let json = sender.run(&["--json", "board", id]).await.ok().json();
     assert_eq!(json["read"][0]["member_id"], org.reader_id.as_str());
     assert!(json["read"][0]["read_at"].is_string(), "{json}");
+
+    // The reader manages nobody: a new organisation's rights let her send nothing, and
+    // the command says so rather than failing mutely.
+    let refused = reader
+        .run(&[
+            "send",
+            "--to",
+            "dept:operations",
+            "--title",
+            "Free pizza",
+            "--body",
+            "In the canteen.",
+        ])
+        .await;
+    assert_ne!(refused.code, Some(0));
+    assert!(
+        refused.stderr.contains("may not send"),
+        "{}",
+        refused.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

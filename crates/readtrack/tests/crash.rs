@@ -275,7 +275,7 @@ async fn receipts_answered_applied_survive_repeated_sigkills_and_are_counted_onc
         &http,
         format!("{base}/api/v1/setup"),
         None,
-        json!({"org_name": "Harbour Line",
+        json!({"org_name": "Harbour Line", "setup_code": support::SETUP_CODE,
         "time_zone": "Asia/Hong_Kong", "admin": {"name": "Ivy", "email": "ivy@harbour.example",
         "password": "correct horse"}}),
     )

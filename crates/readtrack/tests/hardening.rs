@@ -77,7 +77,7 @@ fn client() -> reqwest::blocking::Client {
 fn setup(http: &reqwest::blocking::Client, base: &str) -> String {
     let res: Value = http
         .post(format!("{base}/api/v1/setup"))
-        .json(&json!({"org_name": "Harbour Line", "time_zone": "Asia/Hong_Kong",
+        .json(&json!({"org_name": "Harbour Line", "setup_code": support::SETUP_CODE, "time_zone": "Asia/Hong_Kong",
             "admin": {"name": "Ivy", "email": "ivy@harbour.example", "password": "correct horse battery"}}))
         .send()
         .unwrap()

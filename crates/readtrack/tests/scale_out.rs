@@ -265,11 +265,27 @@ async fn organisation(api: &Api, nodes: &[&Node], people: usize) -> Org {
             first,
             "/setup",
             None,
-            json!({"org_name": "Harbour Line", "time_zone": "Asia/Hong_Kong",
+            json!({"org_name": "Harbour Line", "setup_code": support::SETUP_CODE, "time_zone": "Asia/Hong_Kong",
                    "admin": {"name": "Ivy Lam", "email": "ivy@hl.example", "password": "correct horse"}}),
         )
         .await;
     let admin = setup["token"].as_str().unwrap().to_string();
+    // Everyone sends anything: the nodes' agreement is under test, not the rights.
+    let all = json!({"reach": "everyone", "max_priority": "urgent", "max_tracking": "per_person"});
+    let res = api
+        .http
+        .patch(format!("{}/org/settings", first.base))
+        .bearer_auth(&admin)
+        .json(&json!({"sending_rights": {"staff": all, "managers": all}}))
+        .send()
+        .await
+        .expect("settings");
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
     let mut csv = String::from("name,email,department,manager_email,backup_email,role\n");
     for i in 0..people {
         csv.push_str(&format!("Person {i:04},p{i}@hl.example,Floor,,,\n"));

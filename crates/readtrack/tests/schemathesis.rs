@@ -100,7 +100,7 @@ fn generated_requests_never_get_a_server_error_or_an_answer_outside_the_spec() {
         &http,
         format!("{base}/api/v1/setup"),
         None,
-        json!({"org_name": "Harbour Line", "time_zone": "Asia/Hong_Kong",
+        json!({"org_name": "Harbour Line", "setup_code": support::SETUP_CODE, "time_zone": "Asia/Hong_Kong",
                "admin": {"name": "Ivy", "email": "ivy@harbour.example", "password": "correct horse"}}),
     )["token"]
         .as_str()

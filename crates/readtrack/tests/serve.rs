@@ -88,7 +88,7 @@ fn serve_answers_stops_cleanly_on_sigterm_and_keeps_its_data() {
     let setup: serde_json::Value = http
         .post(format!("{}/api/v1/setup", server.base))
         .json(
-            &serde_json::json!({"org_name": "Harbour Line", "time_zone": "Asia/Hong_Kong",
+            &serde_json::json!({"org_name": "Harbour Line", "setup_code": support::SETUP_CODE, "time_zone": "Asia/Hong_Kong",
             "admin": {"name": "Ivy", "email": "ivy@harbour.example", "password": "correct horse"}}),
         )
         .send()
@@ -401,4 +401,225 @@ fn metrics_pass_promtool_and_every_answer_carries_a_request_id() {
         );
     }
     assert!(terminate(server).success());
+}
+
+/// A minimal OTLP/HTTP collector: takes `POST /v1/traces` bodies (protobuf), keeps every
+/// span they carry with its resource's attributes, and answers 200.
+struct Collector {
+    base: String,
+    spans: std::sync::Arc<std::sync::Mutex<Vec<ReceivedSpan>>>,
+}
+
+/// A span as the collector received it, with its resource's attributes.
+type ReceivedSpan = (Vec<KeyValue>, ProtoSpan);
+
+use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::Span as ProtoSpan;
+
+impl Collector {
+    fn start() -> Self {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let spans = std::sync::Arc::<std::sync::Mutex<Vec<_>>>::default();
+        let kept = spans.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let kept = kept.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut writer = stream;
+                    // One request after another on a kept-alive connection.
+                    loop {
+                        let mut length = 0usize;
+                        let mut request_line = String::new();
+                        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        loop {
+                            let mut line = String::new();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let line = line.trim_end();
+                            if line.is_empty() {
+                                break;
+                            }
+                            if let Some((name, value)) = line.split_once(':')
+                                && name.eq_ignore_ascii_case("content-length")
+                            {
+                                length = value.trim().parse().unwrap();
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).unwrap();
+                        assert!(
+                            request_line.starts_with("POST /v1/traces "),
+                            "{request_line}"
+                        );
+                        let export = <opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest as prost::Message>::decode(body.as_slice())
+                            .expect("a protobuf ExportTraceServiceRequest");
+                        for resource_spans in export.resource_spans {
+                            let resource = resource_spans
+                                .resource
+                                .map(|r| r.attributes)
+                                .unwrap_or_default();
+                            for scope in resource_spans.scope_spans {
+                                for span in scope.spans {
+                                    kept.lock().unwrap().push((resource.clone(), span));
+                                }
+                            }
+                        }
+                        writer
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n")
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        Collector { base, spans }
+    }
+}
+
+/// The value of attribute `key` as text (strings as they are, numbers printed).
+fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
+    let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
+    Some(match value.value.as_ref()? {
+        any_value::Value::StringValue(s) => s.clone(),
+        any_value::Value::IntValue(n) => n.to_string(),
+        other => format!("{other:?}"),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn traces_reach_an_otlp_collector_and_continue_the_callers_trace() {
+    let collector = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--otlp-endpoint", &collector.base]);
+    let http = client();
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let res = http
+        .get(format!(
+            "{}/api/v1/messages/0192a5f0-0000-7000-8000-000000000000?token=a-secret-token",
+            server.base
+        ))
+        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
+        .header("x-request-id", "ticket-9001")
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    // A clean stop sends what is still buffered.
+    assert!(terminate(server).success());
+
+    let spans = collector.spans.lock().unwrap().clone();
+    let (resource, span) = spans
+        .iter()
+        .find(|(_, s)| hex(&s.trace_id) == trace_id)
+        .unwrap_or_else(|| panic!("no span of the caller's trace among {spans:#?}"));
+    assert_eq!(
+        attribute(resource, "service.name").as_deref(),
+        Some("readtrack")
+    );
+    assert_eq!(span.name, "GET /api/v1/messages/{id}");
+    assert_eq!(
+        hex(&span.parent_span_id),
+        caller_span,
+        "the caller's span is the parent"
+    );
+    assert_eq!(
+        span.kind,
+        opentelemetry_proto::tonic::trace::v1::span::SpanKind::Server as i32
+    );
+    assert_eq!(
+        attribute(&span.attributes, "http.response.status_code").as_deref(),
+        Some("401")
+    );
+    assert_eq!(
+        attribute(&span.attributes, "http.route").as_deref(),
+        Some("/api/v1/messages/{id}")
+    );
+    assert_eq!(
+        attribute(&span.attributes, "id").as_deref(),
+        Some("ticket-9001"),
+        "the request id joins the trace to the log lines"
+    );
+    let everything = format!("{spans:?}");
+    assert!(
+        !everything.contains("a-secret-token"),
+        "a credential in the query string never reaches the traces"
+    );
+}
+
+#[test]
+fn a_new_server_prints_a_one_time_setup_code_on_its_console_and_setup_needs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, addr, mut lines) = support::spawn_and_wait_for_address(
+        Command::new(env!("CARGO_BIN_EXE_readtrack"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--data"])
+            .arg(dir.path())
+            .env("READTRACK_LOG", "warn")
+            .env_remove("READTRACK_SETUP_CODE"),
+        Duration::from_secs(30),
+    );
+    let server = Server {
+        child,
+        base: format!("http://{addr}"),
+    };
+    let mut console = Vec::new();
+    let code = loop {
+        let line = lines
+            .next()
+            .expect("the console ended before a setup code")
+            .unwrap();
+        console.push(line.clone());
+        let candidate = line.trim();
+        if line.starts_with("    ") && candidate.len() == 14 && candidate.matches('-').count() == 2
+        {
+            break candidate.to_string();
+        }
+    };
+    assert!(
+        console
+            .iter()
+            .any(|l| l.contains(&format!("{}/setup", server.base))),
+        "the console says where to enter it: {console:?}"
+    );
+    std::thread::spawn(move || for _ in lines {});
+    let http = client();
+    let body = |code: &str| {
+        serde_json::json!({"org_name": "Harbour Line", "time_zone": "Asia/Hong_Kong", "setup_code": code,
+            "admin": {"name": "Ivy", "email": "ivy@harbour.example", "password": "correct horse"}})
+    };
+    let url = format!("{}/api/v1/setup", server.base);
+    let res = http.post(&url).json(&body("")).send().unwrap();
+    assert_eq!(res.status(), 403, "no code, no organisation");
+    let res = http.post(&url).json(&body(&code)).send().unwrap();
+    assert_eq!(res.status(), 201, "the console's code sets it up");
+    assert!(terminate(server).success());
+
+    // Once set up, a restart prints no code.
+    let (child, _, mut lines) = support::spawn_and_wait_for_address(
+        Command::new(env!("CARGO_BIN_EXE_readtrack"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--data"])
+            .arg(dir.path())
+            .env("READTRACK_LOG", "warn")
+            .env_remove("READTRACK_SETUP_CODE"),
+        Duration::from_secs(30),
+    );
+    let server = Server {
+        child,
+        base: String::new(),
+    };
+    let status = terminate(server);
+    assert!(status.success());
+    let rest: Vec<String> = lines.by_ref().map_while(Result::ok).collect();
+    assert!(
+        !rest.iter().any(|l| l.contains("setup code")),
+        "a set-up server asks for no code: {rest:?}"
+    );
 }

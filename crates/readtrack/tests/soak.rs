@@ -186,7 +186,7 @@ async fn seed(http: &reqwest::Client, base: &str) -> World {
     let setup = post(
         "/api/v1/setup",
         None,
-        json!({"org_name": "Harbour Line",
+        json!({"org_name": "Harbour Line", "setup_code": support::SETUP_CODE,
         "time_zone": "UTC", "admin": {"name": "Ivy", "email": "ivy@harbour.example",
         "password": "correct horse"}}),
     )

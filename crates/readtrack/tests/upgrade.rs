@@ -66,6 +66,18 @@ async fn a_database_from_the_previous_schema_is_upgraded_at_start_with_every_row
         policy["text"].as_str().is_some_and(|t| !t.is_empty()),
         "{policy}"
     );
+    // Sending rights came later: an organisation from before keeps what it had (anyone
+    // sends anything) until an admin narrows it.
+    let (status, me) = call(
+        reqwest::Method::GET,
+        &format!("{}/api/v1/me", server.url),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["may_send"]["reach"], "everyone", "{me}");
+    assert_eq!(me["may_send"]["priorities"][2], "urgent", "{me}");
     server.kill();
 
     let after = sqlite::check_file(&sqlite::database_file(&data))

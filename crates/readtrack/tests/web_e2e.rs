@@ -92,6 +92,9 @@ struct Server {
     data: PathBuf,
 }
 
+/// The setup code the servers started here are given.
+const SETUP_CODE: &str = "BROWSER-SUITE-SETUP";
+
 impl Server {
     /// `flags` are extra `serve` flags: `--demo`, `--dev-clock`.
     fn start(data: &Path, listen: &str, flags: &[&str]) -> Server {
@@ -101,6 +104,7 @@ impl Server {
             .arg(data)
             .args(["--listen", listen, "--print-addr"])
             .env("READTRACK_LOG", "warn")
+            .env("READTRACK_SETUP_CODE", SETUP_CODE)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         cmd.args(flags);
@@ -1138,7 +1142,7 @@ impl World {
         clock(hk(days[0], 8, 0)).await;
         let setup: Value = http
             .post(url("/api/v1/setup"))
-            .json(&json!({"org_name": "Harbour Line", "time_zone": "Asia/Hong_Kong",
+            .json(&json!({"org_name": "Harbour Line", "setup_code": SETUP_CODE, "time_zone": "Asia/Hong_Kong",
                           "admin": {"name": "Ivy Lam (IT admin)", "email": ADMIN, "password": PASSWORD}}))
             .send()
             .await
@@ -1201,6 +1205,29 @@ impl World {
             .api(&admin, "GET", "/api/v1/members?limit=500", None)
             .await;
         let departments = world.api(&admin, "GET", "/api/v1/departments", None).await;
+        // Head office sends to everyone (the sender works there); everyone else keeps a
+        // new organisation's rights.
+        let head_office = departments["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|d| d["name"] == "Head Office"))
+            .and_then(|d| d["id"].as_str())
+            .expect("the head office department")
+            .to_string();
+        let all =
+            json!({"reach": "everyone", "max_priority": "urgent", "max_tracking": "per_person"});
+        world
+            .api(
+                &admin,
+                "PATCH",
+                "/api/v1/org/settings",
+                Some(json!({"sending_rights": {
+                    "staff": {"reach": "nobody", "max_priority": "normal", "max_tracking": "off"},
+                    "managers": {"reach": "own_department", "max_priority": "urgent", "max_tracking": "per_person"},
+                    "departments": [{"department_id": head_office, "reach": all["reach"],
+                                     "max_priority": all["max_priority"], "max_tracking": all["max_tracking"]}]
+                }})),
+            )
+            .await;
         let dept_name = |id: &str| {
             departments["items"]
                 .as_array()

@@ -35,6 +35,8 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         )
         .route("/me/export", get(privacy::export_me))
         .route("/me/password", post(setup::change_password))
+        .route("/invitations/accept", post(setup::accept_invitation))
+        .route("/members/{id}/invitation", post(setup::invite))
         .route("/audit", get(privacy::audit_log))
         .route("/analytics/departments", get(privacy::departments))
         .route("/analytics/compare", get(privacy::compare))

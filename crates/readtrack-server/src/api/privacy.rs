@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use readtrack_domain::reminder::ReminderPlanInput;
+use readtrack_domain::rights::{Grant, GrantInput, SendingRights, SendingRightsInput};
 use readtrack_domain::settings::{format_time_of_day, weekday_number};
 use readtrack_protocol::messages::ReminderPlanBody;
 use readtrack_protocol::privacy::*;
@@ -58,6 +59,58 @@ fn settings_body(org: &OrgRecord) -> OrgSettingsBody {
             important: Some(s.default_reminders_important.as_ref().map(convert::plan)),
             urgent: Some(s.default_reminders_urgent.as_ref().map(convert::plan)),
         },
+        sending_rights: rights_body(&s.sending_rights),
+    }
+}
+
+fn grant_body(g: &Grant) -> GrantBody {
+    GrantBody {
+        reach: g.reach.as_str().into(),
+        max_priority: g.max_priority.as_str().into(),
+        max_tracking: g.max_tracking.as_str().into(),
+    }
+}
+
+fn rights_body(r: &SendingRights) -> SendingRightsBody {
+    SendingRightsBody {
+        staff: grant_body(&r.staff),
+        managers: grant_body(&r.managers),
+        departments: r
+            .departments
+            .iter()
+            .map(|d| DepartmentGrantBody {
+                department_id: d.department.to_string(),
+                reach: d.grant.reach.as_str().into(),
+                max_priority: d.grant.max_priority.as_str().into(),
+                max_tracking: d.grant.max_tracking.as_str().into(),
+            })
+            .collect(),
+    }
+}
+
+fn rights_input(r: SendingRightsBody) -> SendingRightsInput {
+    let grant = |g: GrantBody| GrantInput {
+        reach: g.reach,
+        max_priority: g.max_priority,
+        max_tracking: g.max_tracking,
+    };
+    SendingRightsInput {
+        staff: grant(r.staff),
+        managers: grant(r.managers),
+        departments: r
+            .departments
+            .into_iter()
+            .map(|d| {
+                (
+                    d.department_id,
+                    GrantInput {
+                        reach: d.reach,
+                        max_priority: d.max_priority,
+                        max_tracking: d.max_tracking,
+                    },
+                )
+            })
+            .collect(),
     }
 }
 
@@ -107,6 +160,7 @@ pub async fn patch_settings(
                 d.urgent.map(|p| p.as_ref().map(plan_input)),
             )
         }),
+        sending_rights: req.sending_rights.map(rights_input),
     };
     Ok(Json(settings_body(
         s.app.update_settings(&caller, patch).await?.as_ref(),

@@ -13,9 +13,10 @@ use crate::extract::{ApiJson, Auth};
 use crate::state::ServerState;
 
 /// First-run setup: creates the organisation and its admin. Only while the server has
-/// no organisation; afterwards 409.
+/// no organisation (afterwards 409) and with the setup code the server printed at its
+/// first start (else 403).
 #[utoipa::path(post, path = "/api/v1/setup", tag = "setup", request_body = SetupRequest,
-    responses((status = 201, body = SetupResponse), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 201, body = SetupResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn setup(
     State(s): State<ServerState>,
     ApiJson(req): ApiJson<SetupRequest>,
@@ -28,6 +29,7 @@ pub async fn setup(
             admin_name: req.admin.name,
             admin_email: req.admin.email,
             admin_password: req.admin.password,
+            setup_code: req.setup_code,
         })
         .await?;
     Ok((
@@ -137,6 +139,7 @@ pub async fn change_password(
 pub async fn me(State(s): State<ServerState>, Auth(caller): Auth) -> ApiResult<Json<Me>> {
     let org = s.app.org(caller.org_id()).await?;
     let zone = readtrack_service::App::member_zone(&caller.member, &org);
+    let may_send = may_send_body(&s.app.may_send(&caller).await?);
     let m = &caller.member;
     Ok(Json(Me {
         id: m.id.to_string(),
@@ -149,7 +152,29 @@ pub async fn me(State(s): State<ServerState>, Auth(caller): Auth) -> ApiResult<J
         org_id: org.id.to_string(),
         org_name: org.name.clone(),
         time_zone: zone.name().to_string(),
+        may_send,
     }))
+}
+
+/// What the caller may send, as `GET /api/v1/me` tells it.
+pub(crate) fn may_send_body(m: &readtrack_service::rights::MaySend) -> MaySendBody {
+    use readtrack_domain::message::{Priority, Tracking};
+    let g = &m.grant;
+    let allowed = g.may_send();
+    MaySendBody {
+        reach: g.reach.as_str().into(),
+        departments: m.departments.iter().map(|d| d.to_string()).collect(),
+        priorities: [Priority::Normal, Priority::Important, Priority::Urgent]
+            .into_iter()
+            .filter(|p| allowed && *p <= g.max_priority)
+            .map(|p| p.as_str().into())
+            .collect(),
+        tracking: [Tracking::Off, Tracking::Aggregate, Tracking::PerPerson]
+            .into_iter()
+            .filter(|t| allowed && *t <= g.max_tracking)
+            .map(|t| t.as_str().into())
+            .collect(),
+    }
 }
 
 /// Acknowledges the organisation's current communication policy. Until a member has
@@ -189,6 +214,44 @@ pub async fn create_tokens(
                 })
                 .collect(),
             expires_at: convert::time(expires_at),
+        }),
+    ))
+}
+
+/// Sets an invited member's password and signs them in; the invitation is used up.
+#[utoipa::path(post, path = "/api/v1/invitations/accept", tag = "setup", request_body = AcceptInvitation,
+    responses((status = 200, body = LoginResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn accept_invitation(
+    State(s): State<ServerState>,
+    ApiJson(req): ApiJson<AcceptInvitation>,
+) -> ApiResult<Json<LoginResponse>> {
+    let out = s.app.accept_invitation(&req.token, req.password).await?;
+    Ok(Json(LoginResponse {
+        token: out.token,
+        member_id: out.member_id.to_string(),
+        expires_at: convert::time(out.expires_at),
+    }))
+}
+
+/// Invites a member (admin): a one-time link, valid for a week, with which they choose
+/// their password. A new invitation replaces the last; audited.
+#[utoipa::path(post, path = "/api/v1/members/{id}/invitation", tag = "directory", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Member id")),
+    responses((status = 201, body = InvitationResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn invite(
+    State(s): State<ServerState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+    parts: axum::http::request::Parts,
+) -> ApiResult<(StatusCode, Json<InvitationResponse>)> {
+    let invitation = s.app.invite(&caller, &id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(InvitationResponse {
+            member_id: invitation.member_id.to_string(),
+            url: crate::web::session::invitation_url(&parts, &invitation.secret),
+            token: invitation.secret,
+            expires_at: convert::time(invitation.expires_at),
         }),
     ))
 }

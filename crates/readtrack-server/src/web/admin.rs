@@ -15,8 +15,9 @@ use crate::error::ApiError;
 use crate::state::ServerState;
 use crate::web::chrome::{Chrome, error_page, render};
 use crate::web::compose::tree_order;
+use crate::web::format::{self, ShownTime};
 use crate::web::i18n::Tr;
-use crate::web::session::{Viewer, percent_encode};
+use crate::web::session::{Viewer, invitation_url, percent_encode};
 
 /// Members per directory page.
 const PAGE: u32 = 50;
@@ -49,6 +50,19 @@ pub struct MemberLine {
     pub role: &'static str,
     /// Still active.
     pub active: bool,
+    /// Until when their open invitation works, if they have one.
+    pub invited_until: Option<ShownTime>,
+}
+
+/// An invitation just made, shown once on the page for the admin to hand over.
+#[derive(Debug, Clone)]
+pub struct InvitedNotice {
+    /// Who.
+    pub name: String,
+    /// The link.
+    pub url: String,
+    /// Until when it works.
+    pub expires: ShownTime,
 }
 
 /// What the import did, for the report.
@@ -81,6 +95,7 @@ struct DirectoryPage {
     notice: Option<&'static str>,
     error: Option<String>,
     import: Option<ImportReport>,
+    invited: Option<InvitedNotice>,
 }
 
 /// Directory filters.
@@ -102,6 +117,19 @@ async fn directory_page(
     q: DirectoryQuery,
     error: Option<String>,
     import: Option<ImportReport>,
+    status: StatusCode,
+) -> Response {
+    directory_page_with(s, v, q, error, import, None, status).await
+}
+
+/// [`directory_page`], showing an invitation just made.
+async fn directory_page_with(
+    s: &ServerState,
+    v: &Viewer,
+    q: DirectoryQuery,
+    error: Option<String>,
+    import: Option<ImportReport>,
+    invited: Option<InvitedNotice>,
     status: StatusCode,
 ) -> Response {
     if let Err(e) = v.caller.require_admin() {
@@ -152,6 +180,10 @@ async fn directory_page(
     } else {
         None
     };
+    let open: std::collections::HashMap<_, _> = match s.app.open_invitations(&v.caller).await {
+        Ok(list) => list.into_iter().collect(),
+        Err(e) => return error_page(v.lang, e.into()),
+    };
     let name_of = |id: DepartmentId| {
         departments
             .iter()
@@ -171,6 +203,7 @@ async fn directory_page(
                 department: name_of(m.department_id),
                 role: t.role_label(m.role.as_str()),
                 active: m.active,
+                invited_until: open.get(&m.id).map(|at| format::minutes(*at, &v.zone)),
             })
             .collect(),
         departments: tree_order(&departments)
@@ -194,6 +227,7 @@ async fn directory_page(
         },
         error,
         import,
+        invited,
     };
     render(status, &page)
 }
@@ -337,6 +371,52 @@ pub async fn set_active(
         "deactivated"
     };
     form_outcome(&s, &v, result, done).await
+}
+
+/// The invite button of a member's row.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+/// `POST /admin/members/{id}/invite`: a new one-time link for the member to choose their
+/// password, shown once on the directory page for the admin to hand over.
+pub async fn invite(
+    State(s): State<ServerState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    parts: axum::http::request::Parts,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if !v.csrf_ok(&f.csrf) {
+        return form_expired(&s, &v).await;
+    }
+    let invited = async {
+        let invitation = s.app.invite(&v.caller, &id).await?;
+        let member = s.app.member(&v.caller, &id).await?;
+        Ok::<_, readtrack_service::ServiceError>(InvitedNotice {
+            name: member.name,
+            url: invitation_url(&parts, &invitation.secret),
+            expires: format::minutes(invitation.expires_at, &v.zone),
+        })
+    }
+    .await;
+    match invited {
+        Ok(notice) => {
+            directory_page_with(
+                &s,
+                &v,
+                DirectoryQuery::default(),
+                None,
+                None,
+                Some(notice),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) => form_outcome::<()>(&s, &v, Err(e), "").await,
+    }
 }
 
 /// `POST /admin/import` (multipart: `file`, `dry_run`, `_csrf`).

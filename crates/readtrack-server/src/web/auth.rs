@@ -167,6 +167,7 @@ struct SetupPage {
     time_zone: String,
     name: String,
     email: String,
+    setup_code: String,
     error: Option<String>,
 }
 
@@ -178,6 +179,8 @@ pub struct SetupForm {
     name: String,
     email: String,
     password: String,
+    #[serde(default)]
+    setup_code: String,
     #[serde(rename = "_csrf", default)]
     csrf: String,
 }
@@ -200,6 +203,7 @@ fn setup_form(
         },
         name: f.name,
         email: f.email,
+        setup_code: f.setup_code,
         error,
     };
     with_cookie(render(status, &page), cookie)
@@ -230,6 +234,7 @@ pub async fn setup_submit(
         admin_name: f.name.clone(),
         admin_email: f.email.clone(),
         admin_password: f.password.clone(),
+        setup_code: f.setup_code.clone(),
     };
     match s.app.setup(input).await {
         Ok(out) => (
@@ -298,4 +303,105 @@ pub async fn switch_language(
         set_cookie(LANG_COOKIE, lang.tag(), 365 * 24 * 3600, visitor.https),
     );
     (h, Redirect::to(&next)).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+struct InvitePage {
+    ctx: Chrome,
+    csrf: String,
+    secret: String,
+    /// The invited person's name; `None` when the link does not work.
+    name: Option<String>,
+    email: String,
+    org_name: String,
+    error: Option<String>,
+}
+
+/// The invitation form: the invited member's password.
+#[derive(Debug, Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    password: String,
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+async fn invite_form(
+    s: &ServerState,
+    visitor: &Visitor,
+    secret: String,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let (csrf, cookie) = login_csrf(visitor);
+    let invited = match s.app.invitation(&secret).await {
+        Ok(m) => Some(m),
+        Err(readtrack_service::ServiceError::NotFound(_)) => None,
+        Err(e) => return error_page(visitor.lang, e.into()),
+    };
+    let org_name = match &invited {
+        Some(m) => match s.app.org(m.org_id).await {
+            Ok(org) => org.name.clone(),
+            Err(e) => return error_page(visitor.lang, e.into()),
+        },
+        None => String::new(),
+    };
+    let status = if invited.is_none() {
+        StatusCode::NOT_FOUND
+    } else {
+        status
+    };
+    let page = InvitePage {
+        ctx: Chrome::anonymous(visitor.lang, "/login"),
+        csrf,
+        secret: if invited.is_some() {
+            secret
+        } else {
+            String::new()
+        },
+        name: invited.as_ref().map(|m| m.name.clone()),
+        email: invited.map(|m| m.email).unwrap_or_default(),
+        org_name,
+        error,
+    };
+    with_cookie(render(status, &page), cookie)
+}
+
+/// `GET /invite/{secret}`: the invited person chooses their password.
+pub async fn invite_page(
+    State(s): State<ServerState>,
+    visitor: Visitor,
+    Path(secret): Path<String>,
+) -> Response {
+    invite_form(&s, &visitor, secret, StatusCode::OK, None).await
+}
+
+/// `POST /invite/{secret}`: sets the password, uses the invitation up and signs in.
+pub async fn invite_submit(
+    State(s): State<ServerState>,
+    visitor: Visitor,
+    Path(secret): Path<String>,
+    Form(f): Form<InviteForm>,
+) -> Response {
+    if !visitor.login_csrf_ok(&f.csrf) {
+        let msg = visitor.lang.tr().form_expired.to_string();
+        return invite_form(&s, &visitor, secret, StatusCode::FORBIDDEN, Some(msg)).await;
+    }
+    match s.app.accept_invitation(&secret, f.password).await {
+        // The policy comes first: it says what is recorded about them.
+        Ok(out) => (
+            sign_in_headers(&out.token, visitor.https),
+            Redirect::to("/policy"),
+        )
+            .into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status.is_client_error() {
+                invite_form(&s, &visitor, secret, e.status, Some(e.message)).await
+            } else {
+                error_page(visitor.lang, e)
+            }
+        }
+    }
 }

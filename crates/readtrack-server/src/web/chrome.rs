@@ -34,6 +34,8 @@ enum Who {
     Analysts,
     /// Auditors (administrators reach the audit log through the settings tabs).
     Auditor,
+    /// Whoever the sending rights let send something.
+    Senders,
 }
 
 /// A page of the navigation, whether it exists yet, and who sees it.
@@ -62,7 +64,7 @@ const NAV: &[NavDef] = &[
         href: "/compose",
         label: |t| t.nav_compose,
         ready: true,
-        who: Who::Everyone,
+        who: Who::Senders,
     },
     NavDef {
         href: "/tasks",
@@ -114,6 +116,7 @@ fn may_see(who: Who, v: &Viewer) -> bool {
         Who::Admin => v.caller.member.role == Role::Admin,
         Who::Analysts => matches!(v.caller.member.role, Role::Admin | Role::Auditor) || v.manages,
         Who::Auditor => v.caller.member.role == Role::Auditor,
+        Who::Senders => v.may_send,
     }
 }
 
@@ -138,6 +141,8 @@ pub struct Chrome {
     pub nav: Vec<NavItem>,
     /// The viewer is an administrator (the settings pages show their tabs).
     pub is_admin: bool,
+    /// The viewer may send notices (pages offer "New notice" only then).
+    pub may_send: bool,
     /// The current policy is not acknowledged yet: every page but the policy's own
     /// shows a banner leading there.
     pub policy_banner: bool,
@@ -207,6 +212,7 @@ impl Chrome {
             org_name: v.org.name.clone(),
             nav,
             is_admin: v.caller.is_admin(),
+            may_send: v.may_send,
             policy_banner,
             switch_href,
             switch_label,
@@ -229,6 +235,7 @@ impl Chrome {
             org_name: String::new(),
             nav: Vec::new(),
             is_admin: false,
+            may_send: false,
             policy_banner: false,
             switch_href,
             switch_label,

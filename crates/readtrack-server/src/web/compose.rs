@@ -9,8 +9,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use readtrack_domain::audience::AudienceInput;
 use readtrack_domain::department::Department;
-use readtrack_domain::message::{NewMessageInput, Tracking};
+use readtrack_domain::message::{NewMessageInput, Priority, Tracking};
 use readtrack_domain::reminder::ReminderPlanInput;
+use readtrack_domain::rights::Reach;
+use readtrack_service::rights::MaySend;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
@@ -127,16 +129,80 @@ impl ComposeValues {
     }
 }
 
+/// One choice of a select.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// The submitted value.
+    pub value: &'static str,
+    /// What the sender reads.
+    pub label: &'static str,
+    /// Chosen now.
+    pub selected: bool,
+}
+
 #[derive(Template)]
 #[template(path = "compose.html")]
 struct ComposePage {
     ctx: Chrome,
     t: &'static Tr,
     v: ComposeValues,
+    /// The sending rights let the viewer send something; otherwise the page says so.
+    may_send: bool,
+    /// Only the priorities and tracking levels the viewer may use.
+    priorities: Vec<Choice>,
+    trackings: Vec<Choice>,
     departments: Vec<DeptOption>,
     picked: Vec<PickedMember>,
     error: Option<String>,
     preview_html: String,
+}
+
+/// The priorities and tracking levels the sender may choose, the current ones selected
+/// (the highest allowed priority when the current one is not).
+fn choices(t: &'static Tr, may: &MaySend, v: &ComposeValues) -> (Vec<Choice>, Vec<Choice>) {
+    let g = &may.grant;
+    let allowed_priorities: Vec<(Priority, &'static str)> = [
+        (Priority::Normal, t.priority_normal),
+        (Priority::Important, t.priority_important),
+        (Priority::Urgent, t.priority_urgent),
+    ]
+    .into_iter()
+    .filter(|(p, _)| *p <= g.max_priority)
+    .collect();
+    let current = allowed_priorities
+        .iter()
+        .map(|(p, _)| p.as_str())
+        .find(|p| *p == v.priority)
+        .or_else(|| allowed_priorities.last().map(|(p, _)| p.as_str()))
+        .unwrap_or("normal");
+    let priorities = allowed_priorities
+        .iter()
+        .map(|(p, label)| Choice {
+            value: p.as_str(),
+            label,
+            selected: p.as_str() == current,
+        })
+        .collect();
+    let mut trackings = vec![Choice {
+        value: "",
+        label: t.tracking_default,
+        selected: v.tracking.is_empty(),
+    }];
+    trackings.extend(
+        [
+            (Tracking::PerPerson, t.tracking_per_person),
+            (Tracking::Aggregate, t.tracking_aggregate),
+            (Tracking::Off, t.tracking_off),
+        ]
+        .into_iter()
+        .filter(|(level, _)| *level <= g.max_tracking)
+        .map(|(level, label)| Choice {
+            value: level.as_str(),
+            label,
+            selected: v.tracking == level.as_str(),
+        }),
+    );
+    (priorities, trackings)
 }
 
 async fn page(
@@ -146,12 +212,18 @@ async fn page(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let departments = match s.app.departments(&viewer.caller).await {
-        Ok(d) => d,
+    let (departments, may) = match tokio::try_join!(
+        s.app.departments(&viewer.caller),
+        s.app.may_send(&viewer.caller)
+    ) {
+        Ok(both) => both,
         Err(e) => return error_page(viewer.lang, e.into()),
     };
+    let (priorities, trackings) = choices(viewer.t(), &may, &v);
+    // Only the departments the sender may reach are offered.
     let departments = tree_order(&departments)
         .into_iter()
+        .filter(|(d, _)| may.grant.reach != Reach::OwnDepartment || may.departments.contains(&d.id))
         .map(|(d, depth)| DeptOption {
             checked: v.departments.contains(&d.id.to_string()),
             id: d.id.to_string(),
@@ -173,6 +245,9 @@ async fn page(
         ctx: Chrome::for_viewer(viewer, "/compose"),
         t: viewer.t(),
         v,
+        may_send: may.grant.may_send(),
+        priorities,
+        trackings,
         departments,
         picked,
         error,

@@ -49,6 +49,10 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/", get(auth::root))
         .route("/login", get(auth::login_page).post(auth::login_submit))
         .route("/setup", get(auth::setup_page).post(auth::setup_submit))
+        .route(
+            "/invite/{secret}",
+            get(auth::invite_page).post(auth::invite_submit),
+        )
         .route("/logout", post(auth::logout))
         .route("/lang/{tag}", get(auth::switch_language))
         .route("/inbox", get(inbox::inbox))
@@ -67,6 +71,7 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/admin/departments", post(admin::add_department))
         .route("/admin/members", post(admin::add_member))
         .route("/admin/members/{id}/active", post(admin::set_active))
+        .route("/admin/members/{id}/invite", post(admin::invite))
         .route(
             "/admin/import",
             post(admin::import).layer(DefaultBodyLimit::max(import_limit)),

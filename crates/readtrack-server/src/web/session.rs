@@ -36,6 +36,30 @@ pub fn is_https(parts: &Parts) -> bool {
             .is_some_and(|c| c.https)
 }
 
+/// This server's address as a request reached it (`https://readtrack.example.com`), for
+/// links handed to people: the scheme as [`is_https`] sees it, the `Host` header's name
+/// (only if it looks like one), else the loopback address.
+pub fn site_origin(parts: &Parts) -> String {
+    let scheme = if is_https(parts) { "https" } else { "http" };
+    let host = parts
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        })
+        .unwrap_or("127.0.0.1");
+    format!("{scheme}://{host}")
+}
+
+/// The link that accepts an invitation.
+pub fn invitation_url(parts: &Parts, secret: &str) -> String {
+    format!("{}/invite/{secret}", site_origin(parts))
+}
+
 /// A `Set-Cookie` value: HttpOnly, SameSite=Strict, whole site, `Secure` over TLS.
 pub fn set_cookie(name: &str, value: &str, max_age_secs: i64, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
@@ -61,6 +85,8 @@ pub struct Viewer {
     pub path: String,
     /// Whether anyone reports to the viewer (managers see their team's analytics).
     pub manages: bool,
+    /// Whether the viewer may send notices at all (the sending rights).
+    pub may_send: bool,
     /// Pulse surveys open to the viewer that they have not answered: (id, title).
     pub open_surveys: Vec<(String, String)>,
     /// The server's clock as the page was made (RFC 3339, milliseconds), from which the
@@ -186,7 +212,7 @@ impl FromRequestParts<ServerState> for Viewer {
             }
         };
         let zone = App::member_zone(&caller.member, &org);
-        let (manages, open_surveys) = navigation_facts(state, &caller).await;
+        let (manages, may_send, open_surveys) = navigation_facts(state, &caller).await;
         Ok(Viewer {
             caller,
             org,
@@ -195,6 +221,7 @@ impl FromRequestParts<ServerState> for Viewer {
             csrf: csrf_token(&token),
             path: local_path(parts),
             manages,
+            may_send,
             open_surveys,
             server_time: {
                 let now = state.app.clock().now();
@@ -207,13 +234,23 @@ impl FromRequestParts<ServerState> for Viewer {
 }
 
 /// What the navigation shows beyond the role: whether the viewer manages anyone (for
-/// Analytics) and the surveys waiting for their answer. A failed look-up only hides an
-/// entry; the page itself still renders.
-async fn navigation_facts(state: &ServerState, caller: &Caller) -> (bool, Vec<(String, String)>) {
+/// Analytics), whether they may send (for New notice) and the surveys waiting for their
+/// answer. A failed look-up only hides an entry; the page itself still renders.
+async fn navigation_facts(
+    state: &ServerState,
+    caller: &Caller,
+) -> (bool, bool, Vec<(String, String)>) {
     let manages = match state.app.manages_anyone(caller).await {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, "could not tell whether the viewer manages anyone");
+            false
+        }
+    };
+    let may_send = match state.app.may_send_anything(caller, manages).await {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not tell whether the viewer may send");
             false
         }
     };
@@ -228,7 +265,7 @@ async fn navigation_facts(state: &ServerState, caller: &Caller) -> (bool, Vec<(S
             Vec::new()
         }
     };
-    (manages, surveys)
+    (manages, may_send, surveys)
 }
 
 /// A visitor who may or may not be signed in (sign-in and setup pages).

@@ -1,6 +1,6 @@
 //! The organisation's settings for administrators: time zone, working and quiet hours,
 //! which priorities may be tracked per person, retention, the minimum group size, the
-//! pilot departments, the policy text and the default reminder plans.
+//! pilot departments, the policy text, the default reminder plans and who may send.
 //!
 //! The form is sent whole and applied in one service call, so a refusal changes nothing;
 //! the refusal names its field, and the page shows the message next to that field.
@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use readtrack_domain::department::Department;
 use readtrack_domain::reminder::{ReminderPlan, ReminderPlanInput};
+use readtrack_domain::rights::{Grant, GrantInput, SendingRights, SendingRightsInput};
 use readtrack_domain::settings::{OrgSettings, format_time_of_day, weekday_number};
 use readtrack_service::ServiceError;
 use readtrack_service::privacy::{PlanPatch, SettingsPatch};
@@ -131,6 +132,238 @@ fn number(field: &str, raw: &str) -> Result<Option<i64>, (String, String)> {
     })
 }
 
+/// One sending grant as the form holds it (wire names).
+#[derive(Debug, Clone, Default)]
+pub struct GrantValues {
+    /// `nobody`, `own_department`, `everyone`; empty on a department row: no grant.
+    pub reach: String,
+    /// Highest priority.
+    pub max_priority: String,
+    /// Most tracking.
+    pub max_tracking: String,
+}
+
+impl GrantValues {
+    fn of(g: &Grant) -> Self {
+        Self {
+            reach: g.reach.as_str().into(),
+            max_priority: g.max_priority.as_str().into(),
+            max_tracking: g.max_tracking.as_str().into(),
+        }
+    }
+
+    fn set(&mut self, key: &str, val: String) {
+        match key {
+            "reach" => self.reach = val,
+            "max_priority" => self.max_priority = val,
+            "max_tracking" => self.max_tracking = val,
+            _ => {}
+        }
+    }
+
+    fn input(&self) -> GrantInput {
+        GrantInput {
+            reach: self.reach.clone(),
+            max_priority: self.max_priority.clone(),
+            max_tracking: self.max_tracking.clone(),
+        }
+    }
+}
+
+/// The sending rights as the form holds them; department rows by position, the last
+/// one (empty) for adding a department.
+#[derive(Debug, Clone, Default)]
+pub struct RightsValues {
+    staff: GrantValues,
+    managers: GrantValues,
+    departments: Vec<(String, GrantValues)>,
+}
+
+impl RightsValues {
+    fn of(r: &SendingRights) -> Self {
+        Self {
+            staff: GrantValues::of(&r.staff),
+            managers: GrantValues::of(&r.managers),
+            departments: r
+                .departments
+                .iter()
+                .map(|d| (d.department.to_string(), GrantValues::of(&d.grant)))
+                .collect(),
+        }
+    }
+
+    /// Takes `rights.staff.reach`, `rights.dept.3.department` and the like.
+    fn set(&mut self, key: &str, val: String) {
+        if let Some(k) = key.strip_prefix("staff.") {
+            self.staff.set(k, val);
+        } else if let Some(k) = key.strip_prefix("managers.") {
+            self.managers.set(k, val);
+        } else if let Some(rest) = key.strip_prefix("dept.")
+            && let Some((i, k)) = rest.split_once('.')
+            && let Ok(i) = i.parse::<usize>()
+            && i < readtrack_domain::rights::MAX_DEPARTMENT_GRANTS + 1
+        {
+            if self.departments.len() <= i {
+                self.departments.resize(i + 1, Default::default());
+            }
+            let row = &mut self.departments[i];
+            if k == "department" {
+                row.0 = val;
+            } else {
+                row.1.set(k, val);
+            }
+        }
+    }
+
+    /// The rights the form asks for: department rows without a department or a reach
+    /// are dropped (that is how a grant is removed).
+    fn input(&self) -> SendingRightsInput {
+        SendingRightsInput {
+            staff: self.staff.input(),
+            managers: self.managers.input(),
+            departments: self
+                .departments
+                .iter()
+                .filter(|(d, g)| !d.is_empty() && !g.reach.is_empty())
+                .map(|(d, g)| (d.clone(), g.input()))
+                .collect(),
+        }
+    }
+}
+
+/// A choice in one of the rights' selects.
+#[derive(Debug, Clone)]
+pub struct Opt {
+    /// The submitted value.
+    pub value: String,
+    /// What the admin reads.
+    pub label: String,
+    /// Chosen now.
+    pub selected: bool,
+}
+
+/// One row of the "who may send" table.
+#[derive(Debug, Clone)]
+pub struct RightsRow {
+    /// Field-name prefix (`rights.staff`, `rights.dept.2`).
+    pub prefix: String,
+    /// The group, for the fixed rows.
+    pub label: String,
+    /// The department select, on department rows.
+    pub departments: Option<Vec<Opt>>,
+    /// Reach choices.
+    pub reach: Vec<Opt>,
+    /// Priority choices.
+    pub priority: Vec<Opt>,
+    /// Tracking choices.
+    pub tracking: Vec<Opt>,
+}
+
+fn opts(pairs: &[(&str, &str)], current: &str) -> Vec<Opt> {
+    pairs
+        .iter()
+        .map(|(value, label)| Opt {
+            value: value.to_string(),
+            label: label.to_string(),
+            selected: *value == current,
+        })
+        .collect()
+}
+
+/// The rows of the "who may send" table: staff, managers, each department grant, and
+/// an empty row to add one.
+fn rights_rows(t: &Tr, values: &RightsValues, departments: &[Department]) -> Vec<RightsRow> {
+    let reach = [
+        ("nobody", t.reach_nobody),
+        ("own_department", t.reach_own_department),
+        ("everyone", t.reach_everyone),
+    ];
+    let priority = [
+        ("normal", t.priority_normal),
+        ("important", t.priority_important),
+        ("urgent", t.priority_urgent),
+    ];
+    let tracking = [
+        ("off", t.tracking_off),
+        ("aggregate", t.tracking_aggregate),
+        ("per_person", t.tracking_per_person),
+    ];
+    let row = |prefix: String, label: String, g: &GrantValues, depts: Option<Vec<Opt>>| {
+        let mut reach_opts = opts(&reach, &g.reach);
+        if depts.is_some() {
+            reach_opts.insert(
+                0,
+                Opt {
+                    value: String::new(),
+                    label: t.grant_none.to_string(),
+                    selected: g.reach.is_empty(),
+                },
+            );
+        }
+        RightsRow {
+            prefix,
+            label,
+            departments: depts,
+            reach: reach_opts,
+            priority: opts(&priority, &g.max_priority),
+            tracking: opts(&tracking, &g.max_tracking),
+        }
+    };
+    let ordered = tree_order(departments);
+    let dept_opts = |current: &str| {
+        let mut list = vec![Opt {
+            value: String::new(),
+            label: t.grant_add_department.to_string(),
+            selected: current.is_empty(),
+        }];
+        list.extend(ordered.iter().map(|(d, depth)| Opt {
+            value: d.id.to_string(),
+            label: format!("{}{}", "\u{a0}\u{a0}".repeat((*depth).min(6)), d.name),
+            selected: d.id.to_string() == current,
+        }));
+        list
+    };
+    let mut rows = vec![
+        row(
+            "rights.staff".into(),
+            t.rights_staff.into(),
+            &values.staff,
+            None,
+        ),
+        row(
+            "rights.managers".into(),
+            t.rights_managers.into(),
+            &values.managers,
+            None,
+        ),
+    ];
+    let kept: Vec<&(String, GrantValues)> = values
+        .departments
+        .iter()
+        .filter(|(d, _)| !d.is_empty())
+        .collect();
+    for (i, (d, g)) in kept.iter().enumerate() {
+        rows.push(row(
+            format!("rights.dept.{i}"),
+            String::new(),
+            g,
+            Some(dept_opts(d)),
+        ));
+    }
+    let adding = GrantValues {
+        reach: String::new(),
+        max_priority: "urgent".into(),
+        max_tracking: "per_person".into(),
+    };
+    rows.push(row(
+        format!("rights.dept.{}", kept.len()),
+        String::new(),
+        &adding,
+        Some(dept_opts("")),
+    ));
+    rows
+}
+
 /// What the form holds: the saved settings, or what the admin sent after a refusal.
 #[derive(Debug, Clone, Default)]
 pub struct SettingsValues {
@@ -150,6 +383,7 @@ pub struct SettingsValues {
     policy_translations: std::collections::BTreeMap<String, String>,
     important: PlanValues,
     urgent: PlanValues,
+    rights: RightsValues,
     csrf: String,
 }
 
@@ -189,6 +423,7 @@ impl SettingsValues {
             policy_translations: s.policy_translations.clone(),
             important: PlanValues::of(s.default_reminders_important.as_ref()),
             urgent: PlanValues::of(s.default_reminders_urgent.as_ref()),
+            rights: RightsValues::of(&s.sending_rights),
             csrf: String::new(),
         }
     }
@@ -202,6 +437,10 @@ impl SettingsValues {
             }
             if let Some(key) = k.strip_prefix("urgent.") {
                 v.urgent.set(key, val);
+                continue;
+            }
+            if let Some(key) = k.strip_prefix("rights.") {
+                v.rights.set(key, val);
                 continue;
             }
             match k.as_str() {
@@ -283,6 +522,9 @@ impl SettingsValues {
                 self.important.patch("default_reminders.important")?,
                 self.urgent.patch("default_reminders.urgent")?,
             )),
+            // A form without the rights' fields (a page from before they existed)
+            // leaves them as they are.
+            sending_rights: (!self.rights.staff.reach.is_empty()).then(|| self.rights.input()),
         })
     }
 }
@@ -301,6 +543,7 @@ pub fn field_slot(field: &str) -> &'static str {
         "pilot" => "pilot",
         "default_reminders" if field.contains("urgent") => "urgent",
         "default_reminders" => "important",
+        "sending_rights" => "sending_rights",
         _ => "form",
     }
 }
@@ -366,6 +609,8 @@ struct SettingsPage {
     policy_version: i64,
     /// A translation box per language: (tag, the language's own name, text).
     translations: Vec<(&'static str, &'static str, String)>,
+    /// Who may send: a row per group and department grant.
+    rights: Vec<RightsRow>,
     errors: FieldErrors,
     notice: Option<String>,
 }
@@ -436,6 +681,7 @@ fn page(
                 (l.tag(), l.native_name(), text.unwrap_or_default())
             })
             .collect(),
+        rights: rights_rows(t, &values.rights, departments),
         v: values,
         errors,
         notice,
@@ -552,6 +798,10 @@ mod tests {
         assert_eq!(
             field_slot("default_reminders.important.remind_after_minutes"),
             "important"
+        );
+        assert_eq!(
+            field_slot("sending_rights.departments[0].reach"),
+            "sending_rights"
         );
         assert_eq!(field_slot("something_new"), "form");
     }

@@ -321,13 +321,30 @@ impl TestApp {
         (s, v)
     }
 
-    /// First-run setup in Asia/Hong_Kong.
+    /// First-run setup in Asia/Hong_Kong, in which everyone may send anything: the suites
+    /// test what notices do, and the sending rights have their own tests (from the
+    /// defaults, with [`TestApp::setup_with_default_rights`]).
     pub async fn setup(&self) -> Org {
+        let org = self.setup_with_default_rights().await;
+        let (status, body) = self
+            .patch(
+                "/api/v1/org/settings",
+                Some(&org.admin),
+                json!({"sending_rights": everyone_sends_everything()}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        org
+    }
+
+    /// First-run setup in Asia/Hong_Kong with a new organisation's sending rights.
+    pub async fn setup_with_default_rights(&self) -> Org {
         let (status, body) = self
             .post(
                 "/api/v1/setup",
                 None,
                 json!({"org_name": "Harbour Line", "time_zone": "Asia/Hong_Kong",
+                       "setup_code": self.service.setup_code(),
                        "admin": {"name": "Ivy Lam", "email": "ivy@harbour.example", "password": "correct horse"}}),
             )
             .await;
@@ -556,4 +573,10 @@ impl FormBody for reqwest::RequestBuilder {
         )
         .body(body)
     }
+}
+
+/// Sending rights under which everyone may send anything.
+pub fn everyone_sends_everything() -> Value {
+    let all = json!({"reach": "everyone", "max_priority": "urgent", "max_tracking": "per_person"});
+    json!({"staff": all, "managers": all, "departments": []})
 }

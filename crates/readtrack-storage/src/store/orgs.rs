@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use readtrack_domain::ids::{DepartmentId, MemberId, OrgId, TokenId};
-use readtrack_domain::member::Role;
+use readtrack_domain::member::{Member, Role};
 use readtrack_domain::settings::{
     OrgSettings, Pilot, QuietHours, WorkingHours, format_time_of_day,
 };
@@ -17,7 +17,8 @@ use crate::model::*;
 use crate::sql::*;
 use crate::{Orgs, Result, StorageError};
 
-const ORG_COLUMNS: &str = "id, name, time_zone, working_days, work_start, work_end, quiet_start, quiet_end, quiet_reads, per_person_for, retention_days, min_group_size, policy_version, pilot_departments, pilot_expanded, reminders_important, reminders_urgent";
+/// The columns [`org_from_row`] reads.
+pub(crate) const ORG_COLUMNS: &str = "id, name, time_zone, working_days, work_start, work_end, quiet_start, quiet_end, quiet_reads, per_person_for, retention_days, min_group_size, policy_version, pilot_departments, pilot_expanded, reminders_important, reminders_urgent, sending_rights";
 
 /// The policy's translations as stored: a JSON object from language tag to text.
 fn decode_translations(raw: Option<String>) -> Result<BTreeMap<String, String>> {
@@ -30,6 +31,15 @@ fn decode_translations(raw: Option<String>) -> Result<BTreeMap<String, String>> 
 
 fn encode_translations(t: &BTreeMap<String, String>) -> String {
     serde_json::to_string(t).unwrap_or_else(|_| "{}".into())
+}
+
+/// The member columns as read through the alias `m`.
+fn prefixed_member_columns() -> String {
+    MEMBER_COLUMNS
+        .split(", ")
+        .map(|c| format!("m.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The organisation of `row`, with the current policy's text and translations (the
@@ -75,6 +85,7 @@ pub(crate) fn org_from_row(
         },
         default_reminders_important: plan("reminders_important")?,
         default_reminders_urgent: plan("reminders_urgent")?,
+        sending_rights: decode_rights(&row.get::<String>("sending_rights")?)?,
     };
     Ok(OrgRecord {
         id: OrgId(row.get("id")?),
@@ -85,8 +96,8 @@ pub(crate) fn org_from_row(
 
 /// The organisation settings that both creating and updating an organisation write, in
 /// the column order `time_zone, working_days, work_start, work_end, quiet_start, quiet_end,
-/// quiet_reads, per_person_for, retention_days, min_group_size`.
-fn settings_columns(s: &OrgSettings) -> [Arg; 10] {
+/// quiet_reads, per_person_for, retention_days, min_group_size, sending_rights`.
+fn settings_columns(s: &OrgSettings) -> [Arg; 11] {
     [
         s.time_zone.name().into(),
         encode_days(&s.working_hours.days).into(),
@@ -98,6 +109,7 @@ fn settings_columns(s: &OrgSettings) -> [Arg; 10] {
         encode_priorities(&s.per_person_tracking_for).into(),
         i64::from(s.retention_days).into(),
         i64::from(s.min_group_size).into(),
+        encode_rights(&s.sending_rights).into(),
     ]
 }
 
@@ -204,7 +216,7 @@ impl Orgs for Store {
         let visibility_changed = policy_changed || pilot_expanded != current.1;
         q(
             "UPDATE orgs SET time_zone = ?, working_days = ?, work_start = ?, work_end = ?, quiet_start = ?, quiet_end = ?, quiet_reads = ?,
-                 per_person_for = ?, retention_days = ?, min_group_size = ?, policy_version = ?, pilot_departments = ?, pilot_expanded = ?,
+                 per_person_for = ?, retention_days = ?, min_group_size = ?, sending_rights = ?, policy_version = ?, pilot_departments = ?, pilot_expanded = ?,
                  reminders_important = ?, reminders_urgent = ?, visibility_epoch = visibility_epoch + ?
              WHERE id = ?",
         )
@@ -273,11 +285,7 @@ impl Orgs for Store {
     }
 
     async fn find_token(&self, hash: &[u8], now: Timestamp) -> Result<Option<TokenRecord>> {
-        let cols = MEMBER_COLUMNS
-            .split(", ")
-            .map(|c| format!("m.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let cols = prefixed_member_columns();
         let sql = format!(
             "SELECT t.id AS token_id, t.kind, t.expires_at, {cols} FROM tokens t JOIN members m ON m.id = t.member_id
              WHERE t.hash = ? AND t.expires_at > ? AND m.active"
@@ -341,6 +349,90 @@ impl Orgs for Store {
         Ok(ids.into_iter().map(TokenId).collect())
     }
 
+    async fn put_invitation(
+        &self,
+        org: OrgId,
+        member: MemberId,
+        hash: &[u8],
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.db.write().await?;
+        q("DELETE FROM invitations WHERE member_id = ?")
+            .bind(member.0)
+            .execute(&mut tx)
+            .await?;
+        q("INSERT INTO invitations (member_id, org_id, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(member.0)
+            .bind(org.0)
+            .bind(hash)
+            .bind(ms(now))
+            .bind(ms(expires_at))
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn invited_member(&self, hash: &[u8], now: Timestamp) -> Result<Option<Member>> {
+        let row = q(format!(
+            "SELECT {} FROM invitations i JOIN members m ON m.id = i.member_id
+             WHERE i.hash = ? AND i.expires_at > ? AND m.active",
+            prefixed_member_columns()
+        ))
+        .bind(hash)
+        .bind(ms(now))
+        .fetch_optional(&mut self.db.read().await?)
+        .await?;
+        row.map(|r| member_from_row(&r)).transpose()
+    }
+
+    async fn accept_invitation(
+        &self,
+        hash: &[u8],
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<Member>> {
+        let mut tx = self.db.write().await?;
+        let member: Option<i64> = q("DELETE FROM invitations WHERE hash = ? AND expires_at > ?
+               AND member_id IN (SELECT id FROM members WHERE active)
+             RETURNING member_id")
+        .bind(hash)
+        .bind(ms(now))
+        .scalar_opt(&mut tx)
+        .await?;
+        let Some(member) = member else {
+            return Ok(None);
+        };
+        q("UPDATE members SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(member)
+            .execute(&mut tx)
+            .await?;
+        let row = q(format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = ?"))
+            .bind(member)
+            .fetch_one(&mut tx)
+            .await?;
+        let member = member_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Some(member))
+    }
+
+    async fn open_invitations(
+        &self,
+        org: OrgId,
+        now: Timestamp,
+    ) -> Result<Vec<(MemberId, Timestamp)>> {
+        let rows = q("SELECT member_id, expires_at FROM invitations WHERE org_id = ? AND expires_at > ? ORDER BY member_id")
+            .bind(org.0)
+            .bind(ms(now))
+            .fetch_all(&mut self.db.read().await?)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((MemberId(r.get("member_id")?), ts(r.get("expires_at")?))))
+            .collect()
+    }
+
     async fn live_tokens(&self, ids: &[TokenId], now: Timestamp) -> Result<Vec<(TokenId, Role)>> {
         let rows = q(format!(
             "SELECT t.id, m.role FROM tokens t JOIN members m ON m.id = t.member_id
@@ -371,8 +463,8 @@ impl Store {
         }
         let s = &new.settings;
         let org_id: i64 = q(
-            "INSERT INTO orgs (name, time_zone, working_days, work_start, work_end, quiet_start, quiet_end, quiet_reads, per_person_for, retention_days, min_group_size, policy_version, reminders_important, reminders_urgent, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO orgs (name, time_zone, working_days, work_start, work_end, quiet_start, quiet_end, quiet_reads, per_person_for, retention_days, min_group_size, sending_rights, policy_version, reminders_important, reminders_urgent, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&new.name)
         .bind_all(settings_columns(s))

@@ -15,7 +15,7 @@ use readtrack_domain::time_zone::Zone;
 use readtrack_domain::working_time::WorkCalendar;
 
 use super::messages::{allocate_seqs, insert_events};
-use super::orgs::org_from_row;
+use super::orgs::{ORG_COLUMNS, org_from_row};
 use super::{Store, chunks, json_id_list, json_ints, lock, plan_for_keys};
 use crate::db::Dialect;
 use crate::db::{Tx, q};
@@ -75,7 +75,7 @@ async fn org_settings(
     if let Some(s) = cache.get(&org) {
         return Ok(s.clone());
     }
-    let row = q("SELECT id, name, time_zone, working_days, work_start, work_end, quiet_start, quiet_end, quiet_reads, per_person_for, retention_days, min_group_size, policy_version, pilot_departments, pilot_expanded, reminders_important, reminders_urgent FROM orgs WHERE id = ?")
+    let row = q(format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = ?"))
         .bind(org.0)
         .fetch_one(tx)
         .await?;

@@ -66,6 +66,7 @@ impl Server {
             .arg(data)
             .args(extra)
             .env("READTRACK_LOG", "warn")
+            .env("READTRACK_SETUP_CODE", SETUP_CODE)
             .env_remove("READTRACK_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -183,6 +184,9 @@ fn midday_zone() -> String {
     }
 }
 
+/// The setup code the servers started here are given.
+pub const SETUP_CODE: &str = "CLI-SUITE-SETUP";
+
 impl Org {
     /// Creates the organisation through the setup API.
     pub async fn setup(server: &Server) -> Org {
@@ -194,6 +198,7 @@ impl Org {
             Some(json!({
                 "org_name": "Test Shipping",
                 "time_zone": midday_zone(),
+                "setup_code": SETUP_CODE,
                 "admin": {"name": "Ada Admin", "email": "ada@test.example", "password": PASSWORD}
             })),
         )
@@ -209,7 +214,9 @@ impl Org {
         .await;
         assert_eq!(status, 201, "department: {dept}");
         let department_id = dept["id"].as_str().expect("department id").to_string();
-        let mut ids = Vec::new();
+        let mut ids: Vec<String> = Vec::new();
+        // Sam manages Rita: a new organisation's sending rights let a manager send to
+        // their own department.
         for (name, email) in [
             ("Sam Sender", "sam@test.example"),
             ("Rita Reader", "rita@test.example"),
@@ -218,7 +225,10 @@ impl Org {
                 reqwest::Method::POST,
                 &format!("{base}/api/v1/members"),
                 Some(&admin_token),
-                Some(json!({"name": name, "email": email, "department_id": department_id, "password": PASSWORD})),
+                Some(
+                    json!({"name": name, "email": email, "department_id": department_id,
+                            "password": PASSWORD, "manager_id": ids.first()}),
+                ),
             )
             .await;
             assert_eq!(status, 201, "member: {member}");

@@ -5,14 +5,22 @@ use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Spawns `cmd` (a `readtrack serve … --print-addr` command) with its stdout piped and
-/// waits up to `timeout` for its `listening on ADDR` line. Answers the child, the
+/// The setup code every server these suites start is given (`READTRACK_SETUP_CODE`).
+#[allow(dead_code)]
+pub const SETUP_CODE: &str = "SUITE-SETUP-CODE";
+
+/// Spawns `cmd` (a `readtrack serve … --print-addr` command, given [`SETUP_CODE`]) with
+/// its stdout piped and waits up to `timeout` for its `listening on ADDR` line. Answers the child, the
 /// address, and the rest of its stdout, which the caller must keep draining so the
 /// server never blocks on a full pipe.
 pub fn spawn_and_wait_for_address(
     cmd: &mut Command,
     timeout: Duration,
 ) -> (Child, String, Lines<BufReader<ChildStdout>>) {
+    // Unless the caller chose otherwise (set it, or removed it to see one made).
+    if !cmd.get_envs().any(|(key, _)| key == "READTRACK_SETUP_CODE") {
+        cmd.env("READTRACK_SETUP_CODE", SETUP_CODE);
+    }
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
