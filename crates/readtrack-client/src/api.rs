@@ -284,9 +284,22 @@ impl ApiClient {
     /// `POST /api/v1/auth/login`. The answer's token is not kept: build a new client
     /// with [`ApiClient::with_token`].
     pub async fn login(&self, email: &str, password: &str) -> Result<LoginResponse> {
+        self.login_with_code(email, password, None).await
+    }
+
+    /// `POST /api/v1/auth/login` for an account with two-step sign-in: with the current
+    /// code of the authenticator app (without one, such an account answers 401
+    /// `second_factor_required`).
+    pub async fn login_with_code(
+        &self,
+        email: &str,
+        password: &str,
+        second_factor_code: Option<&str>,
+    ) -> Result<LoginResponse> {
         let body = LoginRequest {
             email: email.to_string(),
             password: password.to_string(),
+            second_factor_code: second_factor_code.map(str::to_string),
         };
         self.send(
             self.request(Method::POST, &["auth", "login"], false)?

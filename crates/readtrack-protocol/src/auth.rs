@@ -60,6 +60,10 @@ pub struct LoginRequest {
     pub email: String,
     /// Password.
     pub password: String,
+    /// The current 6-digit code of the authenticator app, for an account with two-step
+    /// sign-in (without it such an account answers 401 `second_factor_required`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_factor_code: Option<String>,
 }
 
 /// Answer to login.
@@ -165,6 +169,8 @@ pub struct Me {
     pub time_zone: String,
     /// What this member may send.
     pub may_send: MaySendBody,
+    /// Whether two-step sign-in (TOTP) is on for this member.
+    pub second_factor: bool,
 }
 
 /// What a member may send, for clients to offer only that.
@@ -214,4 +220,31 @@ pub struct AcceptInvitation {
     pub token: String,
     /// The password to set, at least 8 characters.
     pub password: String,
+}
+
+/// `POST /api/v1/me/second-factor`: what the authenticator app needs, shown once; the
+/// factor works after a first code confirms it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SecondFactorSetupBody {
+    /// The shared secret, base32 (to type into the app).
+    pub secret: String,
+    /// The `otpauth://totp/…` URL (for a QR code).
+    pub otpauth_url: String,
+}
+
+/// A code from the authenticator app.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SecondFactorCode {
+    /// The current 6-digit code.
+    pub code: String,
+}
+
+/// Whether two-step sign-in is on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SecondFactorState {
+    /// On or off.
+    pub enabled: bool,
 }

@@ -64,6 +64,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unauthenticated(m) => {
                 Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", m)
             }
+            ServiceError::SecondFactorRequired => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "second_factor_required",
+                ServiceError::SecondFactorRequired.to_string(),
+            ),
             ServiceError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
             ServiceError::NotFound(what) => Self::not_found(what),
             ServiceError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),

@@ -414,6 +414,36 @@ fn table() -> Vec<Row> {
             Body::Json(|_| json!({"name": "Ada Chan"})),
             [401, 401, 403, 403, 403, 200, 403, 404],
         ),
+        // Two-step sign-in: each member sets up their own; a code that is not one is
+        // refused; admins remove a member's (the one being set up above).
+        write(
+            M::POST,
+            "/api/v1/me/second-factor",
+            |_| "/api/v1/me/second-factor".into(),
+            Body::None,
+            [401, 401, 201, 201, 201, 201, 201, 201],
+        ),
+        write(
+            M::POST,
+            "/api/v1/me/second-factor/confirm",
+            |_| "/api/v1/me/second-factor/confirm".into(),
+            Body::Json(|_| json!({"code": "not a code"})),
+            [401, 401, 400, 400, 400, 400, 400, 400],
+        ),
+        write(
+            M::POST,
+            "/api/v1/me/second-factor/disable",
+            |_| "/api/v1/me/second-factor/disable".into(),
+            Body::Json(|_| json!({"code": "not a code"})),
+            [401, 401, 400, 400, 400, 400, 400, 400],
+        ),
+        write(
+            M::DELETE,
+            "/api/v1/members/{id}/second-factor",
+            |f| format!("/api/v1/members/{}/second-factor", f.member_id),
+            Body::None,
+            [401, 401, 403, 403, 403, 204, 403, 404],
+        ),
         // Invitations: admins invite their own members; accepting needs the link's
         // secret, not a session.
         write(

@@ -1109,8 +1109,14 @@ async fn the_settings_page_edits_who_may_send_and_a_department_grant_can_be_adde
     let admin = &org.admin;
     let hr = app.department(admin, "HR", Some(&org.root)).await;
     let (_, html) = page(&app, admin, "/admin/settings").await;
-    assert!(html.contains("name=\"rights.staff.reach\""), "a row for staff");
-    assert!(html.contains("name=\"rights.dept.0.department\""), "a row to add one");
+    assert!(
+        html.contains("name=\"rights.staff.reach\""),
+        "a row for staff"
+    );
+    assert!(
+        html.contains("name=\"rights.dept.0.department\""),
+        "a row to add one"
+    );
     let grant = |prefix: &str, reach: &str, priority: &str, tracking: &str| {
         vec![
             (format!("{prefix}.reach"), reach.to_string()),
@@ -1120,7 +1126,12 @@ async fn the_settings_page_edits_who_may_send_and_a_department_grant_can_be_adde
     };
     let mut form = settings_form(&app, admin, &[]).await;
     form.extend(grant("rights.staff", "nobody", "normal", "off"));
-    form.extend(grant("rights.managers", "own_department", "important", "aggregate"));
+    form.extend(grant(
+        "rights.managers",
+        "own_department",
+        "important",
+        "aggregate",
+    ));
     form.push(("rights.dept.0.department".into(), hr.clone()));
     form.extend(grant("rights.dept.0", "everyone", "urgent", "per_person"));
     let res = post_pairs(&app, admin, "/admin/settings", &form).await;
@@ -1139,7 +1150,12 @@ async fn the_settings_page_edits_who_may_send_and_a_department_grant_can_be_adde
     // "No extra right" removes the grant.
     let mut form = settings_form(&app, admin, &[]).await;
     form.extend(grant("rights.staff", "nobody", "normal", "off"));
-    form.extend(grant("rights.managers", "own_department", "important", "aggregate"));
+    form.extend(grant(
+        "rights.managers",
+        "own_department",
+        "important",
+        "aggregate",
+    ));
     form.push(("rights.dept.0.department".into(), hr.clone()));
     form.extend(grant("rights.dept.0", "", "urgent", "per_person"));
     let res = post_pairs(&app, admin, "/admin/settings", &form).await;
@@ -1150,10 +1166,20 @@ async fn the_settings_page_edits_who_may_send_and_a_department_grant_can_be_adde
     // A bad value is refused next to the table, and nothing changes.
     let mut form = settings_form(&app, admin, &[]).await;
     form.extend(grant("rights.staff", "the world", "normal", "off"));
-    form.extend(grant("rights.managers", "own_department", "important", "aggregate"));
+    form.extend(grant(
+        "rights.managers",
+        "own_department",
+        "important",
+        "aggregate",
+    ));
     let res = post_pairs(&app, admin, "/admin/settings", &form).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert!(res.text().await.unwrap().contains("id=\"err-sending_rights\""));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("id=\"err-sending_rights\"")
+    );
 }
 
 #[tokio::test]

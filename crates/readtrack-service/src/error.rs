@@ -12,6 +12,12 @@ pub enum ServiceError {
     /// No valid credentials (401).
     #[error("{0}")]
     Unauthenticated(String),
+    /// The password was right but the account has two-step sign-in: ask for the code
+    /// (401, code `second_factor_required`).
+    #[error(
+        "this account uses two-step sign-in: give the 6-digit code from your authenticator app"
+    )]
+    SecondFactorRequired,
     /// Authenticated but not allowed (403).
     #[error("{0}")]
     Forbidden(String),

@@ -21,6 +21,7 @@ pub mod realtime;
 pub mod receipts;
 pub mod rights;
 pub mod scheduler;
+pub mod second_factor;
 pub mod streams;
 pub mod tasks;
 pub mod timeline;

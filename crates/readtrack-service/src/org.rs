@@ -240,7 +240,7 @@ impl App {
     /// Signs a member in with email and password. Unknown addresses and wrong passwords
     /// get the same answer after the same work.
     pub async fn login(&self, email: &str, password: &str) -> Result<LoginOutput> {
-        self.login_from(email, password, None).await
+        self.login_from(email, password, None, None).await
     }
 
     /// [`App::login`] from a client address: attempts are limited per account and per
@@ -249,6 +249,7 @@ impl App {
         &self,
         email: &str,
         password: &str,
+        second_factor_code: Option<&str>,
         address: Option<std::net::IpAddr>,
     ) -> Result<LoginOutput> {
         if let Some(ip) = address {
@@ -270,6 +271,22 @@ impl App {
         let hash = record.as_ref().and_then(|r| r.password_hash.clone());
         let ok = auth::verify_password(password.to_string(), hash).await;
         let record = record.filter(|r| ok && r.active).ok_or_else(denied)?;
+        // The password was right: an account with two-step sign-in also needs a code,
+        // each good for one sign-in (the attempts above count against the limits).
+        if self.has_second_factor(record.member_id).await? {
+            let Some(code) = second_factor_code.filter(|c| !c.trim().is_empty()) else {
+                return Err(ServiceError::SecondFactorRequired);
+            };
+            let account = email.trim().to_lowercase();
+            if !self
+                .second_factor_accepts(record.member_id, &account, code)
+                .await?
+            {
+                return Err(ServiceError::Unauthenticated(
+                    "the code is wrong or was already used; wait for the next one".into(),
+                ));
+            }
+        }
         let (token, _, expires_at) = self
             .issue_token(
                 record.org_id,

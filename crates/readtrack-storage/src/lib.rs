@@ -145,6 +145,18 @@ pub trait Orgs: Send + Sync {
         org: OrgId,
         now: Timestamp,
     ) -> Result<Vec<(MemberId, Timestamp)>>;
+    /// Starts setting up a second factor: stores `secret` as not yet confirmed,
+    /// replacing any unconfirmed one. False (nothing changes) when one is already on.
+    async fn begin_second_factor(&self, member: MemberId, secret: &str) -> Result<bool>;
+    /// The member's second factor, confirmed or not.
+    async fn second_factor(&self, member: MemberId) -> Result<Option<SecondFactor>>;
+    /// Turns the stored second factor on, with `step` as the last code used.
+    async fn enable_second_factor(&self, member: MemberId, step: i64) -> Result<bool>;
+    /// Accepts a code of time step `step` once: false when that step (or a later one)
+    /// was already used or the factor is not on.
+    async fn use_second_factor_step(&self, member: MemberId, step: i64) -> Result<bool>;
+    /// Removes the member's second factor; false when there was none.
+    async fn remove_second_factor(&self, member: MemberId) -> Result<bool>;
     /// Which of `ids` still work at `now` (not deleted, not expired, their member
     /// active), each with its member's role as it is now: open streams are checked
     /// against this, so revoking a credential ends them.

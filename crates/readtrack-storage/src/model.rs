@@ -53,6 +53,17 @@ pub struct OrgRecord {
     pub settings: OrgSettings,
 }
 
+/// A member's second factor (TOTP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondFactor {
+    /// The shared secret, base32.
+    pub secret: String,
+    /// Confirmed with a code, so sign-in asks for one.
+    pub enabled: bool,
+    /// The last time step a code was accepted for.
+    pub last_step: Option<i64>,
+}
+
 /// What login needs to know about an address.
 #[derive(Debug, Clone)]
 pub struct LoginRecord {

@@ -36,6 +36,19 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/me/export", get(privacy::export_me))
         .route("/me/password", post(setup::change_password))
         .route("/invitations/accept", post(setup::accept_invitation))
+        .route("/me/second-factor", post(setup::begin_second_factor))
+        .route(
+            "/me/second-factor/confirm",
+            post(setup::confirm_second_factor),
+        )
+        .route(
+            "/me/second-factor/disable",
+            post(setup::disable_second_factor),
+        )
+        .route(
+            "/members/{id}/second-factor",
+            delete(setup::reset_second_factor),
+        )
         .route("/members/{id}/invitation", post(setup::invite))
         .route("/audit", get(privacy::audit_log))
         .route("/analytics/departments", get(privacy::departments))

@@ -50,7 +50,15 @@ pub async fn login(
     crate::extract::ClientAddr(address): crate::extract::ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    let out = s.app.login_from(&req.email, &req.password, address).await?;
+    let out = s
+        .app
+        .login_from(
+            &req.email,
+            &req.password,
+            req.second_factor_code.as_deref(),
+            address,
+        )
+        .await?;
     Ok(Json(LoginResponse {
         token: out.token,
         member_id: out.member_id.to_string(),
@@ -140,6 +148,7 @@ pub async fn me(State(s): State<ServerState>, Auth(caller): Auth) -> ApiResult<J
     let org = s.app.org(caller.org_id()).await?;
     let zone = readtrack_service::App::member_zone(&caller.member, &org);
     let may_send = may_send_body(&s.app.may_send(&caller).await?);
+    let second_factor = s.app.has_second_factor(caller.id()).await?;
     let m = &caller.member;
     Ok(Json(Me {
         id: m.id.to_string(),
@@ -153,6 +162,7 @@ pub async fn me(State(s): State<ServerState>, Auth(caller): Auth) -> ApiResult<J
         org_name: org.name.clone(),
         time_zone: zone.name().to_string(),
         may_send,
+        second_factor,
     }))
 }
 
@@ -254,4 +264,59 @@ pub async fn invite(
             expires_at: convert::time(invitation.expires_at),
         }),
     ))
+}
+
+/// Starts turning two-step sign-in on: a new secret for the authenticator app, shown
+/// once; it works after `POST /api/v1/me/second-factor/confirm`. 409 when already on.
+#[utoipa::path(post, path = "/api/v1/me/second-factor", tag = "setup", security(("bearer" = [])),
+    responses((status = 201, body = SecondFactorSetupBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn begin_second_factor(
+    State(s): State<ServerState>,
+    Auth(caller): Auth,
+) -> ApiResult<(StatusCode, Json<SecondFactorSetupBody>)> {
+    let setup = s.app.begin_second_factor(&caller).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SecondFactorSetupBody {
+            secret: setup.secret,
+            otpauth_url: setup.otpauth_url,
+        }),
+    ))
+}
+
+/// Turns two-step sign-in on with a first code from the app.
+#[utoipa::path(post, path = "/api/v1/me/second-factor/confirm", tag = "setup", request_body = SecondFactorCode, security(("bearer" = [])),
+    responses((status = 200, body = SecondFactorState), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn confirm_second_factor(
+    State(s): State<ServerState>,
+    Auth(caller): Auth,
+    ApiJson(req): ApiJson<SecondFactorCode>,
+) -> ApiResult<Json<SecondFactorState>> {
+    s.app.confirm_second_factor(&caller, &req.code).await?;
+    Ok(Json(SecondFactorState { enabled: true }))
+}
+
+/// Turns the caller's two-step sign-in off, given a current code.
+#[utoipa::path(post, path = "/api/v1/me/second-factor/disable", tag = "setup", request_body = SecondFactorCode, security(("bearer" = [])),
+    responses((status = 200, body = SecondFactorState), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn disable_second_factor(
+    State(s): State<ServerState>,
+    Auth(caller): Auth,
+    ApiJson(req): ApiJson<SecondFactorCode>,
+) -> ApiResult<Json<SecondFactorState>> {
+    s.app.disable_second_factor(&caller, &req.code).await?;
+    Ok(Json(SecondFactorState { enabled: false }))
+}
+
+/// Removes a member's two-step sign-in (admin), for a lost phone; audited.
+#[utoipa::path(delete, path = "/api/v1/members/{id}/second-factor", tag = "directory", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Member id")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn reset_second_factor(
+    State(s): State<ServerState>,
+    Auth(caller): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.app.reset_second_factor(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

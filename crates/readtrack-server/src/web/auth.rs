@@ -33,6 +33,8 @@ struct LoginPage {
     csrf: String,
     next: String,
     email: String,
+    /// The account has two-step sign-in: the form asks for the code too.
+    needs_code: bool,
     error: Option<String>,
 }
 
@@ -70,12 +72,24 @@ fn login_form(
     email: String,
     error: Option<String>,
 ) -> Response {
+    login_form_with(visitor, status, next, email, false, error)
+}
+
+fn login_form_with(
+    visitor: &Visitor,
+    status: StatusCode,
+    next: String,
+    email: String,
+    needs_code: bool,
+    error: Option<String>,
+) -> Response {
     let (csrf, cookie) = login_csrf(visitor);
     let page = LoginPage {
         ctx: Chrome::anonymous(visitor.lang, "/login"),
         csrf,
         next,
         email,
+        needs_code,
         error,
     };
     with_cookie(render(status, &page), cookie)
@@ -108,6 +122,9 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     next: Option<String>,
+    /// The authenticator app's code, for accounts with two-step sign-in.
+    #[serde(default)]
+    code: String,
     #[serde(rename = "_csrf", default)]
     csrf: String,
 }
@@ -131,19 +148,33 @@ pub async fn login_submit(
         );
     }
     // The per-address limit holds here as on the API's sign-in.
-    match s.app.login_from(&f.email, &f.password, address).await {
+    let code = Some(f.code.as_str()).filter(|c| !c.trim().is_empty());
+    match s.app.login_from(&f.email, &f.password, code, address).await {
         Ok(out) => (
             sign_in_headers(&out.token, visitor.https),
             Redirect::to(&next),
         )
             .into_response(),
-        Err(readtrack_service::ServiceError::Unauthenticated(_)) => {
+        // The password was right: ask again, with the code.
+        Err(readtrack_service::ServiceError::SecondFactorRequired) => {
             let t = visitor.lang.tr();
-            login_form(
+            login_form_with(
                 &visitor,
                 StatusCode::UNAUTHORIZED,
                 next,
                 f.email,
+                true,
+                Some(t.second_factor_needed.into()),
+            )
+        }
+        Err(readtrack_service::ServiceError::Unauthenticated(_)) => {
+            let t = visitor.lang.tr();
+            login_form_with(
+                &visitor,
+                StatusCode::UNAUTHORIZED,
+                next,
+                f.email,
+                code.is_some(),
                 Some(t.wrong_login.into()),
             )
         }

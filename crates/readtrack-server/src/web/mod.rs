@@ -80,6 +80,15 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/tasks/{id}/complete", post(tasks::complete))
         .route("/me/data", get(my_data::my_data))
         .route("/me/password", post(my_data::change_password))
+        .route("/me/second-factor", post(my_data::begin_second_factor))
+        .route(
+            "/me/second-factor/confirm",
+            post(my_data::confirm_second_factor),
+        )
+        .route(
+            "/me/second-factor/disable",
+            post(my_data::disable_second_factor),
+        )
         .route("/policy", get(policy::policy))
         .route("/policy/ack", post(policy::acknowledge))
         .route("/analytics", get(analytics::analytics))

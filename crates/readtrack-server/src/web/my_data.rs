@@ -112,13 +112,100 @@ struct MyDataPage {
     views: Vec<ViewRow>,
     /// What became of a password change: (said, is an error).
     password: Option<(&'static str, bool)>,
+    /// Two-step sign-in is on.
+    second_factor_on: bool,
+    /// While turning it on: the secret and the `otpauth://` link, shown once.
+    second_factor_setup: Option<(String, String)>,
+    /// What became of the last two-step sign-in form: (said, is an error).
+    second_factor_said: Option<(&'static str, bool)>,
 }
 
-/// `?password=changed|wrong|short|wait|expired` after the password form.
-#[derive(Debug, Deserialize)]
+/// `?password=changed|wrong|short|wait|expired` after the password form,
+/// `?second_factor=on|off|wrong|expired` after a two-step sign-in form.
+#[derive(Debug, Deserialize, Default)]
 pub struct MyDataQuery {
     /// The outcome of a password change.
     pub password: Option<String>,
+    /// The outcome of turning two-step sign-in on or off.
+    pub second_factor: Option<String>,
+}
+
+/// A two-step sign-in form: the CSRF token and, but for the first step, a code.
+#[derive(Debug, Deserialize)]
+pub struct SecondFactorForm {
+    #[serde(default)]
+    code: String,
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+/// `POST /me/second-factor`: a new secret for the authenticator app, shown once on the
+/// page with the form that confirms it.
+pub async fn begin_second_factor(
+    State(s): State<ServerState>,
+    v: Viewer,
+    Form(f): Form<SecondFactorForm>,
+) -> Response {
+    if !v.csrf_ok(&f.csrf) {
+        return Redirect::to("/me/data?second_factor=expired#second-factor-h").into_response();
+    }
+    match s.app.begin_second_factor(&v.caller).await {
+        Ok(setup) => {
+            page(
+                &s,
+                &v,
+                MyDataQuery::default(),
+                Some((setup.secret, setup.otpauth_url)),
+            )
+            .await
+        }
+        Err(ServiceError::Conflict(_)) => Redirect::to("/me/data#second-factor-h").into_response(),
+        Err(e) => error_page(v.lang, e.into()),
+    }
+}
+
+/// `POST /me/second-factor/confirm` and `…/disable`: turns it on with a first code, or
+/// off with a current one, and comes back saying what happened.
+async fn second_factor_change(
+    s: &ServerState,
+    v: &Viewer,
+    f: SecondFactorForm,
+    on: bool,
+) -> Response {
+    let outcome = if !v.csrf_ok(&f.csrf) {
+        "expired"
+    } else {
+        let result = if on {
+            s.app.confirm_second_factor(&v.caller, &f.code).await
+        } else {
+            s.app.disable_second_factor(&v.caller, &f.code).await
+        };
+        match result {
+            Ok(()) if on => "on",
+            Ok(()) => "off",
+            Err(ServiceError::Invalid(_) | ServiceError::Conflict(_)) => "wrong",
+            Err(e) => return error_page(v.lang, e.into()),
+        }
+    };
+    Redirect::to(&format!("/me/data?second_factor={outcome}#second-factor-h")).into_response()
+}
+
+/// `POST /me/second-factor/confirm`.
+pub async fn confirm_second_factor(
+    State(s): State<ServerState>,
+    v: Viewer,
+    Form(f): Form<SecondFactorForm>,
+) -> Response {
+    second_factor_change(&s, &v, f, true).await
+}
+
+/// `POST /me/second-factor/disable`.
+pub async fn disable_second_factor(
+    State(s): State<ServerState>,
+    v: Viewer,
+    Form(f): Form<SecondFactorForm>,
+) -> Response {
+    second_factor_change(&s, &v, f, false).await
 }
 
 /// The password form.
@@ -165,6 +252,10 @@ pub fn action_label(t: &Tr, action: &str) -> String {
         "survey.opened" => t.audit_survey_opened,
         "retention.purged" => t.audit_retention_purged,
         "password.changed" => t.audit_password_changed,
+        "second_factor.enabled" => t.audit_second_factor_enabled,
+        "second_factor.disabled" => t.audit_second_factor_disabled,
+        "second_factor.reset" => t.audit_second_factor_reset,
+        "member.invited" => t.audit_member_invited,
         other => return other.to_string(),
     }
     .to_string()
@@ -184,6 +275,20 @@ pub async fn my_data(
     v: Viewer,
     Query(q): Query<MyDataQuery>,
 ) -> Response {
+    page(&s, &v, q, None).await
+}
+
+/// The page, with the secret of a two-step sign-in being set up when there is one.
+async fn page(
+    s: &ServerState,
+    v: &Viewer,
+    q: MyDataQuery,
+    second_factor_setup: Option<(String, String)>,
+) -> Response {
+    let second_factor_on = match s.app.has_second_factor(v.caller.id()).await {
+        Ok(on) => on,
+        Err(e) => return error_page(v.lang, e.into()),
+    };
     // Looking is itself recorded (as an export), exactly like the JSON download.
     let e = match s.app.export_me(&v.caller).await {
         Ok(e) => e,
@@ -249,7 +354,7 @@ pub async fn my_data(
         .cloned()
         .collect();
     let page = MyDataPage {
-        ctx: Chrome::for_viewer(&v, "/me/data"),
+        ctx: Chrome::for_viewer(v, "/me/data"),
         t,
         name: e.member.name.clone(),
         email: e.member.email.clone(),
@@ -309,6 +414,15 @@ pub async fn my_data(
             Some("wrong") => Some((t.password_wrong, true)),
             Some("short") => Some((t.password_too_short, true)),
             Some("wait") => Some((t.password_wait, true)),
+            Some("expired") => Some((t.form_expired, true)),
+            _ => None,
+        },
+        second_factor_on,
+        second_factor_setup,
+        second_factor_said: match q.second_factor.as_deref() {
+            Some("on") => Some((t.second_factor_enabled, false)),
+            Some("off") => Some((t.second_factor_disabled, false)),
+            Some("wrong") => Some((t.second_factor_wrong, true)),
             Some("expired") => Some((t.form_expired, true)),
             _ => None,
         },

@@ -433,6 +433,73 @@ impl Orgs for Store {
             .collect()
     }
 
+    async fn begin_second_factor(&self, member: MemberId, secret: &str) -> Result<bool> {
+        let mut tx = self.db.write().await?;
+        let on: Option<bool> = q("SELECT enabled FROM second_factors WHERE member_id = ?")
+            .bind(member.0)
+            .scalar_opt(&mut tx)
+            .await?;
+        if on == Some(true) {
+            return Ok(false);
+        }
+        q("DELETE FROM second_factors WHERE member_id = ?")
+            .bind(member.0)
+            .execute(&mut tx)
+            .await?;
+        q("INSERT INTO second_factors (member_id, secret, enabled) VALUES (?, ?, FALSE)")
+            .bind(member.0)
+            .bind(secret)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn second_factor(&self, member: MemberId) -> Result<Option<SecondFactor>> {
+        let row = q("SELECT secret, enabled, last_step FROM second_factors WHERE member_id = ?")
+            .bind(member.0)
+            .fetch_optional(&mut self.db.read().await?)
+            .await?;
+        row.map(|r| {
+            Ok(SecondFactor {
+                secret: r.get("secret")?,
+                enabled: r.get("enabled")?,
+                last_step: r.get("last_step")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn enable_second_factor(&self, member: MemberId, step: i64) -> Result<bool> {
+        let done = q(
+            "UPDATE second_factors SET enabled = TRUE, last_step = ? WHERE member_id = ? AND NOT enabled",
+        )
+        .bind(step)
+        .bind(member.0)
+        .execute(&mut self.db.write_conn().await?)
+        .await?;
+        Ok(done > 0)
+    }
+
+    async fn use_second_factor_step(&self, member: MemberId, step: i64) -> Result<bool> {
+        let done = q("UPDATE second_factors SET last_step = ?
+             WHERE member_id = ? AND enabled AND (last_step IS NULL OR last_step < ?)")
+        .bind(step)
+        .bind(member.0)
+        .bind(step)
+        .execute(&mut self.db.write_conn().await?)
+        .await?;
+        Ok(done > 0)
+    }
+
+    async fn remove_second_factor(&self, member: MemberId) -> Result<bool> {
+        let done = q("DELETE FROM second_factors WHERE member_id = ?")
+            .bind(member.0)
+            .execute(&mut self.db.write_conn().await?)
+            .await?;
+        Ok(done > 0)
+    }
+
     async fn live_tokens(&self, ids: &[TokenId], now: Timestamp) -> Result<Vec<(TokenId, Role)>> {
         let rows = q(format!(
             "SELECT t.id, m.role FROM tokens t JOIN members m ON m.id = t.member_id

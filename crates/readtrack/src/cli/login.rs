@@ -23,6 +23,21 @@ pub struct LoginArgs {
     /// Read the password from standard input (for scripts) instead of asking.
     #[arg(long)]
     password_stdin: bool,
+    /// The current code of your authenticator app, for an account with two-step
+    /// sign-in (asked for on a terminal when needed).
+    #[arg(long, value_name = "CODE")]
+    code: Option<String>,
+}
+
+/// Asks for the authenticator app's code on the terminal.
+fn ask_code() -> anyhow::Result<String> {
+    if !std::io::stdin().is_terminal() {
+        bail!("this account uses two-step sign-in: give the authenticator app's code with --code");
+    }
+    let term = console::Term::stderr();
+    term.write_str("Code from your authenticator app: ")?;
+    let code = term.read_line().context("cannot read the code")?;
+    Ok(code.trim().to_string())
 }
 
 #[derive(Serialize)]
@@ -71,10 +86,22 @@ pub async fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
     };
     let password = read_password(&args)?;
     let anonymous = ApiClient::with_options(&server, INTERACTIVE)?;
-    let login = anonymous
-        .login(args.email.trim(), &password)
-        .await
-        .with_context(|| format!("cannot sign in to {server}"))?;
+    let email = args.email.trim();
+    let first = anonymous
+        .login_with_code(email, &password, args.code.as_deref())
+        .await;
+    let login = match first {
+        Err(readtrack_client::ClientError::Api { code, .. })
+            if code == "second_factor_required" && args.code.is_none() =>
+        {
+            let code = ask_code()?;
+            anonymous
+                .login_with_code(email, &password, Some(&code))
+                .await
+        }
+        other => other,
+    }
+    .with_context(|| format!("cannot sign in to {server}"))?;
     let api = anonymous.with_token(login.token.clone());
     let me = api
         .me()
