@@ -59,6 +59,48 @@ pub fn check_password(field: &str, raw: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// A mobile number in E.164 form (`+85291234567`), for SMS; `None` when `raw` is blank.
+/// Spaces, dashes, dots and brackets people type are dropped; the rest must be `+` and
+/// 8 to 15 digits, the first not 0.
+pub fn parse_phone(field: &str, raw: &str) -> Result<Option<String>, FieldError> {
+    let compact: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    if compact.is_empty() {
+        return Ok(None);
+    }
+    let digits = compact.strip_prefix('+').unwrap_or("");
+    let ok = (8..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    if !ok {
+        return Err(FieldError::invalid(
+            field,
+            format!(
+                "`{field}` must be an international number such as +85291234567 (E.164), got {raw:?}"
+            ),
+        ));
+    }
+    Ok(Some(compact))
+}
+
+/// The identity provider's id for a member (unique in the organisation); `None` when
+/// `raw` is blank.
+pub fn parse_external_id(field: &str, raw: &str) -> Result<Option<String>, FieldError> {
+    let id = raw.trim();
+    if id.is_empty() {
+        return Ok(None);
+    }
+    if id.chars().count() > 200 || id.chars().any(char::is_control) {
+        return Err(FieldError::invalid(
+            field,
+            format!("`{field}` must be at most 200 characters, without control characters"),
+        ));
+    }
+    Ok(Some(id.to_string()))
+}
+
 /// A member as the rules see them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -84,11 +126,39 @@ pub struct Member {
     pub policy_ack_version: i64,
     /// Deactivated members keep their history but receive nothing new.
     pub active: bool,
+    /// Mobile number (E.164), for SMS.
+    pub phone: Option<String>,
+    /// The identity provider's id for them.
+    pub external_id: Option<String>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phones_are_kept_in_e164_and_anything_else_is_refused_by_name() {
+        assert_eq!(
+            parse_phone("phone", "+852 9123-4567"),
+            Ok(Some("+85291234567".into()))
+        );
+        assert_eq!(parse_phone("phone", "  "), Ok(None));
+        for bad in [
+            "91234567",
+            "+0852123456",
+            "+85 2",
+            "+8529123456789012",
+            "+852 9123 abc",
+        ] {
+            let e = parse_phone("phone", bad).unwrap_err();
+            assert!(e.message.contains("`phone`"), "{bad}: {e:?}");
+        }
+        assert_eq!(
+            parse_external_id("external_id", " 00u1ab "),
+            Ok(Some("00u1ab".into()))
+        );
+        assert!(parse_external_id("external_id", "a\nb").is_err());
+    }
 
     #[test]
     fn roles_round_trip_and_default_to_member() {

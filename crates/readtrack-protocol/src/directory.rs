@@ -49,6 +49,12 @@ pub struct Member {
     pub policy_ack_version: i64,
     /// Deactivated members receive nothing new.
     pub active: bool,
+    /// Mobile number (E.164); shown to admins and to the member themself only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// The identity provider's id; shown to admins and to the member themself only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
 }
 
 /// `POST /api/v1/members`.
@@ -76,6 +82,12 @@ pub struct CreateMember {
     /// Own IANA time zone.
     #[serde(default)]
     pub time_zone: Option<String>,
+    /// Mobile number in international form (`+85291234567`), for SMS.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// The identity provider's id for them (unique in the organisation).
+    #[serde(default)]
+    pub external_id: Option<String>,
 }
 
 /// `PATCH /api/v1/members/{id}`: absent fields stay, `null` clears.
@@ -127,6 +139,22 @@ pub struct UpdateMember {
     /// Deactivate (`false`) or reactivate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
+    /// New mobile number, or `null` to clear.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub phone: Option<Option<String>>,
+    /// New identity provider id, or `null` to clear.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub external_id: Option<Option<String>>,
 }
 
 /// Tells "absent" (outer `None`) from "null" (`Some(None)`).

@@ -37,7 +37,20 @@ pub fn member(m: &Member) -> wire_dir::Member {
         time_zone: m.time_zone.clone(),
         policy_ack_version: m.policy_ack_version,
         active: m.active,
+        phone: None,
+        external_id: None,
     }
+}
+
+/// A directory member as `viewer` may see them: contact details and the identity
+/// provider's id only for admins and for the member themself.
+pub fn member_seen_by(m: &Member, viewer: &readtrack_service::Caller) -> wire_dir::Member {
+    let mut out = member(m);
+    if viewer.is_admin() || viewer.id() == m.id {
+        out.phone = m.phone.clone();
+        out.external_id = m.external_id.clone();
+    }
+    out
 }
 
 /// A department.

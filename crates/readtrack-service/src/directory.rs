@@ -6,7 +6,7 @@ use readtrack_domain::department::{Department, DepartmentTree};
 use readtrack_domain::email::Email;
 use readtrack_domain::ids::{DepartmentId, MemberId};
 use readtrack_domain::import::{IMPORT_HEADER, ImportRowInput, LineError, check_rows};
-use readtrack_domain::member::{Member, Role, check_password};
+use readtrack_domain::member::{Member, Role, check_password, parse_external_id, parse_phone};
 use readtrack_domain::text;
 use readtrack_domain::time_zone::Zone;
 use readtrack_storage::{
@@ -36,6 +36,10 @@ pub struct NewMemberInput {
     pub password: Option<String>,
     /// Time zone.
     pub time_zone: Option<String>,
+    /// Mobile number (E.164).
+    pub phone: Option<String>,
+    /// The identity provider's id.
+    pub external_id: Option<String>,
 }
 
 /// A change to a member, raw; `Some(None)` clears.
@@ -59,6 +63,24 @@ pub struct MemberPatchInput {
     pub time_zone: Option<Option<String>>,
     /// Active.
     pub active: Option<bool>,
+    /// Mobile number; `Some(None)` (or empty) clears.
+    pub phone: Option<Option<String>>,
+    /// The identity provider's id; `Some(None)` (or empty) clears.
+    pub external_id: Option<Option<String>>,
+}
+
+/// A patch of an optional text field: absent, cleared (`null` or empty), or set to what
+/// `parse` makes of it.
+fn text_patch(
+    field: &str,
+    raw: &Option<Option<String>>,
+    parse: fn(&str, &str) -> std::result::Result<Option<String>, readtrack_domain::FieldError>,
+) -> Result<Option<Option<String>>> {
+    Ok(match raw {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(v)) => Some(parse(field, v)?),
+    })
 }
 
 /// The outcome of an import.
@@ -170,6 +192,11 @@ impl App {
                 role,
                 password_hash,
                 time_zone,
+                phone: parse_phone("phone", input.phone.as_deref().unwrap_or(""))?,
+                external_id: parse_external_id(
+                    "external_id",
+                    input.external_id.as_deref().unwrap_or(""),
+                )?,
                 now: self.clock().now(),
             })
             .await?)
@@ -261,6 +288,8 @@ impl App {
                 }
             },
             active: input.active,
+            phone: text_patch("phone", &input.phone, parse_phone)?,
+            external_id: text_patch("external_id", &input.external_id, parse_external_id)?,
         };
         if id == caller.id()
             && (patch.active == Some(false) || patch.role.is_some_and(|r| r != Role::Admin))

@@ -235,6 +235,8 @@ mod tests {
                 time_zone: None,
                 policy_ack_version: 1,
                 active: true,
+                phone: None,
+                external_id: None,
             },
             token_id: TokenId(token),
             token_kind: TokenKind::Session,

@@ -166,6 +166,10 @@ pub struct NewMember {
     pub password_hash: Option<String>,
     /// Own time zone.
     pub time_zone: Option<String>,
+    /// Mobile number (E.164).
+    pub phone: Option<String>,
+    /// The identity provider's id (unique in the organisation).
+    pub external_id: Option<String>,
     /// When.
     pub now: Timestamp,
 }
@@ -191,6 +195,10 @@ pub struct MemberPatch {
     pub password_hash: Option<String>,
     /// Activate or deactivate.
     pub active: Option<bool>,
+    /// New or cleared mobile number.
+    pub phone: Option<Option<String>>,
+    /// New or cleared identity provider id.
+    pub external_id: Option<Option<String>>,
 }
 
 /// Which members a listing returns.

@@ -217,11 +217,12 @@ async fn the_directory_keeps_names_unique_per_parent_and_emails_unique_per_serve
             role: Role::Member,
             password_hash: None,
             time_zone: None,
+            phone: None,
+            external_id: None,
             now: t0(),
         })
         .await;
     assert!(matches!(taken, Err(StorageError::Conflict(_))), "{taken:?}");
-
     let in_north = s
         .members(
             w.org,
@@ -345,6 +346,28 @@ async fn the_directory_keeps_names_unique_per_parent_and_emails_unique_per_serve
             .name,
         "North 001"
     );
+    // The identity provider's id is unique in the organisation, and named when taken.
+    let with_ids = |mail: &str| NewMember {
+        org_id: w.org,
+        name: "Okta person".into(),
+        email: email(mail),
+        department_id: w.north,
+        manager_id: None,
+        backup_id: None,
+        role: Role::Member,
+        password_hash: None,
+        time_zone: None,
+        phone: Some("+85291234567".into()),
+        external_id: Some("00u-okta-1".into()),
+        now: t0(),
+    };
+    let first = s.create_member(with_ids("okta1@hl.example")).await.unwrap();
+    assert_eq!(first.phone.as_deref(), Some("+85291234567"));
+    assert_eq!(first.external_id.as_deref(), Some("00u-okta-1"));
+    match s.create_member(with_ids("okta2@hl.example")).await {
+        Err(StorageError::Conflict(m)) => assert!(m.contains("external_id"), "{m}"),
+        other => panic!("a second 00u-okta-1: {other:?}"),
+    }
 }
 
 async fn an_import_creates_missing_departments_updates_known_people_and_links_managers(

@@ -90,10 +90,15 @@ pub async fn create_member(
                 role: req.role,
                 password: req.password,
                 time_zone: req.time_zone,
+                phone: req.phone,
+                external_id: req.external_id,
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(convert::member(&m))))
+    Ok((
+        StatusCode::CREATED,
+        Json(convert::member_seen_by(&m, &caller)),
+    ))
 }
 
 /// Filters of the member list.
@@ -147,7 +152,10 @@ pub async fn list_members(
             },
         )
         .await?;
-    let mut items: Vec<Member> = members.iter().map(convert::member).collect();
+    let mut items: Vec<Member> = members
+        .iter()
+        .map(|m| convert::member_seen_by(m, &caller))
+        .collect();
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
         items.last().map(|m| m.id.clone())
@@ -166,7 +174,10 @@ pub async fn get_member(
     Auth(caller): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Member>> {
-    Ok(Json(convert::member(&s.app.member(&caller, &id).await?)))
+    Ok(Json(convert::member_seen_by(
+        &s.app.member(&caller, &id).await?,
+        &caller,
+    )))
 }
 
 /// Changes a member (admin): absent fields stay, `null` clears.
@@ -194,10 +205,12 @@ pub async fn update_member(
                 password: req.password,
                 time_zone: req.time_zone,
                 active: req.active,
+                phone: req.phone,
+                external_id: req.external_id,
             },
         )
         .await?;
-    Ok(Json(convert::member(&m)))
+    Ok(Json(convert::member_seen_by(&m, &caller)))
 }
 
 /// Import options.

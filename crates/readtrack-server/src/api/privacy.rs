@@ -189,7 +189,7 @@ pub async fn get_policy(
 pub async fn export_me(State(s): State<ServerState>, Auth(caller): Auth) -> ApiResult<Response> {
     let e = s.app.export_me(&caller).await?;
     let body = MyExport {
-        member: convert::member(&e.member),
+        member: convert::member_seen_by(&e.member, &caller),
         policy_acknowledged_version: e.member.policy_ack_version,
         policy_acknowledged_at: time_opt(e.policy_acked_at),
         receipts: e

@@ -313,6 +313,8 @@ pub struct MemberForm {
     password: String,
     #[serde(default)]
     time_zone: String,
+    #[serde(default)]
+    phone: String,
     #[serde(rename = "_csrf", default)]
     csrf: String,
 }
@@ -335,6 +337,8 @@ pub async fn add_member(
         role: Some(f.role).filter(|r| !r.is_empty()),
         password: Some(f.password).filter(|p| !p.is_empty()),
         time_zone: Some(f.time_zone).filter(|z| !z.trim().is_empty()),
+        phone: Some(f.phone).filter(|p| !p.trim().is_empty()),
+        external_id: None,
     };
     let result = s.app.create_member(&v.caller, input).await;
     form_outcome(&s, &v, result, "member").await

@@ -82,8 +82,8 @@ impl Directory for Store {
         )
         .await?;
         let id: i64 = q(
-            "INSERT INTO members (org_id, name, email, department_id, manager_id, backup_id, role, time_zone, password_hash, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO members (org_id, name, email, department_id, manager_id, backup_id, role, time_zone, password_hash, phone, external_id, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(new.org_id.0)
         .bind(&new.name)
@@ -94,10 +94,12 @@ impl Directory for Store {
         .bind(new.role.as_str())
         .bind(&new.time_zone)
         .bind(&new.password_hash)
+        .bind(&new.phone)
+        .bind(&new.external_id)
         .bind(ms(new.now))
         .scalar(&mut tx)
         .await
-        .map_err(|e| conflict_on_unique(e, "a member with this email already exists"))?;
+        .map_err(member_conflict)?;
         let member = fetch_member(&mut tx, new.org_id, MemberId(id)).await?;
         tx.commit().await?;
         member.ok_or(StorageError::NotFound("member"))
@@ -120,13 +122,13 @@ impl Directory for Store {
         let sql = match self.dialect() {
             Dialect::Sqlite => {
                 "SELECT json_group_array(json_array(m.id, m.org_id, m.name, m.email, m.department_id, m.manager_id,
-                     m.backup_id, m.role, m.time_zone, m.policy_ack_version))
+                     m.backup_id, m.role, m.time_zone, m.policy_ack_version, m.phone, m.external_id))
                  FROM json_each(?1) k CROSS JOIN members m ON m.id = k.value
                  WHERE m.org_id = ?2 AND m.active"
             }
             Dialect::Postgres => {
                 "SELECT COALESCE(json_agg(json_build_array(m.id, m.org_id, m.name, m.email, m.department_id, m.manager_id,
-                     m.backup_id, m.role, m.time_zone, m.policy_ack_version))::text, '[]')
+                     m.backup_id, m.role, m.time_zone, m.policy_ack_version, m.phone, m.external_id))::text, '[]')
                  FROM members m WHERE m.id IN (SELECT value::bigint FROM json_array_elements_text(?1::json))
                    AND m.org_id = ?2 AND m.active"
             }
@@ -150,6 +152,8 @@ impl Directory for Store {
             String,
             Option<String>,
             i64,
+            Option<String>,
+            Option<String>,
         );
         let rows: Vec<Columns> = serde_json::from_str(&found)
             .map_err(|e| StorageError::Corrupt(format!("member rows: {e}")))?;
@@ -168,6 +172,8 @@ impl Directory for Store {
                     time_zone: c.8,
                     policy_ack_version: c.9,
                     active: true,
+                    phone: c.10,
+                    external_id: c.11,
                 })
             })
             .collect()
@@ -268,10 +274,14 @@ impl Directory for Store {
         if let Some(v) = p.active {
             qb.push(", active = ").push_bind(v);
         }
+        if let Some(v) = &p.phone {
+            qb.push(", phone = ").push_bind(v.clone());
+        }
+        if let Some(v) = &p.external_id {
+            qb.push(", external_id = ").push_bind(v.clone());
+        }
         qb.push(" WHERE id = ").push_bind(existing.id.0);
-        qb.execute(&mut tx)
-            .await
-            .map_err(|e| conflict_on_unique(e, "a member with this email already exists"))?;
+        qb.execute(&mut tx).await.map_err(member_conflict)?;
         if p.password_hash.is_some() || p.active == Some(false) {
             // A new password or a deactivation signs the member out everywhere.
             q("DELETE FROM tokens WHERE member_id = ? AND kind = 'session'")
@@ -501,4 +511,16 @@ pub(crate) async fn fetch_member(
     let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = ? AND org_id = ?");
     let row = q(sql).bind(id.0).bind(org.0).fetch_optional(conn).await?;
     row.as_ref().map(member_from_row).transpose()
+}
+
+/// A unique-index violation on members, named for what collided: the address or the
+/// identity provider's id.
+fn member_conflict(e: StorageError) -> StorageError {
+    let on_external_id = matches!(&e, StorageError::Database(sqlx::Error::Database(db))
+        if db.constraint() == Some("members_external_id") || db.message().contains("external_id"));
+    if on_external_id {
+        conflict_on_unique(e, "a member with this external_id already exists")
+    } else {
+        conflict_on_unique(e, "a member with this email already exists")
+    }
 }

@@ -168,7 +168,7 @@ pub(crate) async fn plan_for_keys(tx: &mut crate::db::Tx, on: bool) -> Result<()
     Ok(())
 }
 
-pub(crate) const MEMBER_COLUMNS: &str = "id, org_id, name, email, department_id, manager_id, backup_id, role, time_zone, policy_ack_version, active";
+pub(crate) const MEMBER_COLUMNS: &str = "id, org_id, name, email, department_id, manager_id, backup_id, role, time_zone, policy_ack_version, active, phone, external_id";
 
 pub(crate) fn member_from_row(row: &Row) -> Result<Member> {
     let role: String = row.get("role")?;
@@ -185,6 +185,8 @@ pub(crate) fn member_from_row(row: &Row) -> Result<Member> {
         time_zone: row.get("time_zone")?,
         policy_ack_version: row.get("policy_ack_version")?,
         active: row.get("active")?,
+        phone: row.get("phone")?,
+        external_id: row.get("external_id")?,
     })
 }
 

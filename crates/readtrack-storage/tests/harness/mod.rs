@@ -172,6 +172,8 @@ pub async fn person(
             role: Role::Member,
             password_hash: None,
             time_zone: None,
+            phone: None,
+            external_id: None,
             now: t0(),
         })
         .await
