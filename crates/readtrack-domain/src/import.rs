@@ -6,7 +6,7 @@ use crate::FieldError;
 use crate::department::{Department, DepartmentTree, parse_path};
 use crate::email::Email;
 use crate::ids::{DepartmentId, MemberId, OrgId};
-use crate::member::Role;
+use crate::member::{Member, Role, parse_external_id, parse_phone};
 
 /// The header an import file must start with.
 pub const IMPORT_HEADER: [&str; 6] = [
@@ -17,6 +17,10 @@ pub const IMPORT_HEADER: [&str; 6] = [
     "backup_email",
     "role",
 ];
+
+/// Columns an import file may add after [`IMPORT_HEADER`], each at most once; a file
+/// without one leaves that field of existing members as it is.
+pub const IMPORT_OPTIONAL_COLUMNS: [&str; 2] = ["phone", "external_id"];
 
 /// One CSV row as read, with its 1-based line number in the file.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +39,10 @@ pub struct ImportRowInput {
     pub backup_email: String,
     /// `role`.
     pub role: String,
+    /// `phone`, when the file has the column.
+    pub phone: Option<String>,
+    /// `external_id`, when the file has the column.
+    pub external_id: Option<String>,
 }
 
 /// A checked row.
@@ -54,6 +62,10 @@ pub struct ImportRow {
     pub backup_email: Option<Email>,
     /// Role.
     pub role: Role,
+    /// Mobile number (inner `None`: none); outer `None` when the file has no such column.
+    pub phone: Option<Option<String>>,
+    /// The identity provider's id, likewise.
+    pub external_id: Option<Option<String>>,
 }
 
 /// A problem on one line.
@@ -75,9 +87,20 @@ pub fn check_rows(
     let mut errors = Vec::new();
     let mut out = Vec::with_capacity(rows.len());
     let mut seen: HashMap<Email, u64> = HashMap::new();
+    let mut external_ids: HashMap<String, u64> = HashMap::new();
     for row in rows {
         match check_row(row) {
             Ok(r) => {
+                if let Some(Some(id)) = &r.external_id {
+                    if let Some(first) = external_ids.get(id) {
+                        errors.push(LineError {
+                            line: row.line,
+                            message: format!("external_id {id} already appears on line {first}"),
+                        });
+                        continue;
+                    }
+                    external_ids.insert(id.clone(), row.line);
+                }
                 if let Some(first) = seen.get(&r.email) {
                     errors.push(LineError {
                         line: row.line,
@@ -140,12 +163,24 @@ fn check_row(row: &ImportRowInput) -> Result<ImportRow, FieldError> {
         manager_email: optional_email("manager_email", &row.manager_email)?,
         backup_email: optional_email("backup_email", &row.backup_email)?,
         role: Role::parse("role", &row.role)?,
+        phone: row
+            .phone
+            .as_deref()
+            .map(|p| parse_phone("phone", p))
+            .transpose()?,
+        external_id: row
+            .external_id
+            .as_deref()
+            .map(|p| parse_external_id("external_id", p))
+            .transpose()?,
     })
 }
 
 /// One checked import row, ready to be planned against the directory.
 #[derive(Debug, Clone)]
 pub struct ImportWrite {
+    /// Its line in the file.
+    pub line: u64,
     /// Name.
     pub name: String,
     /// Address.
@@ -158,6 +193,136 @@ pub struct ImportWrite {
     pub backup_email: Option<Email>,
     /// Role.
     pub role: Role,
+    /// Mobile number; outer `None` leaves an existing member's as it is.
+    pub phone: Option<Option<String>>,
+    /// The identity provider's id; outer `None` leaves it as it is.
+    pub external_id: Option<Option<String>>,
+}
+
+impl From<ImportRow> for ImportWrite {
+    fn from(r: ImportRow) -> Self {
+        Self {
+            line: r.line,
+            name: r.name,
+            email: r.email,
+            department: r.department,
+            manager_email: r.manager_email,
+            backup_email: r.backup_email,
+            role: r.role,
+            phone: r.phone,
+            external_id: r.external_id,
+        }
+    }
+}
+
+/// What an import does to one member, for the review before it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportChange {
+    /// The row's line in the file.
+    pub line: u64,
+    /// The member's address.
+    pub email: String,
+    /// A new member (`true`) or a change to one.
+    pub create: bool,
+    /// What changes for an existing member (`name`, `department`, `role`, `manager`,
+    /// `backup`, `phone`, `external_id`, `active` for a reactivation); empty for a new one.
+    pub fields: Vec<&'static str>,
+}
+
+/// What a planned import changes, row by row: every new member and every existing one
+/// whose record the row changes (rows that change nothing are left out). `current` holds
+/// the organisation's members.
+pub fn review(plan: &ImportPlan, rows: &[ImportWrite], current: &[Member]) -> Vec<ImportChange> {
+    let by_id: HashMap<MemberId, &Member> = current.iter().map(|m| (m.id, m)).collect();
+    let email_of: HashMap<MemberId, &str> =
+        current.iter().map(|m| (m.id, m.email.as_str())).collect();
+    let mut out: Vec<ImportChange> = Vec::new();
+    for &(id, i) in &plan.updates {
+        let (Some(m), Some(row)) = (by_id.get(&id), rows.get(i)) else {
+            continue;
+        };
+        let mut fields = Vec::new();
+        if m.name != row.name {
+            fields.push("name");
+        }
+        if plan.row_departments.get(i).copied().flatten()
+            != Some(DepartmentRef::Existing(m.department_id))
+        {
+            fields.push("department");
+        }
+        if m.role != row.role {
+            fields.push("role");
+        }
+        let link = |now: Option<MemberId>, wanted: &Option<Email>| {
+            now.and_then(|id| email_of.get(&id).copied()) != wanted.as_ref().map(Email::as_str)
+        };
+        if link(m.manager_id, &row.manager_email) {
+            fields.push("manager");
+        }
+        if link(m.backup_id, &row.backup_email) {
+            fields.push("backup");
+        }
+        if row.phone.as_ref().is_some_and(|p| *p != m.phone) {
+            fields.push("phone");
+        }
+        if row
+            .external_id
+            .as_ref()
+            .is_some_and(|x| *x != m.external_id)
+        {
+            fields.push("external_id");
+        }
+        if !m.active {
+            fields.push("active");
+        }
+        if !fields.is_empty() {
+            out.push(ImportChange {
+                line: row.line,
+                email: row.email.as_str().to_string(),
+                create: false,
+                fields,
+            });
+        }
+    }
+    out.extend(
+        plan.creates
+            .iter()
+            .filter_map(|&i| rows.get(i))
+            .map(|row| ImportChange {
+                line: row.line,
+                email: row.email.as_str().to_string(),
+                create: true,
+                fields: Vec::new(),
+            }),
+    );
+    out.sort_by_key(|c| c.line);
+    out
+}
+
+/// An external id a row gives that already belongs to another member of the
+/// organisation: (the row's line, the id, the holder's address).
+pub fn taken_external_ids(rows: &[ImportWrite], current: &[Member]) -> Vec<(u64, String, String)> {
+    let holders: HashMap<&str, &str> = current
+        .iter()
+        .filter_map(|m| m.external_id.as_deref().map(|x| (x, m.email.as_str())))
+        .collect();
+    let in_file: HashSet<&str> = rows.iter().map(|r| r.email.as_str()).collect();
+    rows.iter()
+        .filter_map(|r| {
+            let id = r.external_id.as_ref()?.as_deref()?;
+            let holder = *holders.get(id)?;
+            // Taken unless it is this person's, or its holder is in the file giving it up.
+            let given_up = in_file.contains(holder)
+                && rows.iter().any(|o| {
+                    o.email.as_str() == holder
+                        && o.external_id
+                            .as_ref()
+                            .is_some_and(|x| x.as_deref() != Some(id))
+                });
+            (holder != r.email.as_str() && !given_up)
+                .then(|| (r.line, id.to_string(), holder.to_string()))
+        })
+        .collect()
 }
 
 /// A department an import refers to: one that exists, or the n-th it creates.
@@ -312,6 +477,9 @@ mod tests {
             parent_id: None,
         };
         let row = |email: &str, path: &[&str]| ImportWrite {
+            line: 0,
+            phone: None,
+            external_id: None,
             name: email.into(),
             email: Email::parse("email", email).unwrap(),
             department: path.iter().map(|p| p.to_string()).collect(),
@@ -359,5 +527,80 @@ mod tests {
             plan_import(&[], &foreign, org, &rows),
             Err(ForeignAddress("c@x.hk".into()))
         );
+    }
+
+    #[test]
+    fn the_review_names_what_changes_for_whom_and_an_external_id_taken_by_another() {
+        let org = OrgId(1);
+        let dept = Department {
+            id: DepartmentId(10),
+            name: "Retail".into(),
+            parent_id: None,
+        };
+        let member = |id: i64, email: &str| Member {
+            id: MemberId(id),
+            org_id: org,
+            name: "Ada".into(),
+            email: email.into(),
+            department_id: DepartmentId(10),
+            manager_id: None,
+            backup_id: None,
+            role: Role::Member,
+            time_zone: None,
+            policy_ack_version: 0,
+            active: true,
+            phone: None,
+            external_id: Some("ext-ben".into()),
+        };
+        let current = vec![member(1, "ada@x.hk"), member(2, "ben@x.hk")];
+        let write = |line: u64, name: &str, email: &str, phone: Option<Option<&str>>| ImportWrite {
+            line,
+            name: name.into(),
+            email: Email::parse("email", email).unwrap(),
+            department: vec!["Retail".into()],
+            manager_email: None,
+            backup_email: None,
+            role: Role::Member,
+            phone: phone.map(|p| p.map(String::from)),
+            external_id: None,
+        };
+        let rows = vec![
+            write(2, "Ada", "ada@x.hk", None),
+            write(3, "Ben Chan", "ben@x.hk", Some(Some("+85291234567"))),
+            write(4, "Cy", "cy@x.hk", None),
+        ];
+        let existing = HashMap::from([
+            ("ada@x.hk".to_string(), (MemberId(1), org)),
+            ("ben@x.hk".to_string(), (MemberId(2), org)),
+        ]);
+        let plan = plan_import(std::slice::from_ref(&dept), &existing, org, &rows).unwrap();
+        let changes = review(&plan, &rows, &current);
+        assert_eq!(
+            changes,
+            vec![
+                ImportChange {
+                    line: 3,
+                    email: "ben@x.hk".into(),
+                    create: false,
+                    fields: vec!["name", "phone"],
+                },
+                ImportChange {
+                    line: 4,
+                    email: "cy@x.hk".into(),
+                    create: true,
+                    fields: vec![],
+                },
+            ],
+            "Ada's row changes nothing and is left out"
+        );
+        let mut taking = rows.clone();
+        taking[2].external_id = Some(Some("ext-ben".into()));
+        assert_eq!(
+            taken_external_ids(&taking, &current),
+            vec![(4, "ext-ben".to_string(), "ben@x.hk".to_string())]
+        );
+        // Unless Ben's own row gives it up in the same file.
+        taking[1].external_id = Some(Some("ext-ben-2".into()));
+        assert!(taken_external_ids(&taking, &current).is_empty());
     }
 }

@@ -230,6 +230,8 @@ proptest! {
                 manager_email,
                 backup_email,
                 role,
+                phone: None,
+                external_id: None,
             })
             .collect();
         let lines: HashSet<u64> = input.iter().map(|r| r.line).collect();

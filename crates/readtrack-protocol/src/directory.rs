@@ -182,6 +182,33 @@ pub struct ImportResult {
     /// Whether this was a dry run.
     #[serde(default)]
     pub dry_run: bool,
+    /// What the import does (or, on a dry run, would do), row by row: each new member
+    /// and each existing one it changes. At most [`IMPORT_CHANGES_SHOWN`]; the counts
+    /// above are always complete.
+    #[serde(default)]
+    pub changes: Vec<ImportChangeBody>,
+    /// More changes than listed.
+    #[serde(default)]
+    pub changes_truncated: bool,
+}
+
+/// Most changes an import answer lists.
+pub const IMPORT_CHANGES_SHOWN: usize = 1000;
+
+/// One member an import creates or changes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportChangeBody {
+    /// The row's line in the file.
+    pub line: u64,
+    /// The member's address.
+    pub email: String,
+    /// `create` or `update`.
+    pub change: String,
+    /// For an update: what changes (`name`, `department`, `role`, `manager`, `backup`,
+    /// `phone`, `external_id`, `active` for a reactivation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
 }
 
 /// One problem in an import file.

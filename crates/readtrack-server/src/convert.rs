@@ -255,3 +255,13 @@ pub fn frame(e: &Event) -> ServerFrame {
         },
     }
 }
+
+/// One member an import creates or changes.
+pub fn import_change(c: &readtrack_domain::import::ImportChange) -> wire_dir::ImportChangeBody {
+    wire_dir::ImportChangeBody {
+        line: c.line,
+        email: c.email.clone(),
+        change: if c.create { "create" } else { "update" }.into(),
+        fields: c.fields.iter().map(|f| f.to_string()).collect(),
+    }
+}

@@ -691,6 +691,135 @@ async fn requests_without_a_valid_token_are_refused() {
 }
 
 #[tokio::test]
+async fn an_import_reviews_what_changes_for_whom_and_keeps_phones_and_provider_ids() {
+    let app = TestApp::spawn().await;
+    let org = app.setup().await;
+    let post_csv = |csv: &'static str, query: &'static str| {
+        let app = &app;
+        let admin = org.admin.clone();
+        async move {
+            let (status, res, _) = app
+                .send_raw(
+                    reqwest::Method::POST,
+                    &format!("/api/v1/members/import{query}"),
+                    Some(&admin),
+                    Some(csv.as_bytes().to_vec()),
+                    "text/csv",
+                )
+                .await;
+            (status, res)
+        }
+    };
+    let changes = |res: &Value| -> Vec<(u64, String, String, Vec<String>)> {
+        res["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["line"].as_u64().unwrap(),
+                    c["email"].as_str().unwrap().to_string(),
+                    c["change"].as_str().unwrap().to_string(),
+                    c["fields"]
+                        .as_array()
+                        .map(|f| f.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let first = "name,email,department,manager_email,backup_email,role,phone,external_id\n\
+        Ada Chan,ada@x.example,Retail,,,,+852 9123 4567,okta-ada\n\
+        Ben Ho,ben@x.example,Retail,ada@x.example,,,,okta-ben\n";
+    let (status, res) = post_csv(first, "?dry_run=true").await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(
+        changes(&res),
+        vec![
+            (2, "ada@x.example".into(), "create".into(), vec![]),
+            (3, "ben@x.example".into(), "create".into(), vec![]),
+        ]
+    );
+    let (_, members) = app.get("/api/v1/members", Some(&org.admin)).await;
+    assert_eq!(
+        members["items"].as_array().unwrap().len(),
+        1,
+        "a dry run writes nothing"
+    );
+    let (status, res) = post_csv(first, "").await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (_, members) = app.get("/api/v1/members?q=ada", Some(&org.admin)).await;
+    let ada = &members["items"][0];
+    assert_eq!(
+        (ada["phone"].as_str(), ada["external_id"].as_str()),
+        (Some("+85291234567"), Some("okta-ada")),
+        "{ada}"
+    );
+
+    // Without the optional columns, phones and ids stay; the review names each change.
+    let second = "name,email,department,manager_email,backup_email,role\n\
+        Ada Chan,ada@x.example,Retail/Kowloon,,,\n\
+        Ben Wong,ben@x.example,Retail,ada@x.example,,\n";
+    let (status, res) = post_csv(second, "?dry_run=true").await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(
+        changes(&res),
+        vec![
+            (
+                2,
+                "ada@x.example".into(),
+                "update".into(),
+                vec!["department".into()]
+            ),
+            (
+                3,
+                "ben@x.example".into(),
+                "update".into(),
+                vec!["name".into()]
+            ),
+        ]
+    );
+    post_csv(second, "").await;
+    let (_, again) = post_csv(second, "?dry_run=true").await;
+    assert_eq!(changes(&again), vec![], "nothing left to change");
+    let (_, members) = app.get("/api/v1/members?q=ada", Some(&org.admin)).await;
+    assert_eq!(members["items"][0]["phone"], "+85291234567", "kept");
+
+    // Another person cannot take Ada's provider id; a bad phone names its line.
+    let (status, res) = post_csv(
+        "name,email,department,manager_email,backup_email,role,external_id\nCy,cy@x.example,Retail,,,,okta-ada\n",
+        "?dry_run=true",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
+    assert!(res.to_string().contains("ada@x.example"), "{res}");
+    let (status, res) = post_csv(
+        "name,email,department,manager_email,backup_email,role,phone\nCy,cy@x.example,Retail,,,,9123 4567\n",
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
+    assert_eq!(res["errors"][0]["line"], 2, "{res}");
+    assert!(
+        res["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("phone")
+    );
+
+    // Colleagues see the directory, not each other's phone numbers or provider ids.
+    let (_, dee) = app
+        .person(&org.admin, "Dee", "dee@x.example", &org.root, true)
+        .await;
+    let (_, seen) = app.get("/api/v1/members?q=ada", Some(&dee)).await;
+    assert!(seen["items"][0]["name"].is_string(), "{seen}");
+    assert!(
+        seen["items"][0].get("phone").is_none() && seen["items"][0].get("external_id").is_none(),
+        "{seen}"
+    );
+}
+
+#[tokio::test]
 async fn the_csv_import_creates_departments_and_reports_every_bad_line_writing_nothing() {
     let w = world().await;
     let good = "name,email,department,manager_email,backup_email,role\n\

@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use readtrack_domain::department::{Department, DepartmentTree};
 use readtrack_domain::email::Email;
 use readtrack_domain::ids::{DepartmentId, MemberId};
-use readtrack_domain::import::{IMPORT_HEADER, ImportRowInput, LineError, check_rows};
+use readtrack_domain::import::{
+    IMPORT_HEADER, IMPORT_OPTIONAL_COLUMNS, ImportRowInput, LineError, check_rows,
+};
 use readtrack_domain::member::{Member, Role, check_password, parse_external_id, parse_phone};
 use readtrack_domain::text;
 use readtrack_domain::time_zone::Zone;
@@ -351,17 +353,7 @@ impl App {
                 message: "this line would take away your own admin role".into(),
             }]));
         }
-        let writes: Vec<ImportWrite> = checked
-            .into_iter()
-            .map(|r| ImportWrite {
-                name: r.name,
-                email: r.email,
-                department: r.department,
-                manager_email: r.manager_email,
-                backup_email: r.backup_email,
-                role: r.role,
-            })
-            .collect();
+        let writes: Vec<ImportWrite> = checked.into_iter().map(ImportWrite::from).collect();
         match self
             .storage()
             .import_members(caller.org_id(), &writes, dry_run, self.clock().now())
@@ -415,15 +407,31 @@ fn parse_csv(text: &str) -> std::result::Result<Vec<ImportRowInput>, Vec<LineErr
             }]);
         }
     };
-    if header.iter().map(String::as_str).collect::<Vec<_>>() != IMPORT_HEADER {
+    // The six columns, then any of the optional ones, each once.
+    let extra = header.get(IMPORT_HEADER.len()..).unwrap_or(&[]);
+    let extras_ok = extra
+        .iter()
+        .all(|c| IMPORT_OPTIONAL_COLUMNS.contains(&c.as_str()))
+        && extra.iter().collect::<HashSet<_>>().len() == extra.len();
+    if header.len() < IMPORT_HEADER.len()
+        || header[..IMPORT_HEADER.len()] != IMPORT_HEADER
+        || !extras_ok
+    {
         return Err(vec![LineError {
             line: 1,
             message: format!(
-                "the header row must be exactly `{}`",
-                IMPORT_HEADER.join(",")
+                "the header row must be `{}`, optionally followed by {}",
+                IMPORT_HEADER.join(","),
+                IMPORT_OPTIONAL_COLUMNS
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
             ),
         }]);
     }
+    let column = |name: &str| header.iter().position(|c| c == name);
+    let (phone_at, external_id_at) = (column("phone"), column("external_id"));
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for (i, record) in reader.records().enumerate() {
@@ -437,14 +445,10 @@ fn parse_csv(text: &str) -> std::result::Result<Vec<ImportRowInput>, Vec<LineErr
                 if r.iter().all(|c| c.is_empty()) {
                     continue;
                 }
-                if r.len() > IMPORT_HEADER.len() {
+                if r.len() > header.len() {
                     errors.push(LineError {
                         line,
-                        message: format!(
-                            "has {} columns, expected {}",
-                            r.len(),
-                            IMPORT_HEADER.len()
-                        ),
+                        message: format!("has {} columns, expected {}", r.len(), header.len()),
                     });
                     continue;
                 }
@@ -457,6 +461,8 @@ fn parse_csv(text: &str) -> std::result::Result<Vec<ImportRowInput>, Vec<LineErr
                     manager_email: col(3),
                     backup_email: col(4),
                     role: col(5),
+                    phone: phone_at.map(col),
+                    external_id: external_id_at.map(col),
                 });
             }
             Err(e) => errors.push(LineError {
@@ -504,5 +510,25 @@ mod tests {
     fn a_wrong_header_is_line_one() {
         let errs = parse_csv("name,mail\nAda,ada@x.hk\n").unwrap_err();
         assert_eq!(errs[0].line, 1);
+        let base = "name,email,department,manager_email,backup_email,role";
+        for bad in [",phone,phone", ",mobile"] {
+            let errs = parse_csv(&format!("{base}{bad}\nAda,ada@x.hk,Retail,,,\n")).unwrap_err();
+            assert_eq!(errs[0].line, 1, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_optional_columns_are_read_in_any_order_and_absent_ones_stay_absent() {
+        let rows = parse_csv("name,email,department,manager_email,backup_email,role,external_id,phone\nAda,ada@x.hk,Retail,,,,okta-1,+852 9123 4567\n").unwrap();
+        assert_eq!(rows[0].external_id.as_deref(), Some("okta-1"));
+        assert_eq!(rows[0].phone.as_deref(), Some("+852 9123 4567"));
+        let rows = parse_csv(
+            "name,email,department,manager_email,backup_email,role\nAda,ada@x.hk,Retail,,,\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (rows[0].phone.clone(), rows[0].external_id.clone()),
+            (None, None)
+        );
     }
 }

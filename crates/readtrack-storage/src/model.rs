@@ -222,7 +222,7 @@ pub struct Page {
 pub use readtrack_domain::import::ImportWrite;
 
 /// What an import created and updated.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportCounts {
     /// Members created.
     pub created: u64,
@@ -230,6 +230,9 @@ pub struct ImportCounts {
     pub updated: u64,
     /// Departments created.
     pub departments_created: u64,
+    /// Row by row, what the import does (or would do): every new member and every
+    /// existing one it changes, with the fields.
+    pub changes: Vec<readtrack_domain::import::ImportChange>,
 }
 
 /// A checked notice to store and fan out.

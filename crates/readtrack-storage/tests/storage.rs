@@ -375,6 +375,9 @@ async fn an_import_creates_missing_departments_updates_known_people_and_links_ma
 ) {
     let w = world(&*s, 1, 0).await;
     let row = |name: &str, mail: &str, path: &[&str], manager: Option<&str>| ImportWrite {
+        line: 0,
+        phone: None,
+        external_id: None,
         name: name.into(),
         email: email(mail),
         department: path.iter().map(|p| p.to_string()).collect(),
@@ -410,13 +413,21 @@ async fn an_import_creates_missing_departments_updates_known_people_and_links_ma
     ];
     let dry = s.import_members(w.org, &rows, true, t0()).await.unwrap();
     assert_eq!(
-        dry,
-        ImportCounts {
-            created: 3,
-            updated: 1,
-            departments_created: 3
-        }
+        (dry.created, dry.updated, dry.departments_created),
+        (3, 1, 3)
     );
+    // The review: the renamed person (name; the department path names the same one)
+    // and the three new people.
+    let reviewed: Vec<(&str, bool, Vec<&str>)> = dry
+        .changes
+        .iter()
+        .map(|c| (c.email.as_str(), c.create, c.fields.clone()))
+        .collect();
+    assert!(
+        reviewed.contains(&("n0@hl.example", false, vec!["name"])),
+        "{reviewed:?}"
+    );
+    assert_eq!(reviewed.iter().filter(|r| r.1).count(), 3, "{reviewed:?}");
     assert_eq!(
         s.departments(w.org).await.unwrap().len(),
         3,
@@ -442,13 +453,10 @@ async fn an_import_creates_missing_departments_updates_known_people_and_links_ma
     );
     let again = s.import_members(w.org, &rows, false, t0()).await.unwrap();
     assert_eq!(
-        again,
-        ImportCounts {
-            created: 0,
-            updated: 4,
-            departments_created: 0
-        }
+        (again.created, again.updated, again.departments_created),
+        (0, 4, 0)
     );
+    assert_eq!(again.changes, vec![], "the same file again changes nothing");
     let other = s
         .create_org(new_org("Other", "boss@other.example"))
         .await

@@ -221,9 +221,10 @@ pub struct ImportQuery {
     pub dry_run: Option<bool>,
 }
 
-/// Imports members from CSV (admin): header `name,email,department,manager_email,backup_email,role`;
-/// departments are `/`-separated paths created as needed. Any bad line → 400 with the
-/// same body, and nothing is written.
+/// Imports members from CSV (admin): header `name,email,department,manager_email,backup_email,role`,
+/// optionally followed by `phone` and `external_id`; departments are `/`-separated paths
+/// created as needed. The answer lists what changes for whom (`?dry_run=true` to review
+/// before writing). Any bad line → 400 with the same body, and nothing is written.
 #[utoipa::path(post, path = "/api/v1/members/import", tag = "directory", security(("bearer" = [])), params(ImportQuery),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportResult), (status = 400, body = ImportRefusal), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
@@ -245,6 +246,8 @@ pub async fn import_members(
                 errors,
                 departments_created: 0,
                 dry_run,
+                changes: vec![],
+                changes_truncated: false,
             }),
         )
             .into_response()
@@ -262,6 +265,13 @@ pub async fn import_members(
             errors: vec![],
             departments_created: c.departments_created,
             dry_run,
+            changes_truncated: c.changes.len() > IMPORT_CHANGES_SHOWN,
+            changes: c
+                .changes
+                .iter()
+                .take(IMPORT_CHANGES_SHOWN)
+                .map(convert::import_change)
+                .collect(),
         })
         .into_response()),
         ImportOutcome::Refused(errors) => Ok(refused(

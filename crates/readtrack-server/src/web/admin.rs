@@ -22,6 +22,9 @@ use crate::web::session::{Viewer, invitation_url, percent_encode};
 /// Members per directory page.
 const PAGE: u32 = 50;
 
+/// Import changes listed on the page (the counts are complete).
+const IMPORT_CHANGES_LISTED: usize = 200;
+
 /// A department line of the tree.
 #[derive(Debug, Clone)]
 pub struct DeptLine {
@@ -78,6 +81,10 @@ pub struct ImportReport {
     pub updated: u64,
     /// Departments created.
     pub departments_created: u64,
+    /// The first changes, row by row: (line, address, "new" or the fields that change).
+    pub changes: Vec<(u64, String, String)>,
+    /// More changes than listed.
+    pub more_changes: u64,
     /// Per-line problems.
     pub errors: Vec<(u64, String)>,
 }
@@ -477,6 +484,8 @@ pub async fn import(State(s): State<ServerState>, v: Viewer, mut form: Multipart
         created: 0,
         updated: 0,
         departments_created: 0,
+        changes: vec![],
+        more_changes: 0,
         errors,
     };
     let Some(text) = file.as_deref().map(std::str::from_utf8) else {
@@ -508,12 +517,27 @@ pub async fn import(State(s): State<ServerState>, v: Viewer, mut form: Multipart
     };
     match s.app.import_members(&v.caller, text, dry_run).await {
         Ok(ImportOutcome::Done(c)) => {
+            let t = v.t();
             let r = ImportReport {
                 refused: false,
                 dry_run,
                 created: c.created,
                 updated: c.updated,
                 departments_created: c.departments_created,
+                changes: c
+                    .changes
+                    .iter()
+                    .take(IMPORT_CHANGES_LISTED)
+                    .map(|x| {
+                        let what = if x.create {
+                            t.import_new_member.to_string()
+                        } else {
+                            x.fields.join(", ")
+                        };
+                        (x.line, x.email.clone(), what)
+                    })
+                    .collect(),
+                more_changes: c.changes.len().saturating_sub(IMPORT_CHANGES_LISTED) as u64,
                 errors: vec![],
             };
             directory_page(

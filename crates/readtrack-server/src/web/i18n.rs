@@ -199,6 +199,8 @@ strings! {
     audit_second_factor_disabled: "turned two-step sign-in off", "停用兩步登入";
     audit_second_factor_reset: "removed two-step sign-in", "移除兩步登入";
     audit_member_invited: "sent an invitation", "發出邀請";
+    import_change: "What changes", "變更";
+    import_new_member: "new member", "新成員";
     phone_optional: "Mobile number, for SMS (optional, +country code)", "手提電話號碼，用於短訊（選填，連國家代碼）";
     rights_title: "Who may send", "誰可發送通告";
     rights_hint: "Administrators may send anything to anyone. Everyone else gets the widest of the rows that apply to them; a department's row covers the departments below it.", "管理員可向任何人發送任何通告。其他人按適用於自己的各行中最寬鬆的一項；部門一行亦適用於其下屬部門。";

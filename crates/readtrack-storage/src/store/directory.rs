@@ -7,7 +7,9 @@ use jiff::Timestamp;
 use readtrack_domain::FieldError;
 use readtrack_domain::department::Department;
 use readtrack_domain::ids::{DepartmentId, MemberId, OrgId};
-use readtrack_domain::import::{DepartmentRef, ForeignAddress, plan_import};
+use readtrack_domain::import::{
+    DepartmentRef, ForeignAddress, plan_import, review, taken_external_ids,
+};
 use readtrack_domain::member::{Member, Role};
 
 use super::{MEMBER_COLUMNS, Store, chunks, json_id_list, json_ints, member_from_row};
@@ -368,6 +370,21 @@ impl Directory for Store {
                     "{email} belongs to another organisation on this server"
                 ))
             })?;
+        let current: Vec<Member> = q(format!(
+            "SELECT {MEMBER_COLUMNS} FROM members WHERE org_id = ?"
+        ))
+        .bind(org.0)
+        .fetch_all(&mut tx)
+        .await?
+        .iter()
+        .map(member_from_row)
+        .collect::<Result<_>>()?;
+        if let Some((line, id, holder)) = taken_external_ids(rows, &current).into_iter().next() {
+            return Err(StorageError::Conflict(format!(
+                "line {line}: external_id {id} already belongs to {holder}"
+            )));
+        }
+        counts.changes = review(&plan, rows, &current);
         counts.departments_created = plan.departments.len() as u64;
         counts.updated = plan.updates.len() as u64;
         counts.created = plan.creates.len() as u64;
@@ -397,18 +414,29 @@ impl Directory for Store {
         };
         for &(member, i) in &plan.updates {
             let row = &rows[i];
-            q("UPDATE members SET name = ?, department_id = ?, role = ?, active = TRUE WHERE id = ?")
-                .bind(row.name.as_str())
-                .bind(department_of(i)?)
-                .bind(row.role.as_str())
-                .bind(member.0)
-                .execute(&mut tx)
-                .await?;
+            // A column the file does not have leaves the field as it is.
+            q(
+                "UPDATE members SET name = ?, department_id = ?, role = ?, active = TRUE,
+                 phone = CASE WHEN ? THEN ? ELSE phone END,
+                 external_id = CASE WHEN ? THEN ? ELSE external_id END
+               WHERE id = ?",
+            )
+            .bind(row.name.as_str())
+            .bind(department_of(i)?)
+            .bind(row.role.as_str())
+            .bind(row.phone.is_some())
+            .bind(row.phone.clone().flatten())
+            .bind(row.external_id.is_some())
+            .bind(row.external_id.clone().flatten())
+            .bind(member.0)
+            .execute(&mut tx)
+            .await
+            .map_err(member_conflict)?;
         }
         for chunk in plan.creates.chunks(2000) {
             let sql = format!(
-                "INSERT INTO members (org_id, name, email, department_id, role, created_at) VALUES {}",
-                placeholders(chunk.len(), 6)
+                "INSERT INTO members (org_id, name, email, department_id, role, phone, external_id, created_at) VALUES {}",
+                placeholders(chunk.len(), 8)
             );
             let mut insert = q(sql);
             for &i in chunk {
@@ -419,9 +447,11 @@ impl Directory for Store {
                     .bind(row.email.as_str())
                     .bind(department_of(i)?)
                     .bind(row.role.as_str())
+                    .bind(row.phone.clone().flatten())
+                    .bind(row.external_id.clone().flatten())
                     .bind(now);
             }
-            insert.execute(&mut tx).await?;
+            insert.execute(&mut tx).await.map_err(member_conflict)?;
         }
         // Managers and backups last, when every address has an id.
         let ids: HashMap<String, i64> = q("SELECT email, id FROM members WHERE org_id = ?")

@@ -18,10 +18,11 @@ use super::session::Session;
 /// Flags of `readtrack import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The CSV file: header `name,email,department,manager_email,backup_email,role`;
-    /// departments are `/`-separated paths, created as needed.
+    /// The CSV file: header `name,email,department,manager_email,backup_email,role`,
+    /// optionally followed by `phone` and `external_id`; departments are `/`-separated
+    /// paths, created as needed.
     file: PathBuf,
-    /// Check the file and count what would change, without writing anything.
+    /// Check the file and list what would change for whom, without writing anything.
     #[arg(long)]
     dry_run: bool,
 }
@@ -44,7 +45,7 @@ fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
 }
 
 fn result_text(r: &ImportResult, rows: usize) -> String {
-    format!(
+    let mut out = format!(
         "{} {rows} row(s): {} member(s) created, {} updated, {} department(s) created.\n",
         if r.dry_run {
             "Checked (dry run, nothing written)"
@@ -54,7 +55,19 @@ fn result_text(r: &ImportResult, rows: usize) -> String {
         r.created,
         r.updated,
         r.departments_created
-    )
+    );
+    for c in &r.changes {
+        let what = if c.change == "create" {
+            "new member".to_string()
+        } else {
+            format!("changes {}", c.fields.join(", "))
+        };
+        out.push_str(&format!("  line {:>5}  {}  {what}\n", c.line, c.email));
+    }
+    if r.changes_truncated {
+        out.push_str("  … and more (the counts above are complete)\n");
+    }
+    out
 }
 
 /// Runs `readtrack import`.
