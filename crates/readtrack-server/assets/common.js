@@ -161,3 +161,8 @@ export function connectStream(onFrame, onState = () => {}) {
   };
   open();
 }
+
+// The installable app's service worker (offline pages, Background Sync of the outbox).
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/sw.js").catch(() => undefined);
+}

@@ -2,7 +2,7 @@
 // from there, with retries, until the server has answered for it: a notice read while
 // the server is unreachable is reported with the time it was really read.
 
-import { api, memberId, stamp } from "./common.js";
+import { api, csrf, memberId, stamp } from "./common.js";
 
 const DB_NAME = "readtrack";
 const STORE = "outbox";
@@ -64,12 +64,24 @@ export async function queue(receipt) {
     kind: receipt.kind,
     at: now.at,
     member: memberId,
+    // For the service worker's Background Sync, which has no page to read it from.
+    csrf,
   };
   if (now.device_at) item.device_at = now.device_at;
   if (receipt.response) item.response = receipt.response;
   await tx("readwrite", (store) => store.put(item));
   flush();
+  requestBackgroundSync();
   return item;
+}
+
+/** Asks the service worker to send the outbox when the connection is back, even if the
+ * page is closed by then (where the browser has Background Sync). */
+function requestBackgroundSync() {
+  if (!("serviceWorker" in navigator)) return;
+  navigator.serviceWorker.ready
+    .then((reg) => reg.sync?.register("rt-outbox"))
+    .catch(() => undefined);
 }
 
 /** Receipts still waiting on this device for the signed-in member. */

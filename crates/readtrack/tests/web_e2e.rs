@@ -678,6 +678,94 @@ async fn a_long_notice_is_read_only_at_its_end_and_a_lagging_device_clock_is_cor
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_installable_app_shows_the_inbox_and_an_opened_notice_while_the_server_is_away() {
+    if !browsers_present() {
+        return;
+    }
+    let _one_at_a_time = SERIAL.lock().await;
+    let mut world = World::start().await;
+    let title = "Fire drill on Thursday at 10:00";
+    let id = world.send_notice(title, false).await;
+    let reader = world.browser("reader-installed", "en-GB,en").await;
+    world.sign_in(&reader, READER).await;
+    reader.goto(world.server.url("/inbox")).await.unwrap();
+    let manifest = reader
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const link = document.querySelector('link[rel=manifest]').href;
+             fetch(link).then((r) => r.json()).then(done, (e) => done(String(e)));",
+            Vec::<Value>::new(),
+        )
+        .await
+        .expect("the manifest can be fetched")
+        .json()
+        .clone();
+    assert_eq!(manifest["start_url"], "/inbox", "{manifest}");
+    assert_eq!(manifest["display"], "standalone", "{manifest}");
+    // The page registers the worker; once it is active it takes charge of the page.
+    let state = reader
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             navigator.serviceWorker.ready.then((r) => done(r.active ? r.active.state : 'none'), (e) => done(String(e)));",
+            Vec::<Value>::new(),
+        )
+        .await
+        .expect("the service worker becomes ready")
+        .json()
+        .clone();
+    assert_eq!(state, "activated");
+    // Pages loaded from now on go through it.
+    reader.goto(world.server.url("/inbox")).await.unwrap();
+    eventually!(
+        Duration::from_secs(20),
+        "the service worker taking charge of the page",
+        {
+            js(
+                &reader,
+                "return navigator.serviceWorker.controller ? true : null",
+            )
+            .await
+            .as_bool()
+        }
+    );
+    // Opened once while the server is there, the notice is kept for later.
+    reader
+        .goto(world.server.url(&format!("/notices/{id}")))
+        .await
+        .unwrap();
+    reader.goto(world.server.url("/inbox")).await.unwrap();
+
+    world.server.stop();
+    reader.goto(world.server.url("/inbox")).await.unwrap();
+    let inbox = eventually!(Duration::from_secs(10), "the inbox from the app's cache", {
+        js_string(
+            &reader,
+            "return document.querySelector('main')?.innerText ?? null",
+        )
+        .await
+    });
+    assert!(inbox.contains(title), "the inbox lists the notice: {inbox}");
+    reader
+        .goto(world.server.url(&format!("/notices/{id}")))
+        .await
+        .unwrap();
+    let heading = eventually!(
+        Duration::from_secs(10),
+        "the notice from the app's cache",
+        {
+            js_string(
+                &reader,
+                "return document.querySelector('h1')?.innerText ?? null",
+            )
+            .await
+        }
+    );
+    assert_eq!(heading, title);
+    world.server.restart();
+    reader.quit().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_made_while_the_server_is_down_reaches_the_board_after_the_restart_with_its_true_time()
  {
     if !browsers_present() {

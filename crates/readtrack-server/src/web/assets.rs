@@ -49,3 +49,35 @@ pub async fn asset(Path(file): Path<String>) -> Response {
     }
     res
 }
+
+/// `GET /sw.js`: the service worker, served from the root so that it may control every
+/// page; revalidated on each check so a new binary's worker takes over at once.
+pub async fn service_worker() -> Response {
+    let mut res = asset(Path("sw.js".to_string())).await;
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// `GET /manifest.webmanifest`: what makes the web app installable (name, start page,
+/// standalone window, icon, colours).
+pub async fn manifest() -> Response {
+    let body = serde_json::json!({
+        "name": "readtrack",
+        "short_name": "readtrack",
+        "description": "Notices that reach people, and who has read them.",
+        "start_url": "/inbox",
+        "scope": "/",
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#0a58ad",
+        "icons": [
+            {"src": "/assets/icon.svg", "sizes": "any", "type": "image/svg+xml", "purpose": "any"}
+        ]
+    });
+    (
+        [(header::CONTENT_TYPE, "application/manifest+json")],
+        body.to_string(),
+    )
+        .into_response()
+}

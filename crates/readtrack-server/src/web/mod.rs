@@ -106,6 +106,8 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .layer(middleware::from_fn(page_headers))
         .route("/assets/{file}", get(assets::asset))
         .route("/favicon.ico", get(assets::favicon))
+        .route("/sw.js", get(assets::service_worker))
+        .route("/manifest.webmanifest", get(assets::manifest))
 }
 
 /// Security headers on every page and form answer (assets set their own caching).
