@@ -1103,6 +1103,61 @@ async fn a_refused_setting_is_shown_next_to_its_field_and_nothing_is_saved() {
 }
 
 #[tokio::test]
+async fn an_admin_edits_a_members_record_on_its_page_and_a_refusal_keeps_what_was_typed() {
+    let app = TestApp::spawn().await;
+    let org = app.setup().await;
+    let admin = &org.admin;
+    let (boss_id, _) = app
+        .person(admin, "Mona Lee", "mona@harbour.example", &org.root, true)
+        .await;
+    let (ada_id, _) = app
+        .person(admin, "Ada Chan", "ada@harbour.example", &org.root, true)
+        .await;
+    let (_, directory) = page(&app, admin, "/admin/directory").await;
+    assert!(directory.contains(&format!("href=\"/admin/members/{ada_id}\"")));
+    let (status, form) = page(&app, admin, &format!("/admin/members/{ada_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains("value=\"Ada Chan\""), "{form}");
+    let csrf = page_csrf(&app, admin).await;
+    let fields = |name: &'static str, manager: &'static str| {
+        vec![
+            ("_csrf", csrf.clone()),
+            ("name", name.to_string()),
+            ("email", "ada@harbour.example".to_string()),
+            ("department_id", org.root.clone()),
+            ("manager_email", manager.to_string()),
+            ("backup_email", String::new()),
+            ("role", "member".to_string()),
+            ("time_zone", "Europe/London".to_string()),
+            ("phone", "+44 7700 900123".to_string()),
+            ("external_id", "okta-ada".to_string()),
+        ]
+    };
+    let post = |pairs: Vec<(&'static str, String)>| {
+        let path = format!("/admin/members/{ada_id}");
+        let app = &app;
+        async move {
+            let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post_form(app, admin, &path, &borrowed).await
+        }
+    };
+    let res = post(fields("Ada Chan Wai", "nobody@harbour.example")).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("nobody@harbour.example") && html.contains("value=\"Ada Chan Wai\""));
+    let res = post(fields("Ada Chan Wai", "MONA@harbour.example")).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, ada) = app
+        .get(&format!("/api/v1/members/{ada_id}"), Some(admin))
+        .await;
+    assert_eq!(ada["name"], "Ada Chan Wai");
+    assert_eq!(ada["manager_id"], boss_id.as_str());
+    assert_eq!(ada["time_zone"], "Europe/London");
+    assert_eq!(ada["phone"], "+447700900123");
+    assert_eq!(ada["external_id"], "okta-ada");
+}
+
+#[tokio::test]
 async fn the_settings_page_edits_who_may_send_and_a_department_grant_can_be_added_and_removed() {
     let app = TestApp::spawn().await;
     let org = app.setup_with_default_rights().await;

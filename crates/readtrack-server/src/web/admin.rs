@@ -227,6 +227,7 @@ async fn directory_page_with(
         next_href,
         notice: match q.done.as_deref() {
             Some("member") => Some(t.member_added),
+            Some("saved") => Some(t.member_saved),
             Some("deactivated") => Some(t.member_deactivated),
             Some("reactivated") => Some(t.member_reactivated),
             Some("department") => Some(t.department_added),
@@ -563,5 +564,205 @@ pub async fn import(State(s): State<ServerState>, v: Viewer, mut form: Multipart
             .await
         }
         Err(e) => error_page(v.lang, e.into()),
+    }
+}
+
+/// A member's record as the edit form holds it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MemberValues {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    department_id: String,
+    #[serde(default)]
+    manager_email: String,
+    #[serde(default)]
+    backup_email: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    time_zone: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    external_id: String,
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "member_edit.html")]
+struct MemberEditPage {
+    ctx: Chrome,
+    t: &'static Tr,
+    id: String,
+    v: MemberValues,
+    departments: Vec<crate::web::compose::DeptOption>,
+    error: Option<String>,
+}
+
+async fn member_form(
+    s: &ServerState,
+    v: &Viewer,
+    id: &str,
+    values: MemberValues,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    if let Err(e) = v.caller.require_admin() {
+        return error_page(v.lang, e.into());
+    }
+    let departments = match s.app.departments(&v.caller).await {
+        Ok(d) => d,
+        Err(e) => return error_page(v.lang, e.into()),
+    };
+    let departments = tree_order(&departments)
+        .into_iter()
+        .map(|(d, depth)| crate::web::compose::DeptOption {
+            checked: d.id.to_string() == values.department_id,
+            id: d.id.to_string(),
+            name: d.name,
+            depth: depth.min(6),
+        })
+        .collect();
+    let page = MemberEditPage {
+        ctx: Chrome::for_viewer(v, "/admin/directory"),
+        t: v.t(),
+        id: id.to_string(),
+        v: values,
+        departments,
+        error,
+    };
+    render(status, &page)
+}
+
+/// The address of a member of the caller's organisation, by id (empty when none).
+async fn email_of(
+    s: &ServerState,
+    v: &Viewer,
+    id: Option<readtrack_domain::ids::MemberId>,
+) -> String {
+    match id {
+        Some(id) => s
+            .app
+            .member(&v.caller, &id.to_string())
+            .await
+            .map(|m| m.email)
+            .unwrap_or_default(),
+        None => String::new(),
+    }
+}
+
+/// `GET /admin/members/{id}`: a member's record to change (admin).
+pub async fn member_page(
+    State(s): State<ServerState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if let Err(e) = v.caller.require_admin() {
+        return error_page(v.lang, e.into());
+    }
+    let m = match s.app.member(&v.caller, &id).await {
+        Ok(m) => m,
+        Err(e) => return error_page(v.lang, e.into()),
+    };
+    let values = MemberValues {
+        name: m.name.clone(),
+        email: m.email.clone(),
+        department_id: m.department_id.to_string(),
+        manager_email: email_of(&s, &v, m.manager_id).await,
+        backup_email: email_of(&s, &v, m.backup_id).await,
+        role: m.role.as_str().to_string(),
+        time_zone: m.time_zone.clone().unwrap_or_default(),
+        phone: m.phone.clone().unwrap_or_default(),
+        external_id: m.external_id.clone().unwrap_or_default(),
+        csrf: String::new(),
+    };
+    member_form(&s, &v, &id, values, None, StatusCode::OK).await
+}
+
+/// The id of the member of the caller's organisation with this address, for the
+/// manager and backup fields; `None` for an empty field, 400 naming it when nobody has it.
+async fn member_by_email(
+    s: &ServerState,
+    v: &Viewer,
+    field: &str,
+    email: &str,
+) -> Result<Option<String>, readtrack_service::ServiceError> {
+    let email = email.trim();
+    if email.is_empty() {
+        return Ok(None);
+    }
+    let found = s
+        .app
+        .members(
+            &v.caller,
+            MemberFilter {
+                department_id: None,
+                query: Some(email.to_string()),
+            },
+            Page {
+                limit: 50,
+                after: None,
+            },
+        )
+        .await?;
+    found
+        .into_iter()
+        .find(|m| m.email.eq_ignore_ascii_case(email))
+        .map(|m| Some(m.id.to_string()))
+        .ok_or_else(|| {
+            readtrack_service::ServiceError::invalid(
+                field,
+                format!("`{field}` {email} is not a member of this organisation"),
+            )
+        })
+}
+
+/// `POST /admin/members/{id}`: saves the record (admin); a refusal is shown on the form,
+/// which keeps what was typed.
+pub async fn save_member(
+    State(s): State<ServerState>,
+    v: Viewer,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Form(f): Form<MemberValues>,
+) -> Response {
+    if !v.csrf_ok(&f.csrf) {
+        let said = Some(v.t().form_expired.to_string());
+        return member_form(&s, &v, &id, f, said, StatusCode::FORBIDDEN).await;
+    }
+    let result = async {
+        let manager = member_by_email(&s, &v, "manager_email", &f.manager_email).await?;
+        let backup = member_by_email(&s, &v, "backup_email", &f.backup_email).await?;
+        let blank = |x: &str| Some(Some(x.trim().to_string()).filter(|x| !x.is_empty()));
+        let input = MemberPatchInput {
+            name: Some(f.name.clone()),
+            email: Some(f.email.clone()),
+            department_id: Some(f.department_id.clone()),
+            manager_id: Some(manager),
+            backup_id: Some(backup),
+            role: Some(f.role.clone()),
+            password: None,
+            time_zone: blank(&f.time_zone),
+            active: None,
+            phone: blank(&f.phone),
+            external_id: blank(&f.external_id),
+        };
+        s.app.update_member(&v.caller, &id, input).await
+    }
+    .await;
+    match result {
+        Ok(_) => Redirect::to("/admin/directory?done=saved").into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status.is_client_error() {
+                let status = e.status;
+                member_form(&s, &v, &id, f, Some(e.message), status).await
+            } else {
+                error_page(v.lang, e)
+            }
+        }
     }
 }

@@ -199,6 +199,12 @@ strings! {
     audit_second_factor_disabled: "turned two-step sign-in off", "停用兩步登入";
     audit_second_factor_reset: "removed two-step sign-in", "移除兩步登入";
     audit_member_invited: "sent an invitation", "發出邀請";
+    edit_member: "Edit", "編輯";
+    manager_email: "Manager's email", "上級的電郵";
+    backup_email: "Backup contact's email", "後備聯絡人的電郵";
+    external_id: "Identity provider id", "身分提供者 ID";
+    save: "Save", "儲存";
+    member_saved: "Saved.", "已儲存。";
     import_change: "What changes", "變更";
     import_new_member: "new member", "新成員";
     phone_optional: "Mobile number, for SMS (optional, +country code)", "手提電話號碼，用於短訊（選填，連國家代碼）";

@@ -70,6 +70,10 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/admin/directory", get(admin::directory))
         .route("/admin/departments", post(admin::add_department))
         .route("/admin/members", post(admin::add_member))
+        .route(
+            "/admin/members/{id}",
+            get(admin::member_page).post(admin::save_member),
+        )
         .route("/admin/members/{id}/active", post(admin::set_active))
         .route("/admin/members/{id}/invite", post(admin::invite))
         .route(
