@@ -178,14 +178,7 @@ async fn the_directory_page_makes_the_link_and_the_invitation_page_signs_the_per
     // The person opens the link: a form greeting them by name.
     let form = http.get(t.app.url(path)).send().await.unwrap();
     assert_eq!(form.status(), StatusCode::OK);
-    let login_csrf = form
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("rt_login_csrf="))
-        .map(|c| c.split(';').next().unwrap().to_string())
-        .expect("a sign-in CSRF cookie");
+    let login_csrf = cookie_value(form.headers(), "rt_login_csrf").expect("a sign-in CSRF cookie");
     let form = form.text().await.unwrap();
     assert!(form.contains("Ada Chan"), "{form}");
     let res = http
@@ -201,10 +194,7 @@ async fn the_directory_page_makes_the_link_and_the_invitation_page_signs_the_per
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()["location"], "/policy");
     assert!(
-        res.headers()
-            .get_all("set-cookie")
-            .iter()
-            .any(|c| c.to_str().unwrap().starts_with("rt_session=")),
+        cookie_value(res.headers(), "rt_session").is_some(),
         "signed in"
     );
     // The link is spent: the page says so.
@@ -217,11 +207,4 @@ async fn the_directory_page_makes_the_link_and_the_invitation_page_signs_the_per
             .unwrap()
             .contains("id=\"invite-invalid\"")
     );
-}
-
-/// The page's CSRF token, from its `<meta name="csrf-token">`.
-fn meta_csrf(page: &str) -> String {
-    let marker = "<meta name=\"csrf-token\" content=\"";
-    let start = page.find(marker).expect("a CSRF meta tag") + marker.len();
-    page[start..].split('"').next().unwrap().to_string()
 }

@@ -282,7 +282,7 @@ async fn the_web_app_offers_only_what_a_person_may_send() {
         "HR is not offered to a Retail manager"
     );
     // A form sent anyway is refused by the same rule, and the page says so.
-    let csrf = compose_csrf(&inbox_of(&http, app, &s.carl.1).await);
+    let csrf = meta_csrf(&inbox_of(&http, app, &s.carl.1).await);
     let res = http
         .post(app.url("/compose"))
         .header("cookie", format!("rt_session={}", s.carl.1))
@@ -307,11 +307,4 @@ async fn inbox_of(http: &reqwest::Client, app: &TestApp, token: &str) -> String 
         .text()
         .await
         .unwrap()
-}
-
-/// The page's CSRF token, from its `<meta name="csrf-token">`.
-fn compose_csrf(page: &str) -> String {
-    let marker = "<meta name=\"csrf-token\" content=\"";
-    let start = page.find(marker).expect("a CSRF meta tag") + marker.len();
-    page[start..].split('"').next().unwrap().to_string()
 }

@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{FormBody, TestApp, now, receipt};
+use common::{FormBody, TestApp, cookie_value, now, receipt, set_cookies};
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION};
 use serde_json::{Value, json};
 
 /// A client that shows redirects instead of following them.
@@ -15,21 +15,6 @@ fn client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a client")
-}
-
-fn set_cookies(h: &HeaderMap) -> Vec<String> {
-    h.get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(String::from)
-        .collect()
-}
-
-fn cookie_value(h: &HeaderMap, name: &str) -> Option<String> {
-    set_cookies(h).iter().find_map(|c| {
-        c.strip_prefix(&format!("{name}="))
-            .map(|v| v.split(';').next().unwrap_or("").to_string())
-    })
 }
 
 /// The value of the first `name="..." value="..."`-style attribute pair in a page.
@@ -1179,17 +1164,32 @@ async fn the_settings_page_edits_who_may_send_and_a_department_grant_can_be_adde
             (format!("{prefix}.max_tracking"), tracking.to_string()),
         ]
     };
-    let mut form = settings_form(&app, admin, &[]).await;
-    form.extend(grant("rights.staff", "nobody", "normal", "off"));
-    form.extend(grant(
-        "rights.managers",
-        "own_department",
-        "important",
-        "aggregate",
-    ));
-    form.push(("rights.dept.0.department".into(), hr.clone()));
-    form.extend(grant("rights.dept.0", "everyone", "urgent", "per_person"));
-    let res = post_pairs(&app, admin, "/admin/settings", &form).await;
+    // The settings form with staff sending nothing, managers up to important counts,
+    // and HR's row at `hr_reach` ("" removes it).
+    let rights_form = |hr_reach: &'static str| {
+        let app = &app;
+        let hr = hr.clone();
+        async move {
+            let mut form = settings_form(app, admin, &[]).await;
+            form.extend(grant("rights.staff", "nobody", "normal", "off"));
+            form.extend(grant(
+                "rights.managers",
+                "own_department",
+                "important",
+                "aggregate",
+            ));
+            form.push(("rights.dept.0.department".into(), hr));
+            form.extend(grant("rights.dept.0", hr_reach, "urgent", "per_person"));
+            form
+        }
+    };
+    let res = post_pairs(
+        &app,
+        admin,
+        "/admin/settings",
+        &rights_form("everyone").await,
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let (_, saved) = app.get("/api/v1/org/settings", Some(admin)).await;
     let rights = &saved["sending_rights"];
@@ -1203,17 +1203,7 @@ async fn the_settings_page_edits_who_may_send_and_a_department_grant_can_be_adde
     );
 
     // "No extra right" removes the grant.
-    let mut form = settings_form(&app, admin, &[]).await;
-    form.extend(grant("rights.staff", "nobody", "normal", "off"));
-    form.extend(grant(
-        "rights.managers",
-        "own_department",
-        "important",
-        "aggregate",
-    ));
-    form.push(("rights.dept.0.department".into(), hr.clone()));
-    form.extend(grant("rights.dept.0", "", "urgent", "per_person"));
-    let res = post_pairs(&app, admin, "/admin/settings", &form).await;
+    let res = post_pairs(&app, admin, "/admin/settings", &rights_form("").await).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let (_, saved) = app.get("/api/v1/org/settings", Some(admin)).await;
     assert_eq!(saved["sending_rights"]["departments"], json!([]));

@@ -580,3 +580,27 @@ pub fn everyone_sends_everything() -> Value {
     let all = json!({"reach": "everyone", "max_priority": "urgent", "max_tracking": "per_person"});
     json!({"staff": all, "managers": all, "departments": []})
 }
+
+/// Every `Set-Cookie` of an answer.
+pub fn set_cookies(h: &reqwest::header::HeaderMap) -> Vec<String> {
+    h.get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(String::from)
+        .collect()
+}
+
+/// The value an answer sets for cookie `name`.
+pub fn cookie_value(h: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    set_cookies(h).iter().find_map(|c| {
+        c.strip_prefix(&format!("{name}="))
+            .map(|v| v.split(';').next().unwrap_or("").to_string())
+    })
+}
+
+/// A page's CSRF token, from its `<meta name="csrf-token">`.
+pub fn meta_csrf(page: &str) -> String {
+    let marker = "<meta name=\"csrf-token\" content=\"";
+    let start = page.find(marker).expect("a CSRF meta tag") + marker.len();
+    page[start..].split('"').next().unwrap().to_string()
+}
