@@ -558,14 +558,18 @@ fn traces_reach_an_otlp_collector_and_continue_the_callers_trace() {
 #[test]
 fn a_new_server_prints_a_one_time_setup_code_on_its_console_and_setup_needs_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, addr, mut lines) = support::spawn_and_wait_for_address(
-        Command::new(env!("CARGO_BIN_EXE_readtrack"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--data"])
-            .arg(dir.path())
-            .env("READTRACK_LOG", "warn")
-            .env_remove("READTRACK_SETUP_CODE"),
-        Duration::from_secs(30),
-    );
+    // A server told no setup code, with its console to read.
+    let start_unclaimed = || {
+        support::spawn_and_wait_for_address(
+            Command::new(env!("CARGO_BIN_EXE_readtrack"))
+                .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--data"])
+                .arg(dir.path())
+                .env("READTRACK_LOG", "warn")
+                .env_remove("READTRACK_SETUP_CODE"),
+            Duration::from_secs(30),
+        )
+    };
+    let (child, addr, mut lines) = start_unclaimed();
     let server = Server {
         child,
         base: format!("http://{addr}"),
@@ -603,14 +607,7 @@ fn a_new_server_prints_a_one_time_setup_code_on_its_console_and_setup_needs_it()
     assert!(terminate(server).success());
 
     // Once set up, a restart prints no code.
-    let (child, _, mut lines) = support::spawn_and_wait_for_address(
-        Command::new(env!("CARGO_BIN_EXE_readtrack"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--data"])
-            .arg(dir.path())
-            .env("READTRACK_LOG", "warn")
-            .env_remove("READTRACK_SETUP_CODE"),
-        Duration::from_secs(30),
-    );
+    let (child, _, mut lines) = start_unclaimed();
     let server = Server {
         child,
         base: String::new(),
