@@ -235,7 +235,12 @@ pub async fn import(
         progress.set_message(format!("importing members: {start} of {n}"));
         let result = admin
             .api
-            .import_members(company_csv(tag, start..end).into_bytes(), false, None)
+            .import_members(
+                company_csv(tag, start..end).into_bytes(),
+                false,
+                false,
+                None,
+            )
             .await
             .context("the members import failed")?;
         created += result.created as usize;

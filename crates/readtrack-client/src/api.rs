@@ -470,6 +470,7 @@ impl ApiClient {
         &self,
         csv: Vec<u8>,
         dry_run: bool,
+        deactivate_missing: bool,
         progress: Option<ProgressFn>,
     ) -> Result<ImportResult> {
         let total = csv.len() as u64;
@@ -489,6 +490,9 @@ impl ApiClient {
             .body(reqwest::Body::wrap_stream(stream));
         if dry_run {
             builder = builder.query(&[("dry_run", "true")]);
+        }
+        if deactivate_missing {
+            builder = builder.query(&[("deactivate_missing", "true")]);
         }
         let response = builder.send().await.map_err(|e| ClientError::network(&e))?;
         let status = response.status();

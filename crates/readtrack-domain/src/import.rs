@@ -215,15 +215,38 @@ impl From<ImportRow> for ImportWrite {
     }
 }
 
+/// What an import does to one member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A new member.
+    Create,
+    /// A change to an existing one.
+    Update,
+    /// An active member the file does not name, deactivated when the import is asked
+    /// to make the directory match the file.
+    Deactivate,
+}
+
+impl ChangeKind {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Create => "create",
+            ChangeKind::Update => "update",
+            ChangeKind::Deactivate => "deactivate",
+        }
+    }
+}
+
 /// What an import does to one member, for the review before it is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportChange {
-    /// The row's line in the file.
+    /// The row's line in the file (0 for a member the file does not name).
     pub line: u64,
     /// The member's address.
     pub email: String,
-    /// A new member (`true`) or a change to one.
-    pub create: bool,
+    /// What happens to them.
+    pub kind: ChangeKind,
     /// What changes for an existing member (`name`, `department`, `role`, `manager`,
     /// `backup`, `phone`, `external_id`, `active` for a reactivation); empty for a new one.
     pub fields: Vec<&'static str>,
@@ -279,7 +302,7 @@ pub fn review(plan: &ImportPlan, rows: &[ImportWrite], current: &[Member]) -> Ve
             out.push(ImportChange {
                 line: row.line,
                 email: row.email.as_str().to_string(),
-                create: false,
+                kind: ChangeKind::Update,
                 fields,
             });
         }
@@ -291,12 +314,24 @@ pub fn review(plan: &ImportPlan, rows: &[ImportWrite], current: &[Member]) -> Ve
             .map(|row| ImportChange {
                 line: row.line,
                 email: row.email.as_str().to_string(),
-                create: true,
+                kind: ChangeKind::Create,
                 fields: Vec::new(),
             }),
     );
     out.sort_by_key(|c| c.line);
     out
+}
+
+/// The active members of the organisation that the file does not name, except `keep`
+/// (the admin importing): those an import that makes the directory match the file
+/// deactivates.
+pub fn missing_members(rows: &[ImportWrite], current: &[Member], keep: MemberId) -> Vec<MemberId> {
+    let named: HashSet<&str> = rows.iter().map(|r| r.email.as_str()).collect();
+    current
+        .iter()
+        .filter(|m| m.active && m.id != keep && !named.contains(m.email.as_str()))
+        .map(|m| m.id)
+        .collect()
 }
 
 /// An external id a row gives that already belongs to another member of the
@@ -581,13 +616,13 @@ mod tests {
                 ImportChange {
                     line: 3,
                     email: "ben@x.hk".into(),
-                    create: false,
+                    kind: ChangeKind::Update,
                     fields: vec!["name", "phone"],
                 },
                 ImportChange {
                     line: 4,
                     email: "cy@x.hk".into(),
-                    create: true,
+                    kind: ChangeKind::Create,
                     fields: vec![],
                 },
             ],
@@ -602,5 +637,15 @@ mod tests {
         // Unless Ben's own row gives it up in the same file.
         taking[1].external_id = Some(Some("ext-ben-2".into()));
         assert!(taken_external_ids(&taking, &current).is_empty());
+        // Making the directory match a file without Ben deactivates him, never the
+        // admin importing.
+        assert_eq!(
+            missing_members(&rows[..1], &current, MemberId(1)),
+            vec![MemberId(2)]
+        );
+        assert_eq!(
+            missing_members(&rows[..1], &current, MemberId(2)),
+            Vec::<MemberId>::new()
+        );
     }
 }

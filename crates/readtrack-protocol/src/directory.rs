@@ -190,6 +190,10 @@ pub struct ImportResult {
     /// More changes than listed.
     #[serde(default)]
     pub changes_truncated: bool,
+    /// Members deactivated (or that would be) because the file does not name them, with
+    /// `?deactivate_missing=true`.
+    #[serde(default)]
+    pub deactivated: u64,
 }
 
 /// Most changes an import answer lists.

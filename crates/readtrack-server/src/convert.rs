@@ -261,7 +261,7 @@ pub fn import_change(c: &readtrack_domain::import::ImportChange) -> wire_dir::Im
     wire_dir::ImportChangeBody {
         line: c.line,
         email: c.email.clone(),
-        change: if c.create { "create" } else { "update" }.into(),
+        change: c.kind.as_str().into(),
         fields: c.fields.iter().map(|f| f.to_string()).collect(),
     }
 }

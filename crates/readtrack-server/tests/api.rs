@@ -807,11 +807,49 @@ async fn an_import_reviews_what_changes_for_whom_and_keeps_phones_and_provider_i
             .contains("phone")
     );
 
-    // Colleagues see the directory, not each other's phone numbers or provider ids.
-    let (_, dee) = app
+    // Making the directory match a file: whoever it does not list is deactivated (never
+    // the admin importing), reviewed first, their sessions ended, the import audited.
+    let (_, dee_token) = app
         .person(&org.admin, "Dee", "dee@x.example", &org.root, true)
         .await;
-    let (_, seen) = app.get("/api/v1/members?q=ada", Some(&dee)).await;
+    let only_ada = "name,email,department,manager_email,backup_email,role\n\
+        Ada Chan,ada@x.example,Retail/Kowloon,,,\n";
+    let (status, res) = post_csv(only_ada, "?dry_run=true&deactivate_missing=true").await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(res["deactivated"], 2, "Ben and Dee: {res}");
+    let leaving: Vec<String> = changes(&res)
+        .into_iter()
+        .filter(|c| c.2 == "deactivate")
+        .map(|c| c.1)
+        .collect();
+    assert_eq!(leaving.len(), 2, "{res}");
+    assert!(
+        leaving.contains(&"dee@x.example".to_string()),
+        "{leaving:?}"
+    );
+    let (status, _) = app.get("/api/v1/me", Some(&dee_token)).await;
+    assert_eq!(status, StatusCode::OK, "a dry run deactivates nobody");
+    let (status, res) = post_csv(only_ada, "?deactivate_missing=true").await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (status, _) = app.get("/api/v1/me", Some(&dee_token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "Dee's session ended");
+    let (_, me) = app.get("/api/v1/me", Some(&org.admin)).await;
+    assert_eq!(me["role"], "admin", "the admin importing stays");
+    let (_, audit) = app.get("/api/v1/audit", Some(&org.admin)).await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "members.imported"),
+        "{audit}"
+    );
+
+    // Colleagues see the directory, not each other's phone numbers or provider ids.
+    let (_, eve) = app
+        .person(&org.admin, "Eve", "eve@x.example", &org.root, true)
+        .await;
+    let (_, seen) = app.get("/api/v1/members?q=ada", Some(&eve)).await;
     assert!(seen["items"][0]["name"].is_string(), "{seen}");
     assert!(
         seen["items"][0].get("phone").is_none() && seen["items"][0].get("external_id").is_none(),

@@ -323,6 +323,20 @@ impl App {
         csv_text: &str,
         dry_run: bool,
     ) -> Result<ImportOutcome> {
+        self.import_members_with(caller, csv_text, dry_run, false)
+            .await
+    }
+
+    /// [`App::import_members`]; with `deactivate_missing`, the organisation's active
+    /// members the file does not name (but the caller) are deactivated in the same
+    /// transaction: their sessions and open streams end, their history stays. Audited.
+    pub async fn import_members_with(
+        &self,
+        caller: &Caller,
+        csv_text: &str,
+        dry_run: bool,
+        deactivate_missing: bool,
+    ) -> Result<ImportOutcome> {
         caller.require_admin()?;
         let rows = match parse_csv(csv_text) {
             Ok(rows) => rows,
@@ -356,12 +370,36 @@ impl App {
         let writes: Vec<ImportWrite> = checked.into_iter().map(ImportWrite::from).collect();
         match self
             .storage()
-            .import_members(caller.org_id(), &writes, dry_run, self.clock().now())
+            .import_members(
+                caller.org_id(),
+                &writes,
+                dry_run,
+                deactivate_missing.then(|| caller.id()),
+                self.clock().now(),
+            )
             .await
         {
             Ok(counts) => {
-                if !dry_run && counts.departments_created > 0 {
-                    self.refresh_pilot(caller).await?;
+                if !dry_run {
+                    if counts.departments_created > 0 {
+                        self.refresh_pilot(caller).await?;
+                    }
+                    for id in &counts.deactivated {
+                        self.inner.tokens.forget_member(*id);
+                        self.inner.streams.end_member(*id);
+                    }
+                    self.audit(
+                        caller,
+                        "members.imported",
+                        format!(
+                            "created {}, updated {}, deactivated {}",
+                            counts.created,
+                            counts.updated,
+                            counts.deactivated.len()
+                        ),
+                        vec![],
+                    )
+                    .await?;
                 }
                 Ok(ImportOutcome::Done(counts))
             }

@@ -190,12 +190,15 @@ pub trait Directory: Send + Sync {
     async fn manages_anyone(&self, member: MemberId) -> Result<bool>;
     /// Email addresses of the organisation's members (for checking an import).
     async fn member_emails(&self, org: OrgId) -> Result<Vec<String>>;
-    /// Writes a checked import in one transaction (or only counts, on a dry run).
+    /// Writes a checked import in one transaction (or only counts, on a dry run). With
+    /// `deactivate_missing_except`, the organisation's active members the file does not
+    /// name are deactivated too (their sessions and tokens end), all but that one.
     async fn import_members(
         &self,
         org: OrgId,
         rows: &[ImportWrite],
         dry_run: bool,
+        deactivate_missing_except: Option<MemberId>,
         now: Timestamp,
     ) -> Result<ImportCounts>;
 }

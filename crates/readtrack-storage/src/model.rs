@@ -233,6 +233,8 @@ pub struct ImportCounts {
     /// Row by row, what the import does (or would do): every new member and every
     /// existing one it changes, with the fields.
     pub changes: Vec<readtrack_domain::import::ImportChange>,
+    /// Members deactivated because the file does not name them.
+    pub deactivated: Vec<MemberId>,
 }
 
 /// A checked notice to store and fan out.

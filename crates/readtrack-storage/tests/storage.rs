@@ -411,7 +411,10 @@ async fn an_import_creates_missing_departments_updates_known_people_and_links_ma
             Some("boss@hl.example"),
         ),
     ];
-    let dry = s.import_members(w.org, &rows, true, t0()).await.unwrap();
+    let dry = s
+        .import_members(w.org, &rows, true, None, t0())
+        .await
+        .unwrap();
     assert_eq!(
         (dry.created, dry.updated, dry.departments_created),
         (3, 1, 3)
@@ -421,7 +424,13 @@ async fn an_import_creates_missing_departments_updates_known_people_and_links_ma
     let reviewed: Vec<(&str, bool, Vec<&str>)> = dry
         .changes
         .iter()
-        .map(|c| (c.email.as_str(), c.create, c.fields.clone()))
+        .map(|c| {
+            (
+                c.email.as_str(),
+                c.kind == readtrack_domain::import::ChangeKind::Create,
+                c.fields.clone(),
+            )
+        })
         .collect();
     assert!(
         reviewed.contains(&("n0@hl.example", false, vec!["name"])),
@@ -433,7 +442,10 @@ async fn an_import_creates_missing_departments_updates_known_people_and_links_ma
         3,
         "a dry run writes nothing"
     );
-    let done = s.import_members(w.org, &rows, false, t0()).await.unwrap();
+    let done = s
+        .import_members(w.org, &rows, false, None, t0())
+        .await
+        .unwrap();
     assert_eq!(done, dry);
     let depts = s.departments(w.org).await.unwrap();
     assert_eq!(depts.len(), 6);
@@ -451,7 +463,10 @@ async fn an_import_creates_missing_departments_updates_known_people_and_links_ma
         by_email("clerk@hl.example").manager_id,
         Some(by_email("boss@hl.example").id)
     );
-    let again = s.import_members(w.org, &rows, false, t0()).await.unwrap();
+    let again = s
+        .import_members(w.org, &rows, false, None, t0())
+        .await
+        .unwrap();
     assert_eq!(
         (again.created, again.updated, again.departments_created),
         (0, 4, 0)
@@ -462,7 +477,7 @@ async fn an_import_creates_missing_departments_updates_known_people_and_links_ma
         .await
         .unwrap();
     let stolen = s
-        .import_members(other.org_id, &rows[..1], false, t0())
+        .import_members(other.org_id, &rows[..1], false, None, t0())
         .await;
     assert!(
         matches!(stolen, Err(StorageError::Conflict(_))),

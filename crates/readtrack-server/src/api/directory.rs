@@ -219,6 +219,9 @@ pub async fn update_member(
 pub struct ImportQuery {
     /// Check and count, write nothing.
     pub dry_run: Option<bool>,
+    /// Make the directory match the file: deactivate the active members it does not
+    /// name (never the caller).
+    pub deactivate_missing: Option<bool>,
 }
 
 /// Imports members from CSV (admin): header `name,email,department,manager_email,backup_email,role`,
@@ -248,6 +251,7 @@ pub async fn import_members(
                 dry_run,
                 changes: vec![],
                 changes_truncated: false,
+                deactivated: 0,
             }),
         )
             .into_response()
@@ -258,7 +262,12 @@ pub async fn import_members(
             message: "the file is not UTF-8 text; save it as CSV UTF-8".into(),
         }]));
     };
-    match s.app.import_members(&caller, text, dry_run).await? {
+    let deactivate_missing = q.deactivate_missing.unwrap_or(false);
+    match s
+        .app
+        .import_members_with(&caller, text, dry_run, deactivate_missing)
+        .await?
+    {
         ImportOutcome::Done(c) => Ok(Json(ImportResult {
             created: c.created,
             updated: c.updated,
@@ -266,6 +275,7 @@ pub async fn import_members(
             departments_created: c.departments_created,
             dry_run,
             changes_truncated: c.changes.len() > IMPORT_CHANGES_SHOWN,
+            deactivated: c.deactivated.len() as u64,
             changes: c
                 .changes
                 .iter()

@@ -7,6 +7,7 @@ use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use readtrack_domain::ids::DepartmentId;
+use readtrack_domain::import::ChangeKind;
 use readtrack_service::directory::{ImportOutcome, MemberPatchInput, NewMemberInput};
 use readtrack_service::records::{MemberFilter, Page};
 use serde::Deserialize;
@@ -431,10 +432,11 @@ pub async fn invite(
     }
 }
 
-/// `POST /admin/import` (multipart: `file`, `dry_run`, `_csrf`).
+/// `POST /admin/import` (multipart: `file`, `dry_run`, `deactivate_missing`, `_csrf`).
 pub async fn import(State(s): State<ServerState>, v: Viewer, mut form: Multipart) -> Response {
     let mut csrf = String::new();
     let mut dry_run = false;
+    let mut deactivate_missing = false;
     let mut file: Option<Vec<u8>> = None;
     loop {
         match form.next_field().await {
@@ -444,6 +446,7 @@ pub async fn import(State(s): State<ServerState>, v: Viewer, mut form: Multipart
                     Ok(bytes) => match name.as_str() {
                         "_csrf" => csrf = String::from_utf8_lossy(&bytes).into_owned(),
                         "dry_run" => dry_run = true,
+                        "deactivate_missing" => deactivate_missing = true,
                         "file" => file = Some(bytes.to_vec()),
                         _ => {}
                     },
@@ -516,7 +519,11 @@ pub async fn import(State(s): State<ServerState>, v: Viewer, mut form: Multipart
         )
         .await;
     };
-    match s.app.import_members(&v.caller, text, dry_run).await {
+    match s
+        .app
+        .import_members_with(&v.caller, text, dry_run, deactivate_missing)
+        .await
+    {
         Ok(ImportOutcome::Done(c)) => {
             let t = v.t();
             let r = ImportReport {
@@ -530,10 +537,10 @@ pub async fn import(State(s): State<ServerState>, v: Viewer, mut form: Multipart
                     .iter()
                     .take(IMPORT_CHANGES_LISTED)
                     .map(|x| {
-                        let what = if x.create {
-                            t.import_new_member.to_string()
-                        } else {
-                            x.fields.join(", ")
+                        let what = match x.kind {
+                            ChangeKind::Create => t.import_new_member.to_string(),
+                            ChangeKind::Deactivate => t.import_deactivated.to_string(),
+                            ChangeKind::Update => x.fields.join(", "),
                         };
                         (x.line, x.email.clone(), what)
                     })

@@ -199,6 +199,7 @@ strings! {
     audit_second_factor_disabled: "turned two-step sign-in off", "停用兩步登入";
     audit_second_factor_reset: "removed two-step sign-in", "移除兩步登入";
     audit_member_invited: "sent an invitation", "發出邀請";
+    audit_members_imported: "imported the directory", "匯入名錄";
     edit_member: "Edit", "編輯";
     manager_email: "Manager's email", "上級的電郵";
     backup_email: "Backup contact's email", "後備聯絡人的電郵";
@@ -207,6 +208,8 @@ strings! {
     member_saved: "Saved.", "已儲存。";
     import_change: "What changes", "變更";
     import_new_member: "new member", "新成員";
+    import_deactivated: "deactivated (not in the file)", "停用（不在檔案中）";
+    deactivate_missing: "Deactivate active members the file does not list (make the directory match the file)", "停用檔案中沒有列出的在職成員（令名錄與檔案一致）";
     phone_optional: "Mobile number, for SMS (optional, +country code)", "手提電話號碼，用於短訊（選填，連國家代碼）";
     rights_title: "Who may send", "誰可發送通告";
     rights_hint: "Administrators may send anything to anyone. Everyone else gets the widest of the rows that apply to them; a department's row covers the departments below it.", "管理員可向任何人發送任何通告。其他人按適用於自己的各行中最寬鬆的一項；部門一行亦適用於其下屬部門。";

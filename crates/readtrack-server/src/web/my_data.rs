@@ -256,6 +256,7 @@ pub fn action_label(t: &Tr, action: &str) -> String {
         "second_factor.disabled" => t.audit_second_factor_disabled,
         "second_factor.reset" => t.audit_second_factor_reset,
         "member.invited" => t.audit_member_invited,
+        "members.imported" => t.audit_members_imported,
         other => return other.to_string(),
     }
     .to_string()

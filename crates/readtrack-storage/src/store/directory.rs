@@ -8,7 +8,8 @@ use readtrack_domain::FieldError;
 use readtrack_domain::department::Department;
 use readtrack_domain::ids::{DepartmentId, MemberId, OrgId};
 use readtrack_domain::import::{
-    DepartmentRef, ForeignAddress, plan_import, review, taken_external_ids,
+    ChangeKind, DepartmentRef, ForeignAddress, ImportChange, missing_members, plan_import, review,
+    taken_external_ids,
 };
 use readtrack_domain::member::{Member, Role};
 
@@ -322,6 +323,7 @@ impl Directory for Store {
         org: OrgId,
         rows: &[ImportWrite],
         dry_run: bool,
+        deactivate_missing_except: Option<MemberId>,
         now: Timestamp,
     ) -> Result<ImportCounts> {
         let now = ms(now);
@@ -385,6 +387,24 @@ impl Directory for Store {
             )));
         }
         counts.changes = review(&plan, rows, &current);
+        if let Some(keep) = deactivate_missing_except {
+            counts.deactivated = missing_members(rows, &current, keep);
+            let leaving: std::collections::HashSet<MemberId> =
+                counts.deactivated.iter().copied().collect();
+            counts
+                .changes
+                .extend(
+                    current
+                        .iter()
+                        .filter(|m| leaving.contains(&m.id))
+                        .map(|m| ImportChange {
+                            line: 0,
+                            email: m.email.clone(),
+                            kind: ChangeKind::Deactivate,
+                            fields: vec!["active"],
+                        }),
+                );
+        }
         counts.departments_created = plan.departments.len() as u64;
         counts.updated = plan.updates.len() as u64;
         counts.created = plan.creates.len() as u64;
@@ -485,6 +505,21 @@ impl Directory for Store {
                 q = q.bind(id).bind(m).bind(b);
             }
             q.execute(&mut tx).await?;
+        }
+        if !counts.deactivated.is_empty() {
+            let ids = json_id_list(counts.deactivated.iter().map(|m| m.0));
+            let list = json_ints(self.dialect());
+            q(format!(
+                "UPDATE members SET active = FALSE WHERE org_id = ? AND id IN {list}"
+            ))
+            .bind(org.0)
+            .bind(ids.clone())
+            .execute(&mut tx)
+            .await?;
+            q(format!("DELETE FROM tokens WHERE member_id IN {list}"))
+                .bind(ids)
+                .execute(&mut tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(counts)

@@ -25,6 +25,10 @@ pub struct ImportArgs {
     /// Check the file and list what would change for whom, without writing anything.
     #[arg(long)]
     dry_run: bool,
+    /// Make the directory match the file: deactivate the active members it does not
+    /// list (never you).
+    #[arg(long)]
+    deactivate_missing: bool,
 }
 
 fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
@@ -46,7 +50,7 @@ fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
 
 fn result_text(r: &ImportResult, rows: usize) -> String {
     let mut out = format!(
-        "{} {rows} row(s): {} member(s) created, {} updated, {} department(s) created.\n",
+        "{} {rows} row(s): {} member(s) created, {} updated, {} deactivated, {} department(s) created.\n",
         if r.dry_run {
             "Checked (dry run, nothing written)"
         } else {
@@ -54,13 +58,14 @@ fn result_text(r: &ImportResult, rows: usize) -> String {
         },
         r.created,
         r.updated,
+        r.deactivated,
         r.departments_created
     );
     for c in &r.changes {
-        let what = if c.change == "create" {
-            "new member".to_string()
-        } else {
-            format!("changes {}", c.fields.join(", "))
+        let what = match c.change.as_str() {
+            "create" => "new member".to_string(),
+            "deactivate" => "deactivated (not in the file)".to_string(),
+            _ => format!("changes {}", c.fields.join(", ")),
         };
         out.push_str(&format!("  line {:>5}  {}  {what}\n", c.line, c.email));
     }
@@ -91,7 +96,7 @@ pub async fn run(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<()> {
     });
     let outcome = s
         .api
-        .import_members(csv, args.dry_run, Some(progress))
+        .import_members(csv, args.dry_run, args.deactivate_missing, Some(progress))
         .await;
     bar.finish_and_clear();
     match outcome {
