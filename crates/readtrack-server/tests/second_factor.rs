@@ -69,8 +69,9 @@ async fn login(app: &TestApp, password: &str, code: Option<&str>) -> (StatusCode
     app.post("/api/v1/auth/login", None, body).await
 }
 
-/// Ada, with two-step sign-in turned on; answers her session and the secret.
-async fn with_second_factor(app: &TestApp, org: &Org) -> (String, String) {
+/// Ada, with two-step sign-in turned on; answers her session, the secret and the code
+/// that turned it on.
+async fn with_second_factor(app: &TestApp, org: &Org) -> (String, String, String) {
     let (_, ada) = app
         .person(&org.admin, "Ada", "ada@harbour.example", &org.root, true)
         .await;
@@ -92,22 +93,23 @@ async fn with_second_factor(app: &TestApp, org: &Org) -> (String, String) {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
+    let first = code_now(app, &secret);
     let (status, res) = app
         .post(
             "/api/v1/me/second-factor/confirm",
             Some(&ada),
-            json!({"code": code_now(app, &secret)}),
+            json!({"code": first}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{res}");
-    (ada, secret)
+    (ada, secret, first)
 }
 
 #[tokio::test]
 async fn sign_in_needs_a_fresh_code_once_two_step_sign_in_is_on() {
     let app = TestApp::spawn().await;
     let org = app.setup().await;
-    let (ada, secret) = with_second_factor(&app, &org).await;
+    let (ada, secret, first) = with_second_factor(&app, &org).await;
     let (_, me) = app.get("/api/v1/me", Some(&ada)).await;
     assert_eq!(me["second_factor"], true);
     let (status, _) = app
@@ -123,7 +125,7 @@ async fn sign_in_needs_a_fresh_code_once_two_step_sign_in_is_on() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(res["error"]["code"], "second_factor_required", "{res}");
     // The code that turned it on is spent.
-    let (status, res) = login(&app, "password123", Some(&code_now(&app, &secret))).await;
+    let (status, res) = login(&app, "password123", Some(&first)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{res}");
     app.advance(1).await;
     let code = code_now(&app, &secret);
@@ -161,7 +163,7 @@ async fn sign_in_needs_a_fresh_code_once_two_step_sign_in_is_on() {
 async fn an_admin_removes_a_lost_second_factor_and_the_audit_log_says_so() {
     let app = TestApp::spawn().await;
     let org = app.setup().await;
-    let (ada, _) = with_second_factor(&app, &org).await;
+    let (ada, _, _) = with_second_factor(&app, &org).await;
     let (_, me) = app.get("/api/v1/me", Some(&ada)).await;
     let id = me["id"].as_str().unwrap();
     let path = format!("/api/v1/members/{id}/second-factor");
@@ -188,7 +190,7 @@ async fn an_admin_removes_a_lost_second_factor_and_the_audit_log_says_so() {
 async fn the_sign_in_page_asks_for_the_code_after_the_password() {
     let app = TestApp::spawn().await;
     let org = app.setup().await;
-    let (_, secret) = with_second_factor(&app, &org).await;
+    let (_, secret, _) = with_second_factor(&app, &org).await;
     app.advance(1).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
