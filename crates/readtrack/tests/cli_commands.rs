@@ -4,7 +4,7 @@
 
 mod cli_harness;
 
-use cli_harness::{Cli, Org, PASSWORD, Server, call, eventually};
+use cli_harness::{Cli, Org, PASSWORD, Server, call, eventually, login};
 use readtrack_client::{ApiClient, Outbox, ReceiptKind, Store};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -406,4 +406,76 @@ async fn signing_in_as_someone_else_is_refused_while_the_first_persons_receipts_
         async move { (org.board(url, id).await["summary"]["read"] == 1).then_some(()) }
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_asks_for_the_authenticator_code_when_the_account_has_two_step_sign_in() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(&dir.path().join("data"), &["--dev-clock"]);
+    let org = Org::setup(&server).await;
+    let url = &server.url;
+    let rita = login(url, &org.reader_email).await;
+    let (status, setup) = call(
+        reqwest::Method::POST,
+        &format!("{url}/api/v1/me/second-factor"),
+        Some(&rita),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{setup}");
+    // The authenticator app's side (the server's clock is the system's until moved).
+    let app = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(setup["secret"].as_str().unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let unix = |ahead: u64| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + ahead
+    };
+    let (status, res) = call(
+        reqwest::Method::POST,
+        &format!("{url}/api/v1/me/second-factor/confirm"),
+        Some(&rita),
+        Some(json!({"code": app.generate(unix(0)).to_string()})),
+    )
+    .await;
+    assert_eq!(status, 200, "{res}");
+    // A minute on, so the next code is a fresh one.
+    let (status, _) = call(
+        reqwest::Method::POST,
+        &format!("{url}/api/v1/dev/clock"),
+        None,
+        Some(json!({"advance_minutes": 1})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let cli = Cli::new(&dir.path().join("rita"));
+    let sign_in = |code: Option<String>| {
+        let mut args = vec![
+            "--server".to_string(),
+            url.clone(),
+            "login".into(),
+            "--email".into(),
+            org.reader_email.clone(),
+            "--password-stdin".into(),
+        ];
+        if let Some(code) = code {
+            args.extend(["--code".to_string(), code]);
+        }
+        let cli = &cli;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            cli.run_with_stdin(&args, Some(PASSWORD)).await
+        }
+    };
+    let asked = sign_in(None).await;
+    assert_ne!(asked.code, Some(0));
+    assert!(asked.stderr.contains("--code"), "{}", asked.stderr);
+    let wrong = sign_in(Some("000000".into())).await;
+    assert_ne!(wrong.code, Some(0), "{}", wrong.stdout);
+    sign_in(Some(app.generate(unix(60)).to_string())).await.ok();
 }
