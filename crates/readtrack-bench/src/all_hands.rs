@@ -486,6 +486,9 @@ async fn measure(
     }
     if let Some(cpu) = report.server_cpu_ms.filter(|c| *c > 0.0) {
         report.receipts_per_server_cpu_sec = Some((g.applied as f64 / (cpu / 1000.0)).round());
+        if g.applied > 0 {
+            report.server_cpu_us_per_receipt = Some(round3(cpu * 1000.0 / g.applied as f64));
+        }
     }
     if let Some(e) = &g.first_error {
         report.notes.push(format!("first gateway error: {e}"));

@@ -140,6 +140,9 @@ pub struct Report {
     /// Applied receipts per second of server CPU: the server's efficiency, which other
     /// load on the machine does not change much.
     pub receipts_per_server_cpu_sec: Option<f64>,
+    /// The same the other way round: microseconds of server CPU per applied receipt,
+    /// the figure to compare with other paths (a phone's one receipt per request).
+    pub server_cpu_us_per_receipt: Option<f64>,
     /// CPU this load generator used during the receipt phase.
     pub generator_cpu_ms: Option<f64>,
     /// The machine's one-minute load average at the start, when the receipts began,
@@ -237,7 +240,8 @@ impl Report {
             row(
                 "server CPU in the receipt phase",
                 format!(
-                    "{cpu:.0} ms ({eff:.0} receipts per CPU-second); generator {:.0} ms",
+                    "{cpu:.0} ms ({eff:.0} receipts per CPU-second, {:.1} µs each); generator {:.0} ms",
+                    self.server_cpu_us_per_receipt.unwrap_or(0.0),
                     self.generator_cpu_ms.unwrap_or(0.0)
                 ),
                 "",

@@ -50,6 +50,7 @@ fn a_small_all_hands_run_loses_and_duplicates_no_receipt() {
         "unread_page_ms",
         "ws_bytes_per_connection",
         "server_rss_mib",
+        "server_cpu_us_per_receipt",
     ] {
         assert!(report[figure].is_number(), "{figure} missing: {report:#}");
     }
