@@ -33,15 +33,18 @@ async fn invited() -> Invited {
     }
 }
 
-async fn invite(t: &Invited) -> Value {
-    let (status, inv) = t
-        .app
+async fn try_invite(t: &Invited) -> (StatusCode, Value) {
+    t.app
         .post(
             &format!("/api/v1/members/{}/invitation", t.ada),
             Some(&t.admin),
             json!({}),
         )
-        .await;
+        .await
+}
+
+async fn invite(t: &Invited) -> Value {
+    let (status, inv) = try_invite(t).await;
     assert_eq!(status, StatusCode::CREATED, "{inv}");
     inv
 }
@@ -128,14 +131,7 @@ async fn a_deactivated_member_cannot_be_invited_nor_use_an_earlier_link() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = accept(&t, inv["token"].as_str().unwrap(), "a good long password").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, res) = t
-        .app
-        .post(
-            &format!("/api/v1/members/{}/invitation", t.ada),
-            Some(&t.admin),
-            json!({}),
-        )
-        .await;
+    let (status, res) = try_invite(&t).await;
     assert_eq!(status, StatusCode::CONFLICT, "{res}");
 }
 

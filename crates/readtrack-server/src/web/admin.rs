@@ -119,6 +119,21 @@ pub struct DirectoryQuery {
     pub done: Option<String>,
 }
 
+/// What every admin page starts with: the viewer must be an admin, and the page needs the
+/// organisation's departments; either failure is the page to answer instead.
+pub(crate) async fn admin_departments(
+    s: &ServerState,
+    v: &Viewer,
+) -> Result<Vec<readtrack_domain::department::Department>, Response> {
+    if let Err(e) = v.caller.require_admin() {
+        return Err(error_page(v.lang, e.into()));
+    }
+    s.app
+        .departments(&v.caller)
+        .await
+        .map_err(|e| error_page(v.lang, e.into()))
+}
+
 async fn directory_page(
     s: &ServerState,
     v: &Viewer,
@@ -140,14 +155,11 @@ async fn directory_page_with(
     invited: Option<InvitedNotice>,
     status: StatusCode,
 ) -> Response {
-    if let Err(e) = v.caller.require_admin() {
-        return error_page(v.lang, e.into());
-    }
-    let t = v.t();
-    let departments = match s.app.departments(&v.caller).await {
+    let departments = match admin_departments(s, v).await {
         Ok(d) => d,
-        Err(e) => return error_page(v.lang, e.into()),
+        Err(page) => return page,
     };
+    let t = v.t();
     let department_id = q.department_id.clone().unwrap_or_default();
     let dept_filter = department_id.parse::<DepartmentId>().ok();
     let query = q.q.clone().unwrap_or_default();
@@ -618,12 +630,9 @@ async fn member_form(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    if let Err(e) = v.caller.require_admin() {
-        return error_page(v.lang, e.into());
-    }
-    let departments = match s.app.departments(&v.caller).await {
+    let departments = match admin_departments(s, v).await {
         Ok(d) => d,
-        Err(e) => return error_page(v.lang, e.into()),
+        Err(page) => return page,
     };
     let departments = tree_order(&departments)
         .into_iter()

@@ -21,6 +21,7 @@ use readtrack_service::privacy::{PlanPatch, SettingsPatch};
 use serde::Deserialize;
 
 use crate::state::ServerState;
+use crate::web::admin::admin_departments;
 use crate::web::chrome::{Chrome, error_page, render};
 use crate::web::compose::{DeptOption, tree_order};
 use crate::web::i18n::{Lang, Tr};
@@ -695,12 +696,9 @@ pub async fn settings(
     v: Viewer,
     Query(q): Query<SettingsQuery>,
 ) -> Response {
-    if let Err(e) = v.caller.require_admin() {
-        return error_page(v.lang, e.into());
-    }
-    let departments = match s.app.departments(&v.caller).await {
+    let departments = match admin_departments(&s, &v).await {
         Ok(d) => d,
-        Err(e) => return error_page(v.lang, e.into()),
+        Err(page) => return page,
     };
     let t = v.t();
     let notice = match q.saved.as_deref() {
@@ -730,12 +728,9 @@ pub async fn save(
     v: Viewer,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(e) = v.caller.require_admin() {
-        return error_page(v.lang, e.into());
-    }
-    let departments = match s.app.departments(&v.caller).await {
+    let departments = match admin_departments(&s, &v).await {
         Ok(d) => d,
-        Err(e) => return error_page(v.lang, e.into()),
+        Err(page) => return page,
     };
     let values = SettingsValues::from_pairs(pairs);
     let refuse =
