@@ -60,6 +60,7 @@ async fn a_send_whose_answer_is_lost_is_retried_with_the_same_idempotency_key() 
             },
             reminders: None,
             deadline: None,
+            emergency_reason: None,
         })
         .await
         .expect("sent on the second try");

@@ -106,6 +106,8 @@ pub struct NewMessageInput {
     pub reminders: Option<ReminderPlanInput>,
     /// `deadline` (RFC 3339).
     pub deadline: Option<String>,
+    /// `emergency_reason`: makes the notice an emergency (a right of named senders).
+    pub emergency_reason: Option<String>,
 }
 
 /// A checked notice, ready to be sent.
@@ -129,7 +131,13 @@ pub struct NewMessage {
     pub reminders: Option<ReminderPlan>,
     /// Optional deadline.
     pub deadline: Option<Timestamp>,
+    /// Why this is an emergency (typhoon, safety), when it is one: it is urgent, goes out
+    /// at any hour and its reminders run on wall-clock minutes.
+    pub emergency_reason: Option<String>,
 }
+
+/// Longest emergency reason.
+pub const MAX_EMERGENCY_REASON_CHARS: usize = 300;
 
 impl NewMessage {
     /// Checks a sender's request against the organisation's rules at `now`.
@@ -155,7 +163,19 @@ impl NewMessage {
             MAX_BODY_CHARS,
             true,
         )?;
+        let emergency_reason = match input.emergency_reason.as_deref() {
+            None => None,
+            Some(raw) => Some(text::bounded(
+                "emergency_reason",
+                raw,
+                1,
+                MAX_EMERGENCY_REASON_CHARS,
+                false,
+            )?),
+        };
+        // An emergency is urgent whatever else the request says.
         let priority = match input.priority.as_deref() {
+            _ if emergency_reason.is_some() => Priority::Urgent,
             Some(p) => Priority::parse("priority", p)?,
             None => Priority::Normal,
         };
@@ -223,6 +243,7 @@ impl NewMessage {
             audience,
             reminders,
             deadline,
+            emergency_reason,
         })
     }
 }

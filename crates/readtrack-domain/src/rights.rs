@@ -11,7 +11,7 @@
 use crate::FieldError;
 use crate::audience::Audience;
 use crate::department::DepartmentTree;
-use crate::ids::DepartmentId;
+use crate::ids::{DepartmentId, MemberId};
 use crate::member::Role;
 use crate::message::{Priority, Tracking};
 
@@ -118,6 +118,8 @@ pub struct SendingRights {
     pub managers: Grant,
     /// Departments whose people may send more (HR, communications).
     pub departments: Vec<DepartmentGrant>,
+    /// The people, besides admins, who may send emergency notices (typhoon, safety).
+    pub emergency_senders: Vec<MemberId>,
 }
 
 impl Default for SendingRights {
@@ -126,6 +128,7 @@ impl Default for SendingRights {
             staff: Grant::NOTHING,
             managers: Grant::OWN_DEPARTMENT,
             departments: Vec::new(),
+            emergency_senders: Vec::new(),
         }
     }
 }
@@ -150,6 +153,8 @@ pub struct SendingRightsInput {
     pub managers: GrantInput,
     /// Department id and grant, per department.
     pub departments: Vec<(String, GrantInput)>,
+    /// Member ids of the people who may send emergencies.
+    pub emergency_senders: Vec<String>,
 }
 
 impl Grant {
@@ -179,10 +184,18 @@ impl SendingRights {
                 })
             })
             .collect::<Result<Vec<_>, FieldError>>()?;
+        let mut emergency_senders = Vec::new();
+        for (i, raw) in input.emergency_senders.iter().enumerate() {
+            let id = MemberId::parse(&format!("sending_rights.emergency_senders[{i}]"), raw)?;
+            if !emergency_senders.contains(&id) {
+                emergency_senders.push(id);
+            }
+        }
         Ok(SendingRights {
             staff: Grant::parse("sending_rights.staff", &input.staff)?,
             managers: Grant::parse("sending_rights.managers", &input.managers)?,
             departments,
+            emergency_senders,
         })
     }
 }
@@ -218,7 +231,13 @@ impl SendingRights {
             staff: Grant::EVERYTHING,
             managers: Grant::EVERYTHING,
             departments: Vec::new(),
+            emergency_senders: Vec::new(),
         }
+    }
+
+    /// Whether `sender` may mark a notice as an emergency: admins, and the people named.
+    pub fn may_send_emergency(&self, sender: MemberId, role: Role) -> bool {
+        role == Role::Admin || self.emergency_senders.contains(&sender)
     }
 
     /// What `sender` may send.
@@ -426,6 +445,7 @@ mod tests {
                     max_tracking: Tracking::Off,
                 },
             }],
+            emergency_senders: vec![],
         };
         let hr = rights.grant_for(&sender(Role::Member, 4, false), &t);
         assert_eq!(

@@ -46,6 +46,33 @@ impl WorkCalendar {
         }
     }
 
+    /// A calendar in which every minute is working time and none is quiet: emergency
+    /// notices run their reminders on wall-clock minutes, at any hour.
+    pub fn around_the_clock(zone: &Zone) -> Self {
+        use jiff::civil::Weekday;
+        Self {
+            tz: zone.tz().clone(),
+            working_hours: WorkingHours {
+                days: vec![
+                    Weekday::Monday,
+                    Weekday::Tuesday,
+                    Weekday::Wednesday,
+                    Weekday::Thursday,
+                    Weekday::Friday,
+                    Weekday::Saturday,
+                    Weekday::Sunday,
+                ],
+                start: Time::MIN,
+                end: Time::MAX,
+            },
+            quiet_hours: QuietHours {
+                start: Time::MIN,
+                end: Time::MIN,
+                reads: crate::settings::QuietReads::Coarse,
+            },
+        }
+    }
+
     /// Whether `t` is inside the member's quiet hours (local civil time).
     pub fn is_quiet(&self, t: Timestamp) -> bool {
         self.quiet_hours.contains(self.tz.to_datetime(t).time())
@@ -817,5 +844,24 @@ mod tests {
         fn working_time_is_never_quiet(cal in any_calendar(), t in any_instant()) {
             prop_assert!(!(cal.is_working(t) && cal.is_quiet(t)));
         }
+    }
+
+    #[test]
+    fn around_the_clock_every_minute_counts_nights_and_weekends_included() {
+        let zone = Zone::parse("z", "Asia/Hong_Kong").unwrap();
+        let cal = WorkCalendar::around_the_clock(&zone);
+        // Saturday 22:00 and 23:50 in Hong Kong (UTC+8).
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert!(cal.is_working(at("2026-12-05T14:00:00Z")));
+        assert!(!cal.is_quiet(at("2026-12-05T14:00:00Z")));
+        assert_eq!(
+            cal.add_working_minutes(at("2026-12-05T14:00:00Z"), 15),
+            Some(at("2026-12-05T14:15:00Z"))
+        );
+        let across = cal
+            .add_working_minutes(at("2026-12-05T15:50:00Z"), 20)
+            .unwrap();
+        let off = (across.as_millisecond() - at("2026-12-05T16:10:00Z").as_millisecond()).abs();
+        assert!(off <= 1, "past midnight: {across}");
     }
 }

@@ -34,6 +34,10 @@ pub struct SendMessage {
     /// Deadline (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<String>,
+    /// Marks an emergency (typhoon, safety), with why: urgent, sent at any hour, its
+    /// reminders on wall-clock minutes; only admins and the people they named may (403).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency_reason: Option<String>,
 }
 
 /// Members and departments; departments include their sub-departments.
@@ -151,6 +155,9 @@ pub struct MessageDetail {
     pub reminders: Option<ReminderPlanBody>,
     /// Deadline.
     pub deadline: Option<String>,
+    /// Why it is an emergency, when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emergency_reason: Option<String>,
     /// Sent outside working time.
     #[serde(rename = "async")]
     pub is_async: bool,

@@ -152,6 +152,9 @@ pub struct SendingRightsBody {
     /// Departments whose people may send more (HR, communications).
     #[serde(default)]
     pub departments: Vec<DepartmentGrantBody>,
+    /// Member ids of the people, besides admins, who may send emergency notices.
+    #[serde(default)]
+    pub emergency_senders: Vec<String>,
 }
 
 /// `PATCH /api/v1/org/settings` (admin): absent fields stay; `"pilot": null` ends the pilot.

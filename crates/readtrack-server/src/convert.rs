@@ -122,6 +122,7 @@ pub fn message_detail(v: &MessageView) -> MessageDetail {
         },
         reminders: m.reminders.as_ref().map(plan),
         deadline: time_opt(m.deadline),
+        emergency_reason: m.emergency_reason.clone(),
         is_async: m.is_async,
         recipient_count: m.recipient_count,
         created_at: time(m.created_at),

@@ -308,3 +308,121 @@ async fn inbox_of(http: &reqwest::Client, app: &TestApp, token: &str) -> String 
         .await
         .unwrap()
 }
+
+#[tokio::test]
+async fn an_emergency_needs_the_right_goes_out_at_night_and_reminds_on_wall_clock_minutes() {
+    let s = shop().await;
+    let app = &s.app;
+    let (_, mandy_me) = app.get("/api/v1/me", Some(&s.mandy)).await;
+    let mandy_id = mandy_me["id"].as_str().unwrap().to_string();
+    // Saturday 23:00 in Hong Kong: outside working time, inside quiet hours.
+    app.set_clock("2026-12-05T15:00:00Z").await;
+    let plan = json!({"remind_after_minutes": 5, "max_reminders": 1});
+    let emergency = json!({"title": "Typhoon Signal No. 8: stay home", "require_ack": true,
+        "emergency_reason": "Typhoon Signal No. 8 from 23:20",
+        "audience": {"departments": [s.kowloon]}, "reminders": plan});
+    let (status, res) = try_send(app, &s.mandy, emergency.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a manager needs the right: {res}"
+    );
+    assert!(message(&res).contains("emergency"), "{res}");
+
+    let (_, settings) = app.get("/api/v1/org/settings", Some(&s.admin)).await;
+    let mut rights = settings["sending_rights"].clone();
+    rights["emergency_senders"] = json!([mandy_id]);
+    let (status, res) = app
+        .patch(
+            "/api/v1/org/settings",
+            Some(&s.admin),
+            json!({"sending_rights": rights}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(
+        res["sending_rights"]["emergency_senders"],
+        json!([mandy_id])
+    );
+
+    let (status, res) = try_send(app, &s.mandy, emergency).await;
+    assert_eq!(status, StatusCode::CREATED, "{res}");
+    let id = res["id"].as_str().unwrap().to_string();
+    let (_, sent) = app
+        .get(&format!("/api/v1/messages/{id}"), Some(&s.mandy))
+        .await;
+    assert_eq!(sent["emergency_reason"], "Typhoon Signal No. 8 from 23:20");
+    assert_eq!(sent["priority"], "urgent", "an emergency is urgent");
+    assert_eq!(sent["async"], false, "it is not held for working time");
+    // The same plan on an ordinary urgent notice waits for Monday's working time.
+    let (status, res) = try_send(
+        app,
+        &s.mandy,
+        json!({"title": "Stocktake moved", "priority": "urgent", "require_ack": true,
+               "audience": {"departments": [s.kowloon]}, "reminders": plan}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{res}");
+    let ordinary = res["id"].as_str().unwrap().to_string();
+
+    app.advance(6).await;
+    let reminders_of = |wanted: String| {
+        let carl = s.carl.1.clone();
+        async move {
+            let (_, inbox) = app.get("/api/v1/messages?box=inbox", Some(&carl)).await;
+            inbox["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["id"] == wanted.as_str())
+                .and_then(|m| m["my_reminders"].as_i64())
+        }
+    };
+    app.eventually(
+        "the emergency's reminder five wall-clock minutes on, at night",
+        std::time::Duration::from_secs(10),
+        || async { (reminders_of(id.clone()).await == Some(1)).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        reminders_of(ordinary).await.unwrap_or(0),
+        0,
+        "the ordinary notice waits for working time"
+    );
+
+    // The override is on the record and counted where everyone can see it.
+    let (_, audit) = app.get("/api/v1/audit", Some(&s.admin)).await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "message.emergency"),
+        "{audit}"
+    );
+    let policy = reqwest::Client::new()
+        .get(app.url("/policy"))
+        .header("cookie", format!("rt_session={}", s.carl.1))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        policy.contains("Emergency notices in the last 12 months"),
+        "{policy}"
+    );
+    let notice = reqwest::Client::new()
+        .get(app.url(&format!("/notices/{id}")))
+        .header("cookie", format!("rt_session={}", s.carl.1))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        notice.contains("id=\"emergency\"") && notice.contains("Typhoon Signal No. 8 from 23:20")
+    );
+}

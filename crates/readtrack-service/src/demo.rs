@@ -235,6 +235,12 @@ impl App {
                             ..everything()
                         },
                         departments: vec![(head_office, everything())],
+                        // The operations director may send emergencies (the typhoon).
+                        emergency_senders: everyone
+                            .iter()
+                            .filter(|m| m.email == DEMO_SENDER)
+                            .map(|m| m.id.to_string())
+                            .collect(),
                     }),
                     ..Default::default()
                 },
@@ -297,6 +303,7 @@ impl App {
                 priority: Some("urgent".into()),
                 require_ack: Some(true),
                 audience: Some(AudienceInput { members: vec![], departments: everyone }),
+                emergency_reason: Some("Typhoon Signal No. 8 expected at 14:00".into()),
                 ..Default::default()
             },
         )

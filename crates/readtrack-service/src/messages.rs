@@ -89,10 +89,21 @@ impl App {
         let (tree, _) = self.check_audience(caller, &message.audience).await?;
         self.check_sending_rights(caller, &org.settings, &tree, &mut message, tracking_chosen)
             .await?;
+        let emergency = message.emergency_reason.is_some();
+        if emergency
+            && !org
+                .settings
+                .sending_rights
+                .may_send_emergency(caller.id(), caller.member.role)
+        {
+            return Err(ServiceError::Forbidden(
+                "only the people an administrator named may send emergency notices; send it as urgent instead".into(),
+            ));
+        }
         let departments_expanded = tree.subtrees(&message.audience.departments);
         let first_steps = match &message.reminders {
             Some(plan) if message.tracking != readtrack_domain::message::Tracking::Off => {
-                self.first_steps(caller, plan).await?
+                self.first_steps(caller, plan, emergency).await?
             }
             _ => Vec::new(),
         };
@@ -108,12 +119,24 @@ impl App {
                 sender_id: caller.id(),
                 message,
                 departments_expanded,
-                is_async: !calendar.is_working(now),
+                // An emergency goes out at any hour: it is never held for working time.
+                is_async: !emergency && !calendar.is_working(now),
                 first_steps,
                 now,
             })
             .await?;
         metrics::counter!("readtrack_messages_sent_total").increment(1);
+        if let Some(reason) = &created.message.emergency_reason {
+            // The override of working time and quiet hours is on the record, with its reason.
+            self.audit(
+                caller,
+                "message.emergency",
+                format!("message:{}", created.message.id),
+                vec![],
+            )
+            .await?;
+            tracing::info!(message = %created.message.id, %reason, "emergency notice sent");
+        }
         self.wake_scheduler();
         if let Err(e) = self.bus().publish(vec![created.event].into()).await {
             tracing::warn!(error = %e, "could not publish message.created; recipients will see it on resume");
@@ -129,6 +152,19 @@ impl App {
         page: Page,
     ) -> Result<Vec<InboxItem>> {
         Ok(self.storage().inbox(caller.id(), filter, page).await?)
+    }
+
+    /// How many emergency notices the caller's organisation sent in the last 365 days
+    /// (the policy page shows it: the overrides of working time are no secret).
+    pub async fn emergency_notices_last_year(&self, caller: &Caller) -> Result<i64> {
+        let now = self.clock().now();
+        let since = now
+            .checked_sub(jiff::SignedDuration::from_hours(24 * 365))
+            .unwrap_or(now);
+        Ok(self
+            .storage()
+            .emergency_notices_since(caller.org_id(), since)
+            .await?)
     }
 
     /// Notices the caller sent, newest first.

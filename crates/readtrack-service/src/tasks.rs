@@ -38,8 +38,13 @@ impl App {
     }
 
     /// The working calendar of every time zone the organisation's members live in: the
-    /// organisation's own (`None`, for members without a zone of their own) first.
-    async fn zone_calendars(&self, caller: &Caller) -> Result<Vec<(Option<String>, WorkCalendar)>> {
+    /// organisation's own (`None`, for members without a zone of their own) first. For an
+    /// emergency every minute counts, nights and weekends included.
+    async fn zone_calendars(
+        &self,
+        caller: &Caller,
+        emergency: bool,
+    ) -> Result<Vec<(Option<String>, WorkCalendar)>> {
         let org = self.org(caller.org_id()).await?;
         let s = &org.settings;
         let mut zones: Vec<Option<String>> = vec![None];
@@ -57,7 +62,11 @@ impl App {
                     .as_deref()
                     .and_then(|z| Zone::parse("time_zone", z).ok())
                     .unwrap_or_else(|| s.time_zone.clone());
-                let cal = WorkCalendar::new(&z, &s.working_hours, &s.quiet_hours);
+                let cal = if emergency {
+                    WorkCalendar::around_the_clock(&z)
+                } else {
+                    WorkCalendar::new(&z, &s.working_hours, &s.quiet_hours)
+                };
                 (zone, cal)
             })
             .collect())
@@ -68,10 +77,11 @@ impl App {
         &self,
         caller: &Caller,
         plan: &readtrack_domain::reminder::ReminderPlan,
+        emergency: bool,
     ) -> Result<Vec<FirstStep>> {
         let now = self.clock().now();
         let mut out = Vec::new();
-        for (zone, cal) in self.zone_calendars(caller).await? {
+        for (zone, cal) in self.zone_calendars(caller, emergency).await? {
             if let Some((step, due_at)) = schedule::next_step(plan, &cal, now, StepsDone::default())
             {
                 let (kind, step_no) = match step {
@@ -114,8 +124,9 @@ impl App {
             });
         }
         let now = self.clock().now();
+        // An emergency's manual reminder goes out now, whatever the hour.
         let timing: Vec<ZoneTiming> = self
-            .zone_calendars(caller)
+            .zone_calendars(caller, message.emergency_reason.is_some())
             .await?
             .into_iter()
             .map(|(zone, cal)| {

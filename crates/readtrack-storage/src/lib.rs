@@ -220,6 +220,8 @@ pub trait Messages: Send + Sync {
     ) -> Result<Vec<InboxItem>>;
     /// The notices a member sent, newest first.
     async fn sent(&self, member: MemberId, page: Page) -> Result<Vec<MessageRecord>>;
+    /// How many emergency notices the organisation sent since `since`.
+    async fn emergency_notices_since(&self, org: OrgId, since: Timestamp) -> Result<i64>;
     /// One recipient's receipt.
     async fn receipt(&self, message: MessageId, member: MemberId) -> Result<Option<ReceiptRecord>>;
 }

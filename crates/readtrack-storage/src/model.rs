@@ -535,6 +535,8 @@ pub struct MessageRecord {
     pub recipient_count: i64,
     /// Sent.
     pub created_at: Timestamp,
+    /// Why it is an emergency, when it is one.
+    pub emergency_reason: Option<String>,
 }
 
 /// Which notices an inbox lists.

@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 use readtrack_domain::event::EventBody;
-use readtrack_domain::ids::DepartmentId;
+use readtrack_domain::ids::{DepartmentId, MemberId};
 use readtrack_domain::message::{Priority, Tracking};
 use readtrack_domain::reminder::{EscalateTo, ReminderPlan};
 use readtrack_domain::rights::{DepartmentGrant, Grant, Reach, SendingRights};
@@ -108,10 +108,12 @@ pub fn encode_rights(rights: &SendingRights) -> String {
             v
         })
         .collect();
+    let emergency: Vec<i64> = rights.emergency_senders.iter().map(|m| m.0).collect();
     serde_json::json!({
         "staff": grant(&rights.staff),
         "managers": grant(&rights.managers),
         "departments": departments,
+        "emergency_senders": emergency,
     })
     .to_string()
 }
@@ -142,10 +144,18 @@ pub fn decode_rights(s: &str) -> Result<SendingRights, StorageError> {
             .collect::<Result<_, StorageError>>()?,
         None => Vec::new(),
     };
+    let emergency_senders = match v["emergency_senders"].as_array() {
+        Some(list) => list
+            .iter()
+            .map(|m| m.as_i64().map(MemberId).ok_or_else(bad))
+            .collect::<Result<_, StorageError>>()?,
+        None => Vec::new(),
+    };
     Ok(SendingRights {
         staff: grant(&v["staff"])?,
         managers: grant(&v["managers"])?,
         departments,
+        emergency_senders,
     })
 }
 

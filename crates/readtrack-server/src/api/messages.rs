@@ -18,7 +18,7 @@ use crate::state::ServerState;
 /// Sends a notice. Departments include their sub-departments; a person reached twice is
 /// one recipient; the sender is not a recipient.
 #[utoipa::path(post, path = "/api/v1/messages", tag = "messages", request_body = SendMessage, security(("bearer" = [])),
-    responses((status = 201, body = SentMessage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 201, body = SentMessage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn send(
     State(s): State<ServerState>,
     Auth(caller): Auth,
@@ -44,6 +44,7 @@ pub async fn send(
             create_task: r.create_task,
         }),
         deadline: req.deadline,
+        emergency_reason: req.emergency_reason,
     };
     let m = s.app.send_message(&caller, input).await?;
     Ok((

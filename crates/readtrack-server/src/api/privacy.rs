@@ -85,6 +85,7 @@ fn rights_body(r: &SendingRights) -> SendingRightsBody {
                 max_tracking: d.grant.max_tracking.as_str().into(),
             })
             .collect(),
+        emergency_senders: r.emergency_senders.iter().map(|m| m.to_string()).collect(),
     }
 }
 
@@ -111,6 +112,7 @@ fn rights_input(r: SendingRightsBody) -> SendingRightsInput {
                 )
             })
             .collect(),
+        emergency_senders: r.emergency_senders,
     }
 }
 

@@ -334,6 +334,7 @@ fn input(v: &ComposeValues, viewer: &Viewer) -> Result<NewMessageInput, ApiError
         }),
         reminders,
         deadline,
+        emergency_reason: None,
     })
 }
 

@@ -30,6 +30,8 @@ struct NoticePage {
     priority_label: &'static str,
     sent: ShownTime,
     deadline: Option<ShownTime>,
+    /// Why it is an emergency, when it is one.
+    emergency_reason: Option<String>,
     body_html: String,
     /// The viewer received it (and so reports receipts).
     is_recipient: bool,
@@ -67,6 +69,7 @@ pub async fn notice(State(s): State<ServerState>, v: Viewer, Path(id): Path<Stri
         priority_label: t.priority_label(m.priority.as_str()),
         sent: format::minutes(m.created_at, &v.zone),
         deadline: m.deadline.map(|d| format::minutes(d, &v.zone)),
+        emergency_reason: m.emergency_reason.clone(),
         body_html: markdown::render(&m.body),
         is_recipient: view.my_receipt.is_some(),
         state: state.to_string(),

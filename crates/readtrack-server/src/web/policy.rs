@@ -39,9 +39,21 @@ pub struct PolicyQuery {
     pub done: Option<String>,
 }
 
-fn page(v: &Viewer, status: StatusCode, notice: bool, error: Option<String>) -> Response {
+async fn page(
+    s: &ServerState,
+    v: &Viewer,
+    status: StatusCode,
+    notice: bool,
+    error: Option<String>,
+) -> Response {
     let t = v.t();
     let settings = &v.org.settings;
+    let emergencies = match s.app.emergency_notices_last_year(&v.caller).await {
+        Ok(n) => n,
+        Err(e) => return error_page(v.lang, e.into()),
+    };
+    let mut rules = rules(t, settings);
+    rules.push((t.emergency_count, emergencies.to_string()));
     let page = PolicyPage {
         ctx: Chrome::for_viewer(v, "/policy"),
         t,
@@ -49,7 +61,7 @@ fn page(v: &Viewer, status: StatusCode, notice: bool, error: Option<String>) -> 
         // The policy is the admin's own Markdown, cleaned like a notice body.
         text_html: markdown::render(settings.policy_text_for(v.lang.tag())),
         acked: v.caller.member.policy_ack_version,
-        rules: rules(t, settings),
+        rules,
         notice: notice.then_some(t.policy_acknowledged_now),
         error,
     };
@@ -106,8 +118,12 @@ fn rules(t: &'static Tr, s: &OrgSettings) -> Vec<(&'static str, String)> {
 }
 
 /// `GET /policy`.
-pub async fn policy(v: Viewer, Query(q): Query<PolicyQuery>) -> Response {
-    page(&v, StatusCode::OK, q.done.is_some(), None)
+pub async fn policy(
+    State(s): State<ServerState>,
+    v: Viewer,
+    Query(q): Query<PolicyQuery>,
+) -> Response {
+    page(&s, &v, StatusCode::OK, q.done.is_some(), None).await
 }
 
 /// The Acknowledge form: the version the viewer read, so that a policy changed while
@@ -128,11 +144,11 @@ pub async fn acknowledge(
 ) -> Response {
     if !v.csrf_ok(&f.csrf) {
         let msg = v.t().form_expired.to_string();
-        return page(&v, StatusCode::FORBIDDEN, false, Some(msg));
+        return page(&s, &v, StatusCode::FORBIDDEN, false, Some(msg)).await;
     }
     let Ok(version) = f.version.trim().parse::<i64>() else {
         let msg = v.t().policy_changed.to_string();
-        return page(&v, StatusCode::BAD_REQUEST, false, Some(msg));
+        return page(&s, &v, StatusCode::BAD_REQUEST, false, Some(msg)).await;
     };
     match s.app.ack_policy(&v.caller, version).await {
         Ok(_) => Redirect::to("/policy?done=1").into_response(),
@@ -141,7 +157,7 @@ pub async fn acknowledge(
             if e.status == StatusCode::BAD_REQUEST {
                 // The only refusal: the policy changed since the page was shown.
                 let msg = v.t().policy_changed.to_string();
-                page(&v, e.status, false, Some(msg))
+                page(&s, &v, e.status, false, Some(msg)).await
             } else {
                 error_page(v.lang, e)
             }

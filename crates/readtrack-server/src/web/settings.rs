@@ -178,6 +178,8 @@ pub struct RightsValues {
     staff: GrantValues,
     managers: GrantValues,
     departments: Vec<(String, GrantValues)>,
+    /// Carried through the form unchanged (set with the API).
+    emergency_senders: Vec<String>,
 }
 
 impl RightsValues {
@@ -190,12 +192,17 @@ impl RightsValues {
                 .iter()
                 .map(|d| (d.department.to_string(), GrantValues::of(&d.grant)))
                 .collect(),
+            emergency_senders: r.emergency_senders.iter().map(|m| m.to_string()).collect(),
         }
     }
 
     /// Takes `rights.staff.reach`, `rights.dept.3.department` and the like.
     fn set(&mut self, key: &str, val: String) {
-        if let Some(k) = key.strip_prefix("staff.") {
+        if key == "emergency" {
+            if !val.is_empty() {
+                self.emergency_senders.push(val);
+            }
+        } else if let Some(k) = key.strip_prefix("staff.") {
             self.staff.set(k, val);
         } else if let Some(k) = key.strip_prefix("managers.") {
             self.managers.set(k, val);
@@ -228,6 +235,7 @@ impl RightsValues {
                 .filter(|(d, g)| !d.is_empty() && !g.reach.is_empty())
                 .map(|(d, g)| (d.clone(), g.input()))
                 .collect(),
+            emergency_senders: self.emergency_senders.clone(),
         }
     }
 }
@@ -389,6 +397,11 @@ pub struct SettingsValues {
 }
 
 impl SettingsValues {
+    /// The people who may send emergencies (kept through the form).
+    pub fn rights_emergency(&self) -> &[String] {
+        &self.rights.emergency_senders
+    }
+
     /// Whether per-person tracking is ticked for a priority.
     pub fn tracks(&self, priority: &str) -> bool {
         self.tracking_for.iter().any(|p| p == priority)

@@ -18,7 +18,7 @@ use crate::{Messages, Result, StorageError};
 /// Recipients of one notice from which PostgreSQL refreshes the receipts statistics.
 const ANALYZE_AFTER_FAN_OUT: i64 = 5_000;
 
-pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.org_id, m.sender_id, s.name AS sender_name, m.title, m.body, m.priority, m.tracking, m.require_ack, m.response_options, m.audience_members, m.audience_departments, m.reminders, m.deadline, m.is_async, m.recipient_count, m.created_at";
+pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.org_id, m.sender_id, s.name AS sender_name, m.title, m.body, m.priority, m.tracking, m.require_ack, m.response_options, m.audience_members, m.audience_departments, m.reminders, m.deadline, m.is_async, m.recipient_count, m.created_at, m.emergency_reason";
 
 pub(crate) fn message_from_row(row: &Row) -> Result<MessageRecord> {
     let tracking: String = row.get("tracking")?;
@@ -56,6 +56,7 @@ pub(crate) fn message_from_row(row: &Row) -> Result<MessageRecord> {
         is_async: row.get("is_async")?,
         recipient_count: row.get("recipient_count")?,
         created_at: ts(row.get("created_at")?),
+        emergency_reason: row.get("emergency_reason")?,
     })
 }
 
@@ -369,6 +370,16 @@ impl Messages for Store {
             .collect()
     }
 
+    async fn emergency_notices_since(&self, org: OrgId, since: jiff::Timestamp) -> Result<i64> {
+        Ok(q(
+            "SELECT COUNT(*) FROM messages WHERE org_id = ? AND emergency_reason IS NOT NULL AND created_at >= ?",
+        )
+        .bind(org.0)
+        .bind(ms(since))
+        .scalar(&mut self.db.read().await?)
+        .await?)
+    }
+
     async fn sent(&self, member: MemberId, page: Page) -> Result<Vec<MessageRecord>> {
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN members s ON s.id = m.sender_id
@@ -406,8 +417,8 @@ impl Store {
         let mut tx = self.db.write().await?;
         let options = serde_json::to_string(&m.response_options).unwrap_or_else(|_| "[]".into());
         let id: i64 = q(
-            "INSERT INTO messages (org_id, sender_id, title, body, priority, tracking, require_ack, response_options, audience_members, audience_departments, reminders, deadline, is_async, recipient_count, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) RETURNING id",
+            "INSERT INTO messages (org_id, sender_id, title, body, priority, tracking, require_ack, response_options, audience_members, audience_departments, reminders, deadline, is_async, recipient_count, created_at, emergency_reason)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING id",
         )
         .bind(new.org_id.0)
         .bind(new.sender_id.0)
@@ -423,6 +434,7 @@ impl Store {
         .bind(m.deadline.map(ms))
         .bind(new.is_async)
         .bind(now)
+        .bind(&m.emergency_reason)
         .scalar(&mut tx)
         .await?;
 

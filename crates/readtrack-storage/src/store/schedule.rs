@@ -30,6 +30,8 @@ struct PlanFacts {
     require_ack: bool,
     created_at: Timestamp,
     plan: Option<ReminderPlan>,
+    /// An emergency's reminders run on wall-clock minutes, at any hour.
+    emergency: bool,
 }
 
 /// The step a stored row names.
@@ -93,11 +95,15 @@ fn finished_state(require_ack: bool) -> ReceiptState {
     }
 }
 
-fn calendar(settings: &OrgSettings, member_zone: Option<&str>) -> WorkCalendar {
+fn calendar(settings: &OrgSettings, member_zone: Option<&str>, emergency: bool) -> WorkCalendar {
     let zone = member_zone
         .and_then(|z| Zone::parse("time_zone", z).ok())
         .unwrap_or_else(|| settings.time_zone.clone());
-    WorkCalendar::new(&zone, &settings.working_hours, &settings.quiet_hours)
+    if emergency {
+        WorkCalendar::around_the_clock(&zone)
+    } else {
+        WorkCalendar::new(&zone, &settings.working_hours, &settings.quiet_hours)
+    }
 }
 
 #[async_trait]
@@ -210,7 +216,7 @@ impl Store {
             let facts = match plans.get(&message) {
                 Some(f) => f.clone(),
                 None => {
-                    let m = q("SELECT org_id, title, require_ack, created_at, reminders FROM messages WHERE id = ?")
+                    let m = q("SELECT org_id, title, require_ack, created_at, reminders, emergency_reason FROM messages WHERE id = ?")
                         .bind(message.0)
                         .fetch_optional(&mut tx)
                         .await?;
@@ -228,6 +234,7 @@ impl Store {
                             .get::<Option<String>>("reminders")?
                             .map(|p| decode_plan(&p))
                             .transpose()?,
+                        emergency: m.get::<Option<String>>("emergency_reason")?.is_some(),
                     });
                     plans.insert(message, f.clone());
                     f
@@ -249,7 +256,7 @@ impl Store {
             let state = ReceiptState::from_code(recipient.get("state")?);
             let settings = org_settings(&mut tx, &mut orgs, facts.org_id).await?;
             let zone: Option<String> = recipient.get("time_zone")?;
-            let cal = calendar(&settings, zone.as_deref());
+            let cal = calendar(&settings, zone.as_deref(), facts.emergency);
             let now_state = RecipientNow {
                 finished: state >= finished_state(facts.require_ack),
                 active: recipient.get("active")?,

@@ -259,6 +259,7 @@ pub fn notice(w: &World, members: &[MemberId], departments: &[DepartmentId]) -> 
             },
             reminders: None,
             deadline: None,
+            emergency_reason: None,
         },
         departments_expanded: departments.to_vec(),
         is_async: false,

@@ -42,6 +42,10 @@ pub struct SendArgs {
     /// Deadline (RFC 3339, e.g. 2026-12-01T10:00:00Z).
     #[arg(long)]
     deadline: Option<String>,
+    /// Send it as an emergency (typhoon, safety), saying why: urgent, at any hour, its
+    /// reminders on wall-clock minutes. Only for those an administrator named.
+    #[arg(long, value_name = "REASON")]
+    emergency: Option<String>,
 }
 
 /// Each department's full path (`Harbour Line/Retail/Kowloon`), by id.
@@ -186,6 +190,7 @@ pub async fn run(global: &GlobalArgs, args: SendArgs) -> anyhow::Result<()> {
         audience,
         reminders: None,
         deadline: args.deadline,
+        emergency_reason: args.emergency,
     };
     let sent = s
         .api
