@@ -213,7 +213,7 @@ strings! {
     phone_optional: "Mobile number, for SMS (optional, +country code)", "手提電話號碼，用於短訊（選填，連國家代碼）";
     emergency_senders: "People who may send emergency notices besides administrators (set with the API)", "除管理員外可發送緊急通告的人數（以 API 設定）";
     emergency_notice: "Emergency", "緊急通告";
-    emergency_count: "Emergency notices in the last 12 months", "過去 12 個月的緊急通告";
+    emergency_count: "Emergency notices, 12 months", "緊急通告（12 個月）";
     rights_title: "Who may send", "誰可發送通告";
     rights_hint: "Administrators may send anything to anyone. Everyone else gets the widest of the rows that apply to them; a department's row covers the departments below it.", "管理員可向任何人發送任何通告。其他人按適用於自己的各行中最寬鬆的一項；部門一行亦適用於其下屬部門。";
     rights_who: "Who", "對象";
