@@ -516,13 +516,7 @@ async fn a_link_from_another_site_reloads_from_this_site_before_asking_to_sign_i
 
 /// A page as a signed-in browser gets it: (status, HTML).
 async fn page(app: &TestApp, token: &str, path: &str) -> (StatusCode, String) {
-    let res = client()
-        .get(app.url(path))
-        .header(COOKIE, format!("rt_session={token}"))
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.text().await.unwrap())
+    app.page_as(token, path).await
 }
 
 /// A page as a signed-in browser set to Chinese (Hong Kong) sees it.

@@ -321,6 +321,32 @@ impl TestApp {
         (s, v)
     }
 
+    /// A page as the signed-in member of `token` sees it (redirects not followed).
+    pub async fn page_as(&self, token: &str, path: &str) -> (StatusCode, String) {
+        let res = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(self.url(path))
+            .header("cookie", format!("rt_session={token}"))
+            .send()
+            .await
+            .expect("request");
+        (res.status(), res.text().await.expect("body"))
+    }
+
+    /// The actions of the audit log's newest page, as an admin or auditor reads it.
+    pub async fn audit_actions(&self, token: &str) -> Vec<String> {
+        let (status, audit) = self.get("/api/v1/audit", Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{audit}");
+        audit["items"]
+            .as_array()
+            .expect("audit items")
+            .iter()
+            .filter_map(|e| e["action"].as_str().map(String::from))
+            .collect()
+    }
+
     /// First-run setup in Asia/Hong_Kong, in which everyone may send anything: the suites
     /// test what notices do, and the sending rights have their own tests (from the
     /// defaults, with [`TestApp::setup_with_default_rights`]).
