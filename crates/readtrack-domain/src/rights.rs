@@ -257,6 +257,28 @@ impl SendingRights {
         grant
     }
 
+    /// Checks the emergency senders against the directory: `known` holds those of them
+    /// that are members of the organisation; anyone else is refused by position.
+    pub fn check_emergency_senders(&self, known: &[MemberId]) -> Result<(), FieldError> {
+        match self
+            .emergency_senders
+            .iter()
+            .position(|m| !known.contains(m))
+        {
+            Some(i) => {
+                let field = format!("sending_rights.emergency_senders[{i}]");
+                Err(FieldError::invalid(
+                    &field,
+                    format!(
+                        "`{field}` {} is not a member of this organisation",
+                        self.emergency_senders[i]
+                    ),
+                ))
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Checks the department grants against the directory: each names an existing
     /// department, at most once.
     pub fn check_departments(&self, tree: &DepartmentTree) -> Result<(), FieldError> {

@@ -53,15 +53,7 @@ impl WorkCalendar {
         Self {
             tz: zone.tz().clone(),
             working_hours: WorkingHours {
-                days: vec![
-                    Weekday::Monday,
-                    Weekday::Tuesday,
-                    Weekday::Wednesday,
-                    Weekday::Thursday,
-                    Weekday::Friday,
-                    Weekday::Saturday,
-                    Weekday::Sunday,
-                ],
+                days: Weekday::Monday.cycle_forward().take(7).collect(),
                 start: Time::MIN,
                 end: Time::MAX,
             },

@@ -91,15 +91,8 @@ async fn an_invited_member_chooses_a_password_once_and_is_signed_in() {
     // Used up.
     let (status, _) = accept(&t, token, "another long password").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, audit) = t.app.get("/api/v1/audit", Some(&t.admin)).await;
-    assert!(
-        audit["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["action"] == "member.invited"),
-        "{audit}"
-    );
+    let actions = t.app.audit_actions(&t.admin).await;
+    assert!(actions.iter().any(|a| a == "member.invited"), "{actions:?}");
 }
 
 #[tokio::test]
@@ -114,6 +107,26 @@ async fn a_newer_invitation_replaces_the_last_and_one_lasts_a_week() {
     let (status, _) = accept(&t, third["token"].as_str().unwrap(), "a good long password").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "expired after a week");
     let _ = second;
+}
+
+#[tokio::test]
+async fn accepting_a_new_invitation_ends_the_sessions_made_with_the_old_password() {
+    let t = invited().await;
+    let first = invite(&t).await;
+    let (status, res) = accept(&t, first["token"].as_str().unwrap(), "the first password").await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let old_session = res["token"].as_str().unwrap().to_string();
+    // She forgot it; the admin invites her again.
+    let again = invite(&t).await;
+    let (status, res) = accept(&t, again["token"].as_str().unwrap(), "the second password").await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    let (status, _) = t.app.get("/api/v1/me", Some(&old_session)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old session ended");
+    let (status, _) = t
+        .app
+        .get("/api/v1/me", Some(res["token"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]

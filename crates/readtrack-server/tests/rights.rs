@@ -64,6 +64,16 @@ async fn try_send(app: &TestApp, token: &str, body: Value) -> (StatusCode, Value
     app.post("/api/v1/messages", Some(token), body).await
 }
 
+/// An admin's (or anyone's) attempt to replace the sending rights.
+async fn set_rights(app: &TestApp, token: &str, rights: &Value) -> (StatusCode, Value) {
+    app.patch(
+        "/api/v1/org/settings",
+        Some(token),
+        json!({"sending_rights": rights}),
+    )
+    .await
+}
+
 fn message(res: &Value) -> String {
     res["error"]["message"]
         .as_str()
@@ -152,25 +162,13 @@ async fn a_department_grant_widens_reach_and_caps_priority_and_tracking_part_by_
     let mut rights = settings["sending_rights"].clone();
     rights["departments"] = json!([{"department_id": s.hr, "reach": "everyone",
                                     "max_priority": "important", "max_tracking": "aggregate"}]);
-    let (status, res) = app
-        .patch(
-            "/api/v1/org/settings",
-            Some(&s.hana.1),
-            json!({"sending_rights": rights}),
-        )
-        .await;
+    let (status, res) = set_rights(app, &s.hana.1, &rights).await;
     assert_eq!(
         status,
         StatusCode::FORBIDDEN,
         "only admins change them: {res}"
     );
-    let (status, res) = app
-        .patch(
-            "/api/v1/org/settings",
-            Some(&s.admin),
-            json!({"sending_rights": rights}),
-        )
-        .await;
+    let (status, res) = set_rights(app, &s.admin, &rights).await;
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(
         res["sending_rights"]["departments"][0]["department_id"],
@@ -220,14 +218,13 @@ async fn a_department_grant_widens_reach_and_caps_priority_and_tracking_part_by_
                                     "max_priority": "urgent", "max_tracking": "off"}]}),
             "sending_rights.departments[0].department_id",
         ),
+        (
+            json!({"staff": rights["staff"], "managers": rights["managers"],
+                   "emergency_senders": ["999999"]}),
+            "sending_rights.emergency_senders[0]",
+        ),
     ] {
-        let (status, res) = app
-            .patch(
-                "/api/v1/org/settings",
-                Some(&s.admin),
-                json!({"sending_rights": bad}),
-            )
-            .await;
+        let (status, res) = set_rights(app, &s.admin, &bad).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{res}");
         assert!(message(&res).contains(field), "{field}: {res}");
     }
@@ -243,19 +240,7 @@ async fn the_web_app_offers_only_what_a_person_may_send() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let page = |token: String, path: &'static str| {
-        let http = http.clone();
-        let url = app.url(path);
-        async move {
-            let res = http
-                .get(url)
-                .header("cookie", format!("rt_session={token}"))
-                .send()
-                .await
-                .unwrap();
-            (res.status(), res.text().await.unwrap())
-        }
-    };
+    let page = |token: String, path: &'static str| async move { app.page_as(&token, path).await };
     // The clerk: no "New notice" anywhere, and the compose page says why.
     let (status, inbox) = page(s.carl.1.clone(), "/inbox").await;
     assert_eq!(status, StatusCode::OK);
@@ -282,7 +267,7 @@ async fn the_web_app_offers_only_what_a_person_may_send() {
         "HR is not offered to a Retail manager"
     );
     // A form sent anyway is refused by the same rule, and the page says so.
-    let csrf = meta_csrf(&inbox_of(&http, app, &s.carl.1).await);
+    let csrf = meta_csrf(&app.page_as(&s.carl.1, "/inbox").await.1);
     let res = http
         .post(app.url("/compose"))
         .header("cookie", format!("rt_session={}", s.carl.1))
@@ -296,17 +281,6 @@ async fn the_web_app_offers_only_what_a_person_may_send() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(res.text().await.unwrap().contains("may not send"));
-}
-
-async fn inbox_of(http: &reqwest::Client, app: &TestApp, token: &str) -> String {
-    http.get(app.url("/inbox"))
-        .header("cookie", format!("rt_session={token}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -332,13 +306,7 @@ async fn an_emergency_needs_the_right_goes_out_at_night_and_reminds_on_wall_cloc
     let (_, settings) = app.get("/api/v1/org/settings", Some(&s.admin)).await;
     let mut rights = settings["sending_rights"].clone();
     rights["emergency_senders"] = json!([mandy_id]);
-    let (status, res) = app
-        .patch(
-            "/api/v1/org/settings",
-            Some(&s.admin),
-            json!({"sending_rights": rights}),
-        )
-        .await;
+    let (status, res) = set_rights(app, &s.admin, &rights).await;
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(
         res["sending_rights"]["emergency_senders"],
@@ -391,34 +359,14 @@ async fn an_emergency_needs_the_right_goes_out_at_night_and_reminds_on_wall_cloc
     );
 
     // The override is on the record and counted where everyone can see it.
-    let (_, audit) = app.get("/api/v1/audit", Some(&s.admin)).await;
+    let actions = app.audit_actions(&s.admin).await;
     assert!(
-        audit["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["action"] == "message.emergency"),
-        "{audit}"
+        actions.iter().any(|a| a == "message.emergency"),
+        "{actions:?}"
     );
-    let policy = reqwest::Client::new()
-        .get(app.url("/policy"))
-        .header("cookie", format!("rt_session={}", s.carl.1))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, policy) = app.page_as(&s.carl.1, "/policy").await;
     assert!(policy.contains("Emergency notices, 12 months"), "{policy}");
-    let notice = reqwest::Client::new()
-        .get(app.url(&format!("/notices/{id}")))
-        .header("cookie", format!("rt_session={}", s.carl.1))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, notice) = app.page_as(&s.carl.1, &format!("/notices/{id}")).await;
     assert!(
         notice.contains("id=\"emergency\"") && notice.contains("Typhoon Signal No. 8 from 23:20")
     );

@@ -77,6 +77,10 @@ impl App {
             .accept_invitation(&auth::hash_token(secret.trim()), &hash, self.clock().now())
             .await?
             .ok_or(ServiceError::NotFound("invitation"))?;
+        // Their earlier sessions ended with the old password: drop them from the cache and
+        // close the streams opened with them.
+        self.inner.tokens.forget_member(member.id);
+        self.inner.streams.end_member(member.id);
         let (token, _, expires_at) = self
             .issue_token(member.org_id, member.id, TokenKind::Session, None, None)
             .await?;

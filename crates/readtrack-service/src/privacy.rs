@@ -270,6 +270,15 @@ impl App {
             let rights = readtrack_domain::rights::SendingRights::parse(input)?;
             let tree = DepartmentTree::new(self.storage().departments(caller.org_id()).await?);
             rights.check_departments(&tree)?;
+            // Members of the organisation, deactivated ones included: a leaver on the
+            // list must not make every later save of the settings fail.
+            let mut known = Vec::new();
+            for id in &rights.emergency_senders {
+                if self.storage().member(caller.org_id(), *id).await?.is_some() {
+                    known.push(*id);
+                }
+            }
+            rights.check_emergency_senders(&known)?;
             s.sending_rights = rights;
         }
         let updated = self

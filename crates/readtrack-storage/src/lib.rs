@@ -129,8 +129,8 @@ pub trait Orgs: Send + Sync {
     ) -> Result<()>;
     /// The active member an unexpired invitation is for, without using it up.
     async fn invited_member(&self, hash: &[u8], now: Timestamp) -> Result<Option<Member>>;
-    /// Uses an invitation up: sets the member's password hash and deletes the
-    /// invitation in one transaction. `None` when it is unknown, expired or its member
+    /// Uses an invitation up: sets the member's password hash, ends their sign-in
+    /// sessions and deletes the invitation in one transaction. `None` when it is unknown, expired or its member
     /// inactive (then nothing changes).
     async fn accept_invitation(
         &self,

@@ -409,6 +409,12 @@ impl Orgs for Store {
             .bind(member)
             .execute(&mut tx)
             .await?;
+        // A new password ends the sign-ins made with the old one (a lost phone's too).
+        q("DELETE FROM tokens WHERE member_id = ? AND kind = ?")
+            .bind(member)
+            .bind(TokenKind::Session.as_str())
+            .execute(&mut tx)
+            .await?;
         let row = q(format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = ?"))
             .bind(member)
             .fetch_one(&mut tx)
