@@ -41,10 +41,16 @@ pub fn parse_trusted_proxies(list: &[String]) -> Result<Vec<IpNet>, String> {
 
 /// Settles [`Client`] for the request: outermost, so every limit and handler sees it.
 pub async fn settle(trusted: &[IpNet], tls: bool, mut req: Request, next: Next) -> Response {
+    // The plain listener names the peer as a `Peer`; the TLS server as a `SocketAddr`.
     let peer = req
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .get::<ConnectInfo<crate::connections::Peer>>()
+        .map(|c| c.0.0.ip())
+        .or_else(|| {
+            req.extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        });
     let client = settle_client(peer, req.headers(), trusted, tls);
     req.extensions_mut().insert(client);
     next.run(req).await

@@ -16,19 +16,8 @@ pub struct ApiJson<T>(pub T);
 /// Reads the whole body, mapping "too large" to 413 in the API's shape.
 pub async fn body_bytes(req: Request, state: &ServerState) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|e| {
-        if std::error::Error::source(&e).is_some_and(crate::limits::is_deadline) {
-            return ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "body_too_slow",
-                "the request body did not arrive in time; send it again",
-            );
-        }
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "the request body is over the size limit; send less per request",
-            )
+            crate::limits::body_too_large()
         } else {
             ApiError::bad_request(
                 "unreadable_body",

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod client_addr;
+pub mod connections;
 pub mod convert;
 pub mod csv_out;
 pub mod error;
@@ -108,9 +109,13 @@ pub fn app(state: ServerState) -> Router {
     let max_concurrent = state.config.max_concurrent_requests;
     let json_limit = state.config.json_body_limit;
     let hsts = state.config.hsts;
-    let body_deadline = Duration::from_secs(state.config.body_deadline_secs.max(1));
+    let body_limits = limits::BodyLimits {
+        deadline: Duration::from_secs(state.config.body_deadline_secs.max(1)),
+        json: json_limit,
+        import: state.config.import_body_limit,
+    };
     let per_address_cap = state.config.max_requests_per_address;
-    let in_flight = limits::InFlight::default();
+    let in_flight = limits::PerAddress::default();
     let clock = state.app.clock().clone();
     let trusted_proxies = std::sync::Arc::new(state.config.trusted_proxies.clone());
     let router = Router::new()
@@ -123,9 +128,6 @@ pub fn app(state: ServerState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(json_limit))
-        .layer(middleware::from_fn(move |req, next| {
-            limits::body_deadline(body_deadline, req, next)
-        }))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(overloaded))
@@ -133,6 +135,11 @@ pub fn app(state: ServerState) -> Router {
                 .concurrency_limit(max_concurrent)
                 .timeout(timeout),
         )
+        // A body arrives in full before the request takes a server-wide slot, so slow
+        // bodies hold none (408 past the deadline, 413 over the cap).
+        .layer(middleware::from_fn(move |req, next| {
+            limits::receive_body(body_limits, req, next)
+        }))
         // Outside the server-wide limit: a request refused for its address never takes
         // one of the server's slots.
         .layer(middleware::from_fn(move |req, next| {
@@ -364,6 +371,15 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     res
 }
 
+/// The connection rule of `config` (per-address cap, idle time), for any listener.
+pub fn connection_guard(config: &ServerConfig) -> connections::ConnectionGuard {
+    connections::ConnectionGuard::new(
+        config.max_connections_per_address,
+        Duration::from_secs(config.idle_connection_secs.max(1)),
+        config.trusted_proxies.clone(),
+    )
+}
+
 /// Serves the application on `listener` until `shutdown` resolves, then lets in-flight
 /// requests finish. The caller binds (tests bind port 0) and decides when to stop.
 pub async fn run(
@@ -371,10 +387,11 @@ pub async fn run(
     state: ServerState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let listener = connections::GuardedListener::new(listener, connection_guard(&state.config));
     let router = app(state);
     axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        router.into_make_service_with_connect_info::<connections::Peer>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

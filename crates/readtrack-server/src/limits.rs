@@ -1,7 +1,8 @@
-//! Limits that keep slow or greedy clients from locking others out: a deadline for
-//! reading a request body (a body trickled a byte at a time holds a request slot only
-//! that long), and a cap on the requests one address may have in flight (beyond it,
-//! 429 at once, before the request takes one of the server's slots).
+//! Limits that keep slow or greedy clients from locking others out: a request body is
+//! received in full (within a deadline and a size cap) before the request takes one of
+//! the server's slots, so a body trickled a byte at a time holds no slot at all; and a
+//! cap on the requests one address may have in flight (beyond it, 429 at once). The
+//! connections themselves are capped per address by [`crate::connections`].
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -9,23 +10,26 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::body::HttpBody as _;
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tower_http::timeout::DeadlineBody;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 
 use crate::error::ApiError;
 
-/// Requests in flight per client address.
+/// Things (requests, connections) open per client address, each counted while its
+/// [`Slot`] lives.
 #[derive(Debug, Default, Clone)]
-pub struct InFlight {
+pub struct PerAddress {
     by_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
-/// One request's place in [`InFlight`], given back when it is answered.
-struct Slot {
-    in_flight: InFlight,
+/// One request's or connection's place in [`PerAddress`], given back when dropped.
+#[derive(Debug)]
+pub struct Slot {
+    in_flight: PerAddress,
     address: IpAddr,
 }
 
@@ -42,9 +46,9 @@ impl Drop for Slot {
     }
 }
 
-impl InFlight {
-    /// A slot for `address`, unless it already has `cap` requests in flight.
-    fn take(&self, address: IpAddr, cap: usize) -> Option<Slot> {
+impl PerAddress {
+    /// A slot for `address`, unless it already holds `cap` slots.
+    pub fn take(&self, address: IpAddr, cap: usize) -> Option<Slot> {
         let mut map = self.by_address.lock().ok()?;
         let n = map.entry(address).or_default();
         if *n >= cap {
@@ -60,7 +64,7 @@ impl InFlight {
 
 /// Answers 429 when the client's address has `cap` requests in flight already (`cap` 0:
 /// no cap). Requests without a known peer address (in-process tests) pass.
-pub async fn per_address(in_flight: InFlight, cap: usize, req: Request, next: Next) -> Response {
+pub async fn per_address(in_flight: PerAddress, cap: usize, req: Request, next: Next) -> Response {
     let address = req
         .extensions()
         .get::<crate::client_addr::Client>()
@@ -83,24 +87,75 @@ pub async fn per_address(in_flight: InFlight, cap: usize, req: Request, next: Ne
     res
 }
 
-/// Gives the request body `deadline` to arrive in full; a body still arriving then
-/// fails to read (answered 408 by the extractors) and frees the request's slot.
-pub async fn body_deadline(deadline: Duration, req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
-    let body = Body::new(DeadlineBody::new(deadline, body));
-    next.run(Request::from_parts(parts, body)).await
+/// How long a request body may take to arrive and how large it may be.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// A body still arriving after this is answered 408.
+    pub deadline: Duration,
+    /// Largest body of any request but a CSV import.
+    pub json: usize,
+    /// Largest body of a CSV import ([`IMPORT_PATHS`]).
+    pub import: usize,
 }
 
-/// Whether a body read failed because its deadline passed.
-pub fn is_deadline(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(e);
-    while let Some(err) = next {
-        if err.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        next = err.source();
+/// The paths that take a CSV import, whose bodies may be as large as
+/// [`BodyLimits::import`].
+pub const IMPORT_PATHS: [&str; 2] = ["/api/v1/members/import", "/admin/import"];
+
+/// Receives the whole request body, within `limits.deadline` and under the path's size
+/// cap, before the request goes on to take one of the server's slots: a client that
+/// trickles its body (from one address or from thousands) holds only its connection,
+/// never a slot that sign-in or receipts need. Too slow: 408; too large: 413 (at once
+/// when `Content-Length` says so).
+pub async fn receive_body(limits: BodyLimits, req: Request, next: Next) -> Response {
+    if req.body().size_hint().exact() == Some(0) {
+        return next.run(req).await;
     }
-    false
+    let cap = if IMPORT_PATHS.contains(&req.uri().path()) {
+        limits.import
+    } else {
+        limits.json
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > cap as u64) {
+        return body_too_large().into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let received = tokio::time::timeout(limits.deadline, Limited::new(body, cap).collect()).await;
+    match received {
+        Err(_) => {
+            metrics::counter!("readtrack_http_slow_bodies_total").increment(1);
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_too_slow",
+                "the request body did not arrive in time; send it again",
+            )
+            .into_response()
+        }
+        Ok(Err(e)) if e.is::<LengthLimitError>() => body_too_large().into_response(),
+        Ok(Err(e)) => ApiError::bad_request(
+            "unreadable_body",
+            format!("the request body could not be read: {e}"),
+        )
+        .into_response(),
+        Ok(Ok(collected)) => {
+            let body = Body::from(collected.to_bytes());
+            next.run(Request::from_parts(parts, body)).await
+        }
+    }
+}
+
+/// 413 in the API's shape.
+pub fn body_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        "the request body is over the size limit; send less per request",
+    )
 }
 
 #[cfg(test)]
@@ -109,7 +164,7 @@ mod tests {
 
     #[test]
     fn an_address_gets_its_cap_and_its_slots_back() {
-        let f = InFlight::default();
+        let f = PerAddress::default();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         let one = f.take(a, 2).expect("first");

@@ -38,6 +38,21 @@ pub const CATALOG: &[(&str, Kind, &str)] = &[
         "Requests refused with 429 because their address had too many in flight.",
     ),
     (
+        "readtrack_http_slow_bodies_total",
+        Kind::Counter,
+        "Requests answered 408 because their body did not arrive within the deadline.",
+    ),
+    (
+        "readtrack_http_connections_refused_total",
+        Kind::Counter,
+        "Connections closed at once because their address already had too many open.",
+    ),
+    (
+        "readtrack_http_idle_connections_closed_total",
+        Kind::Counter,
+        "Connections closed because nothing was read or written on them for too long.",
+    ),
+    (
         "readtrack_rate_limited_total",
         Kind::Counter,
         "Requests refused by a rate limit (sign-in, sends, receipts), by limit.",

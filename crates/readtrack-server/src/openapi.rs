@@ -22,7 +22,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(
         title = "readtrack",
-        description = "Accountable messaging: tracked notices, receipts, live read boards, reminders and privacy guardrails. Every POST takes an optional `Idempotency-Key` header (1-255 visible characters): the same key and body from the same credential get the first answer again (`Idempotent-Replayed: true`), the same key with another body 422 `idempotency_key_reused`, a retry while the first runs 409. A request body must arrive within 20 s (408 `body_too_slow`); one address may have 256 requests in flight (429).",
+        description = "Accountable messaging: tracked notices, receipts, live read boards, reminders and privacy guardrails. Every POST takes an optional `Idempotency-Key` header (1-255 visible characters): the same key and body from the same credential get the first answer again (`Idempotent-Replayed: true`), the same key with another body 422 `idempotency_key_reused`, a retry while the first runs 409. A request body must arrive within 20 s (408 `body_too_slow`) and is received before the request takes a server slot; one address may have 256 requests in flight (429) and 512 connections open; a connection idle for 75 s is closed.",
         license(name = "Apache-2.0")
     ),
     paths(

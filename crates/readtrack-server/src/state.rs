@@ -23,7 +23,14 @@ pub struct ServerConfig {
     /// request comes from the proxy's address: raise it or set 0.
     pub max_requests_per_address: usize,
     /// Seconds a request body may take to arrive in full; a slower body fails with 408.
+    /// A body is received before its request takes one of the server's slots.
     pub body_deadline_secs: u64,
+    /// Most connections one client address may hold open; further ones are closed as
+    /// they arrive (0: no cap). Behind a reverse proxy raise it or set 0.
+    pub max_connections_per_address: usize,
+    /// Seconds a connection may go without a byte read or written before it is closed
+    /// (WebSockets stay busy with their pings).
+    pub idle_connection_secs: u64,
     /// Send `Strict-Transport-Security` (the server is reached over HTTPS only).
     pub hsts: bool,
     /// Seconds a WebSocket write may stay blocked (the client reads nothing) before the
@@ -44,6 +51,8 @@ impl Default for ServerConfig {
             max_concurrent_requests: 2048,
             max_requests_per_address: 256,
             body_deadline_secs: 20,
+            max_connections_per_address: 512,
+            idle_connection_secs: 75,
             hsts: false,
             stream_write_timeout_secs: 30,
             trusted_proxies: Vec::new(),

@@ -1,8 +1,9 @@
 //! Overload: a WebSocket consumer that stops reading is cut loose with a reason instead
 //! of growing the server's memory, and resumes with `since` without missing a frame; a
 //! burst beyond capacity is answered 503 with Retry-After at once, not left to time out,
-//! and the server recovers by itself; slow bodies from one address cannot lock everyone
-//! else out; behind a trusted proxy each forwarded client has its own sign-in allowance,
+//! and the server recovers by itself; slow bodies, from one address or from many, cannot
+//! lock everyone else out; an address's connections beyond its share are closed as they
+//! arrive and silent ones time out; behind a trusted proxy each forwarded client has its own sign-in allowance,
 //! and without one a forged X-Forwarded-For changes nothing.
 
 mod common;
@@ -395,7 +396,7 @@ async fn a_client_that_never_reads_again_is_disconnected_and_the_server_moves_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_from_one_address_cannot_lock_everyone_else_out() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     // Sixteen requests at a time in all, four per address, two seconds for a body.
     let app = TestApp::spawn_with(
         ServerConfig {
@@ -408,14 +409,11 @@ async fn slow_bodies_from_one_address_cannot_lock_everyone_else_out() {
     )
     .await;
     app.setup().await;
-    let server: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
     // Thirty connections from another address each announce a sign-in body of 1 KiB and
     // send one byte of it (on Linux all of 127.0.0.0/8 is this machine).
     let mut slow = Vec::new();
     for _ in 0..30 {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
-        let mut stream = socket.connect(server).await.unwrap();
+        let mut stream = connect_from(&app, "127.0.0.2").await;
         stream
             .write_all(
                 b"POST /api/v1/auth/login HTTP/1.1\r\nHost: readtrack\r\nContent-Type: application/json\r\nContent-Length: 1024\r\n\r\n{",
@@ -424,21 +422,14 @@ async fn slow_bodies_from_one_address_cannot_lock_everyone_else_out() {
             .unwrap();
         slow.push(stream);
     }
-    // Everyone else still signs in (without the cap the 30 would hold all 16 slots and
-    // this would be answered 503).
+    // Everyone else still signs in.
     let token = app.login("ivy@harbour.example", "correct horse").await;
     assert!(token.starts_with("rt_"));
     // The slow address was told at once for all but its four, and those four are cut off
     // with 408 when their bodies' deadline passes.
     let mut statuses = Vec::new();
     for stream in &mut slow {
-        let mut buf = vec![0u8; 512];
-        let n = tokio::time::timeout(WAIT, stream.read(&mut buf))
-            .await
-            .expect("an answer before the deadline")
-            .unwrap_or(0);
-        let head = String::from_utf8_lossy(&buf[..n]).to_string();
-        statuses.push(head.split_whitespace().nth(1).unwrap_or("").to_string());
+        statuses.push(next_status(stream).await.unwrap_or_default());
     }
     let refused = statuses.iter().filter(|s| *s == "429").count();
     let too_slow = statuses.iter().filter(|s| *s == "408").count();
@@ -451,6 +442,119 @@ async fn slow_bodies_from_one_address_cannot_lock_everyone_else_out() {
         too_slow >= 1,
         "a slot's body is cut off at its deadline: {statuses:?}"
     );
+}
+
+/// A connection from `from` (any address of 127.0.0.0/8) to the test server.
+async fn connect_from(app: &TestApp, from: &str) -> tokio::net::TcpStream {
+    let server: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(server).await.unwrap()
+}
+
+/// The status of the next answer on `stream`, or `None` when the server closed it.
+async fn next_status(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(WAIT, stream.read(&mut buf))
+        .await
+        .expect("an answer or a close before the deadline")
+        .unwrap_or(0);
+    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+    head.split_whitespace().nth(1).map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_from_many_addresses_hold_no_slot_and_sign_in_stays_open() {
+    use tokio::io::AsyncWriteExt;
+    // Sixteen requests at a time in all, four per address, three seconds for a body.
+    let app = TestApp::spawn_with(
+        ServerConfig {
+            max_concurrent_requests: 16,
+            max_requests_per_address: 4,
+            body_deadline_secs: 3,
+            ..ServerConfig::default()
+        },
+        AppConfig::default(),
+    )
+    .await;
+    app.setup().await;
+    // Forty addresses each keep four sign-in bodies trickling: 160 requests, each within
+    // its address's share, ten times the server's slots.
+    let mut slow = Vec::new();
+    for host in 2..42 {
+        for _ in 0..4 {
+            let mut stream = connect_from(&app, &format!("127.0.0.{host}")).await;
+            stream
+                .write_all(
+                    b"POST /api/v1/auth/login HTTP/1.1\r\nHost: readtrack\r\nContent-Type: application/json\r\nContent-Length: 1024\r\n\r\n{",
+                )
+                .await
+                .unwrap();
+            slow.push(stream);
+        }
+    }
+    // A body arrives before its request takes a slot: the slow ones hold none, so
+    // everyone else signs in and reads (before, this answered 503).
+    let token = app.login("ivy@harbour.example", "correct horse").await;
+    let (status, _) = app.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    // Each slow body is cut off at its deadline.
+    for stream in &mut slow {
+        assert_eq!(next_status(stream).await.as_deref(), Some("408"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_an_address_share_are_closed_and_silent_ones_time_out() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(
+        ServerConfig {
+            max_connections_per_address: 8,
+            idle_connection_secs: 2,
+            ..ServerConfig::default()
+        },
+        AppConfig::default(),
+    )
+    .await;
+    // Twenty connections from one address, each asking for /healthz and keeping the
+    // connection: its first eight are answered, the rest are closed unanswered.
+    let mut open = Vec::new();
+    for _ in 0..20 {
+        open.push(connect_from(&app, "127.0.0.3").await);
+    }
+    let mut answered = Vec::new();
+    let mut closed = 0;
+    for mut stream in open {
+        let _ = stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: readtrack\r\n\r\n")
+            .await;
+        match next_status(&mut stream).await {
+            Some(status) => {
+                assert_eq!(status, "200");
+                answered.push(stream);
+            }
+            None => closed += 1,
+        }
+    }
+    assert_eq!((answered.len(), closed), (8, 12));
+    // Meanwhile another address is served as usual.
+    let other = reqwest::get(format!("{}/healthz", app.base)).await.unwrap();
+    assert_eq!(other.status(), StatusCode::OK);
+    // Silent connections are closed by the server once idle, freeing the address's share.
+    for stream in &mut answered {
+        assert_eq!(
+            next_status(stream).await,
+            None,
+            "an idle connection is closed"
+        );
+    }
+    let mut again = connect_from(&app, "127.0.0.3").await;
+    again
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: readtrack\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(next_status(&mut again).await.as_deref(), Some("200"));
 }
 
 /// A server that believes forwarded headers from `trusted` (none: from nobody), with a

@@ -587,6 +587,30 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static
     })
 }
 
+/// The TLS server's first step with a connection: the same per-address cap and idle
+/// time as the plain listener, before the TLS handshake.
+#[derive(Clone)]
+struct GuardedAcceptor(readtrack_server::connections::ConnectionGuard);
+
+impl<S> axum_server::accept::Accept<tokio::net::TcpStream, S> for GuardedAcceptor {
+    type Stream = readtrack_server::connections::GuardedStream;
+    type Service = S;
+    type Future = std::future::Ready<std::io::Result<(Self::Stream, S)>>;
+
+    fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
+        let admitted = stream
+            .peer_addr()
+            .ok()
+            .and_then(|peer| self.0.admit(stream, peer.ip()));
+        std::future::ready(match admitted {
+            Some(guarded) => Ok((guarded, service)),
+            None => Err(std::io::Error::other(
+                "too many connections from this address",
+            )),
+        })
+    }
+}
+
 /// Serves HTTPS (rustls with the ring provider installed by `main`) until SIGINT or
 /// SIGTERM, then lets in-flight requests finish, as the plain server does.
 async fn serve_tls(
@@ -601,9 +625,11 @@ async fn serve_tls(
         shutdown.await;
         stopper.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
     });
+    let guard = GuardedAcceptor(readtrack_server::connection_guard(&state.config));
     let router = readtrack_server::app(state);
-    axum_server::from_tcp_rustls(listener.into_std()?, tls)
+    axum_server::from_tcp(listener.into_std()?)
         .context("cannot serve TLS on the listener")?
+        .acceptor(axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(guard))
         .handle(handle)
         .serve(router.into_make_service_with_connect_info::<SocketAddr>())
         .await
