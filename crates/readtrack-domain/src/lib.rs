@@ -16,6 +16,7 @@ pub mod import;
 pub mod member;
 pub mod message;
 pub mod privacy;
+pub mod reach;
 pub mod receipt;
 pub mod receipt_batch;
 pub mod reminder;

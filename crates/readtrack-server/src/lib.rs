@@ -103,6 +103,11 @@ pub fn webhook_renderer() -> readtrack_service::webhooks::EventRenderer {
     }))
 }
 
+/// Writes emails out (the email loop's renderer), in the languages the pages speak.
+pub fn mail_renderer() -> readtrack_service::mail::MailRenderer {
+    web::mail::renderer()
+}
+
 /// The whole application as a router (tests call it directly with `oneshot`).
 pub fn app(state: ServerState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
@@ -280,11 +285,14 @@ impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
 }
 
 /// A request target fit for logs: the value of every query parameter that may carry a
-/// credential is replaced by `***`, and so is an invitation link's secret.
+/// credential is replaced by `***`, and so is an invitation's or an email's link secret.
 pub fn redacted_uri(uri: &axum::http::Uri) -> String {
-    let path = match uri.path().strip_prefix("/invite/") {
-        Some(_) => "/invite/***",
-        None => uri.path(),
+    let path = if uri.path().starts_with("/invite/") {
+        "/invite/***"
+    } else if uri.path().starts_with("/l/") {
+        "/l/***"
+    } else {
+        uri.path()
     };
     let Some(query) = uri.query() else {
         return path.to_string();
@@ -417,5 +425,6 @@ mod tests {
             redacted_uri(&"/invite/rt_s3cretInvitation?lang=en".parse().unwrap()),
             "/invite/***?lang=en"
         );
+        assert_eq!(redacted_uri(&"/l/rt_s3cretLink".parse().unwrap()), "/l/***");
     }
 }

@@ -53,6 +53,11 @@ pub const CATALOG: &[(&str, Kind, &str)] = &[
         "Connections closed because nothing was read or written on them for too long.",
     ),
     (
+        "readtrack_mail_total",
+        Kind::Counter,
+        "Emails attempted, by outcome (sent, skipped, deferred, retry, failed).",
+    ),
+    (
         "readtrack_rate_limited_total",
         Kind::Counter,
         "Requests refused by a rate limit (sign-in, sends, receipts), by limit.",

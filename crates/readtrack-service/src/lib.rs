@@ -13,6 +13,7 @@ pub mod directory;
 pub mod error;
 pub mod idempotency;
 pub mod invitations;
+pub mod mail;
 pub mod messages;
 pub mod org;
 pub mod privacy;
@@ -79,6 +80,9 @@ pub struct AppConfig {
     /// The one-time code first-run setup asks for (`serve --setup-code`); `None` makes a
     /// random one at start, which the server prints on its console ([`App::setup_code`]).
     pub setup_code: Option<String>,
+    /// Email over SMTP (`serve --smtp-url`) and the renderer that writes emails out;
+    /// without both no email is sent.
+    pub mail: Option<(mail::MailConfig, mail::MailRenderer)>,
 }
 
 impl Default for AppConfig {
@@ -90,6 +94,7 @@ impl Default for AppConfig {
             scheduler: true,
             limits: ratelimit::Limits::default(),
             setup_code: None,
+            mail: None,
         }
     }
 }
@@ -193,6 +198,9 @@ impl App {
         ));
         if let Some(render) = app.inner.config.webhook_renderer.clone() {
             tasks.push(("webhooks", tokio::spawn(app.clone().run_webhooks(render))));
+        }
+        if let Some((config, render)) = app.inner.config.mail.clone() {
+            tasks.push(("email", tokio::spawn(app.clone().run_mail(config, render))));
         }
         Ok((app, Background { shutdown, tasks }))
     }

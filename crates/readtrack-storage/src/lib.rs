@@ -56,6 +56,7 @@ pub trait Storage:
     + Governance
     + Events
     + Idempotency
+    + Outbound
     + 'static
 {
 }
@@ -71,6 +72,7 @@ impl<T> Storage for T where
         + Governance
         + Events
         + Idempotency
+        + Outbound
         + 'static
 {
 }
@@ -412,6 +414,9 @@ pub trait Events: Send + Sync {
     /// The highest sequence number retention removed from the organisation's events
     /// (0: none): a stream resuming from below it cannot be given everything it missed.
     async fn events_purged_through(&self, org: OrgId) -> Result<Seq>;
+    /// The organisation's events with a sequence number above `since`, oldest first
+    /// (for the outbound channels, which follow the whole sequence).
+    async fn org_events_after(&self, org: OrgId, since: Seq, limit: u32) -> Result<Vec<Event>>;
     /// Every recipient of a notice, by id.
     async fn recipient_ids(&self, message: MessageId) -> Result<Vec<MemberId>>;
     /// Which of `members` are recipients of the notice.
@@ -447,4 +452,56 @@ pub trait Idempotency: Send + Sync {
     async fn release_idempotency_key(&self, scope: &[u8], key: &str) -> Result<()>;
     /// Forgets keys claimed before `before`; returns how many.
     async fn purge_idempotency_keys(&self, before: Timestamp) -> Result<u64>;
+}
+
+/// Messages sent outside the app (email): queued from the event sequence behind a cursor,
+/// leased to a sender, and kept as the delivery log.
+#[async_trait]
+pub trait Outbound: Send + Sync {
+    /// The last event of the organisation already queued for `channel`.
+    async fn outbound_cursor(&self, org: OrgId, channel: &str) -> Result<Seq>;
+    /// Queues `items` on `channel` (a person already queued for an event is not queued
+    /// again; a recipient list skips members without a usable address and inactive
+    /// ones) and moves the cursor to `through`, in one transaction. Returns the rows
+    /// queued.
+    async fn queue_outbound(
+        &self,
+        org: OrgId,
+        channel: &str,
+        items: &[NewOutbound],
+        through: Seq,
+        now: Timestamp,
+    ) -> Result<u64>;
+    /// Up to `limit` messages due at `now`, each leased until `lease_until` so that no
+    /// other sender takes it meanwhile.
+    async fn due_outbound(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboundJob>>;
+    /// Keeps the hash of the link a message is about to carry, valid until `expires_at`.
+    async fn set_outbound_link(&self, id: i64, hash: &[u8], expires_at: Timestamp) -> Result<()>;
+    /// Records what became of an attempt.
+    async fn finish_outbound(
+        &self,
+        id: i64,
+        outcome: OutboundOutcome,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// What an unexpired link opens, recording the first opening.
+    async fn open_outbound_link(&self, hash: &[u8], now: Timestamp)
+    -> Result<Option<OutboundLink>>;
+    /// The delivery log of a notice (every person) or of one person on it.
+    async fn outbound_log(
+        &self,
+        message: MessageId,
+        member: Option<MemberId>,
+    ) -> Result<Vec<OutboundRecord>>;
+    /// When the next queued message is due, if any.
+    async fn next_outbound_at(&self) -> Result<Option<Timestamp>>;
+    /// Remembers the language a member uses readtrack in (a tag such as `zh-Hant`).
+    async fn set_member_language(&self, member: MemberId, language: &str) -> Result<()>;
+    /// Members whose address the mail server refused for good, with its answer.
+    async fn unreachable_members(&self, org: OrgId) -> Result<Vec<(MemberId, String)>>;
 }

@@ -4,7 +4,7 @@ use jiff::Timestamp;
 use readtrack_domain::audience::Audience;
 use readtrack_domain::email::Email;
 use readtrack_domain::event::Event;
-use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId};
+use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId, Seq};
 use readtrack_domain::member::{Member, Role};
 use readtrack_domain::message::{NewMessage, Priority, Tracking};
 use readtrack_domain::receipt::ReceiptState;
@@ -758,4 +758,106 @@ pub enum IdempotencyClaim {
     Mismatch,
     /// The first request with this key is still running.
     InFlight,
+}
+
+/// An email (or later another channel's message) to queue for an event.
+#[derive(Debug, Clone)]
+pub struct NewOutbound {
+    /// The event it comes from (one row per event, person and channel).
+    pub event_seq: Seq,
+    /// The notice.
+    pub message: MessageId,
+    /// The person; `None`: every recipient of the notice.
+    pub member: Option<MemberId>,
+    /// Whom it is about when not the person (an escalation's unread recipient).
+    pub about: Option<MemberId>,
+    /// `notice`, `reminder` or `escalation` ([`readtrack_domain::reach::MailReason`]).
+    pub reason: &'static str,
+    /// Not before this (the person's working time, worked out by the caller).
+    pub not_before: Timestamp,
+}
+
+/// A queued message to send now, leased to the caller for a while.
+#[derive(Debug, Clone)]
+pub struct OutboundJob {
+    /// Its id.
+    pub id: i64,
+    /// The organisation.
+    pub org: OrgId,
+    /// The person it goes to.
+    pub member: MemberId,
+    /// Whom it is about: the person, or an escalation's unread recipient.
+    pub about: MemberId,
+    /// The notice it is about.
+    pub message: MessageId,
+    /// The event it came from.
+    pub event_seq: Seq,
+    /// `email`.
+    pub channel: String,
+    /// Why it is sent.
+    pub reason: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When it was queued (retries stop a bounded time after it).
+    pub queued_at: Timestamp,
+    /// The language the person last used readtrack in.
+    pub language: Option<String>,
+}
+
+/// What became of an attempt at an outbound message.
+#[derive(Debug, Clone)]
+pub enum OutboundOutcome {
+    /// The server took it; its answer.
+    Sent(String),
+    /// Not sent, and never will be (the person already read, or has no usable address).
+    Skipped(String),
+    /// Not now: try again at this time (outside working time, or a passing failure,
+    /// with the server's answer).
+    Later(Timestamp, Option<String>),
+    /// Refused for good; `member_unreachable`: the address itself was refused, so the
+    /// member is marked and gets no more mail until it changes.
+    Failed {
+        /// The server's answer.
+        answer: String,
+        /// The address was refused.
+        member_unreachable: bool,
+    },
+}
+
+/// One row of the delivery log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundRecord {
+    /// Its id.
+    pub id: i64,
+    /// The person it went to.
+    pub member: MemberId,
+    /// The notice.
+    pub message: MessageId,
+    /// `email`.
+    pub channel: String,
+    /// `notice`, `reminder` or `escalation`.
+    pub reason: String,
+    /// Queued.
+    pub queued_at: Timestamp,
+    /// Taken by the server.
+    pub sent_at: Option<Timestamp>,
+    /// Not sent, and why (in `answer`).
+    pub skipped_at: Option<Timestamp>,
+    /// Refused for good.
+    pub failed_at: Option<Timestamp>,
+    /// The server's last answer, or why it was skipped.
+    pub answer: Option<String>,
+    /// When its link was first opened.
+    pub opened_at: Option<Timestamp>,
+}
+
+/// What an email's link opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundLink {
+    /// The organisation.
+    pub org: OrgId,
+    /// The person it was sent to.
+    pub member: MemberId,
+    /// The notice.
+    pub message: MessageId,
 }

@@ -104,6 +104,17 @@ pub struct ServeArgs {
     /// makes a new one at each start until it is set up and prints it on its console.
     #[arg(long, value_name = "CODE")]
     setup_code: Option<String>,
+    /// Send email through this SMTP server: `smtp://host:25` (STARTTLS when offered;
+    /// `?tls=required` insists) or `smtps://user:pass@host:465` [default: no email].
+    #[arg(long, value_name = "URL")]
+    smtp_url: Option<String>,
+    /// The sender of emails, as `readtrack <noreply@example.com>`.
+    #[arg(long, value_name = "ADDRESS")]
+    mail_from: Option<String>,
+    /// The address people open readtrack at, for the links in emails
+    /// (`https://readtrack.example.com`).
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
     /// Print the address actually bound (useful with port 0) as `listening on ADDR`.
     #[arg(long, hide = true)]
     print_addr: bool,
@@ -138,6 +149,9 @@ struct Config {
     trusted_proxies: Vec<String>,
     otlp_endpoint: Option<String>,
     setup_code: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -166,6 +180,9 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             otlp_endpoint: None,
             setup_code: None,
+            smtp_url: None,
+            mail_from: None,
+            public_url: None,
         }
     }
 }
@@ -194,6 +211,9 @@ const KEYS: &[&str] = &[
     "trusted_proxies",
     "otlp_endpoint",
     "setup_code",
+    "smtp_url",
+    "mail_from",
+    "public_url",
 ];
 
 /// A list written as a list (TOML) or as one comma-separated string (environment).
@@ -269,6 +289,9 @@ impl Flags {
         }
         put("otlp_endpoint", text(&args.otlp_endpoint));
         put("setup_code", text(&args.setup_code));
+        put("smtp_url", text(&args.smtp_url));
+        put("mail_from", text(&args.mail_from));
+        put("public_url", text(&args.public_url));
         Ok(Self(d))
     }
 }
@@ -324,6 +347,8 @@ struct Settings {
     otlp_traces: Option<String>,
     /// The preset setup code, if any (else the server makes one).
     setup_code: Option<String>,
+    /// Email, when an SMTP server is given.
+    mail: Option<readtrack_service::mail::MailConfig>,
 }
 
 /// Parses a rate limit written `N/SECONDS` (`10/300`: ten back to back, refilled over
@@ -415,6 +440,26 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         ),
         None => None,
     };
+    let mail = match (&c.smtp_url, &c.mail_from, &c.public_url) {
+        (None, _, _) => None,
+        (Some(smtp_url), Some(from), Some(public_url)) => {
+            let mail = readtrack_service::mail::MailConfig {
+                smtp_url: smtp_url.clone(),
+                from: from.clone(),
+                public_url: public_url.clone(),
+            };
+            mail.check()
+                .map_err(|e| named("smtp_url", "--smtp-url", e))?;
+            Some(mail)
+        }
+        (Some(_), _, _) => {
+            return Err(named(
+                "smtp_url",
+                "--smtp-url",
+                "needs --mail-from (the sender) and --public-url (for the links in emails)".into(),
+            ));
+        }
+    };
     let s = Settings {
         listen: c.listen,
         data: c.data,
@@ -433,6 +478,7 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         trusted_proxies,
         otlp_traces,
         setup_code: c.setup_code,
+        mail,
     };
     if s.dev_clock && !s.listen.ip().is_loopback() {
         bail!(
@@ -655,6 +701,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         webhook_renderer: Some(readtrack_server::webhook_renderer()),
         limits: s.limits,
         setup_code: s.setup_code.clone(),
+        mail: s
+            .mail
+            .clone()
+            .map(|m| (m, readtrack_server::mail_renderer())),
         ..AppConfig::default()
     };
     let bus_name = bus.name();
@@ -873,6 +923,24 @@ mod tests {
             let s = settings_of(&["--tls-cert", "cert.pem", "--tls-key", "key.pem"]).unwrap();
             assert!(s.tls.is_some());
             assert!(settings_of(&[]).unwrap().tls.is_none());
+
+            // Email needs its sender and the public address for links; off by default.
+            assert!(settings_of(&[]).unwrap().mail.is_none());
+            let e = settings_of(&["--smtp-url", "smtp://127.0.0.1:25"])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("--mail-from") && e.contains("--public-url"),
+                "{e}"
+            );
+            jail.set_env("READTRACK_MAIL_FROM", "readtrack <noreply@example.com>");
+            jail.set_env("READTRACK_PUBLIC_URL", "https://rt.example.com");
+            let s = settings_of(&["--smtp-url", "smtp://127.0.0.1:25"]).unwrap();
+            assert_eq!(s.mail.unwrap().public_url, "https://rt.example.com");
+            let e = settings_of(&["--smtp-url", "gopher://x"])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("smtp_url"), "{e}");
             Ok(())
         });
     }

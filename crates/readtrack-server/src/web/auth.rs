@@ -150,11 +150,17 @@ pub async fn login_submit(
     // The per-address limit holds here as on the API's sign-in.
     let code = Some(f.code.as_str()).filter(|c| !c.trim().is_empty());
     match s.app.login_from(&f.email, &f.password, code, address).await {
-        Ok(out) => (
-            sign_in_headers(&out.token, visitor.https),
-            Redirect::to(&next),
-        )
-            .into_response(),
+        Ok(out) => {
+            // Emails go out in the language the person signs in with.
+            s.app
+                .remember_language(out.member_id, visitor.lang.tag())
+                .await;
+            (
+                sign_in_headers(&out.token, visitor.https),
+                Redirect::to(&next),
+            )
+                .into_response()
+        }
         // The password was right: ask again, with the code.
         Err(readtrack_service::ServiceError::SecondFactorRequired) => {
             let t = visitor.lang.tr();
@@ -186,6 +192,48 @@ pub async fn login_submit(
                 error_page(visitor.lang, e)
             }
         }
+    }
+}
+
+/// `GET /l/{secret}`: an email's link. Signs the person it was sent to in (someone who
+/// protects their sign-in with a second factor is sent to the sign-in page instead) and
+/// opens the notice, where the usual rule decides what is read; a manager told of an
+/// unread notice lands on their tasks. An unknown or expired link says so (410).
+pub async fn mail_link(
+    State(s): State<ServerState>,
+    visitor: Visitor,
+    axum::extract::Path(secret): axum::extract::Path<String>,
+) -> Response {
+    let opened = match s.app.open_mail_link(&secret).await {
+        Ok(o) => o,
+        Err(readtrack_service::ServiceError::NotFound(_)) => {
+            let t = visitor.lang.tr();
+            return error_page(
+                visitor.lang,
+                ApiError::new(StatusCode::GONE, "link_expired", t.link_expired_body),
+            );
+        }
+        Err(e) => return error_page(visitor.lang, e.into()),
+    };
+    let target = if opened.is_recipient {
+        format!("/notices/{}", opened.message)
+    } else {
+        "/tasks".to_string()
+    };
+    if let Some(token) = &visitor.session
+        && let Ok(caller) = s.app.authenticate(token).await
+        && caller.id() == opened.member.id
+    {
+        return Redirect::to(&target).into_response();
+    }
+    match s.app.sign_in_by_link(&opened).await {
+        Ok(Some(token)) => (
+            sign_in_headers(&token, visitor.https),
+            Redirect::to(&target),
+        )
+            .into_response(),
+        Ok(None) => Redirect::to(&format!("/login?next={target}")).into_response(),
+        Err(e) => error_page(visitor.lang, e.into()),
     }
 }
 

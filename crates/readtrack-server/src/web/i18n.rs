@@ -213,6 +213,17 @@ strings! {
     phone_optional: "Mobile number, for SMS (optional, +country code)", "手提電話號碼，用於短訊（選填，連國家代碼）";
     emergency_senders: "People who may send emergency notices besides administrators (set with the API)", "除管理員外可發送緊急通告的人數（以 API 設定）";
     emergency_notice: "Emergency", "緊急通告";
+    mail_reminder: "Reminder", "提醒";
+    mail_not_read_by: "Not yet read by {name}", "{name} 尚未閱讀";
+    mail_greeting: "Hello {name},", "{name}，你好：";
+    mail_new_notice: "{sender} sent you a notice in {org}.", "{sender} 在 {org} 向你發出通告。";
+    mail_reminder_line: "You have not read this notice from {sender} yet.", "你尚未閱讀 {sender} 發出的這則通告。";
+    mail_escalation_line: "{name} has not read this notice from {sender} yet. You are told as their manager or backup.", "{name} 尚未閱讀 {sender} 發出的這則通告。你作為其主管或代理人收到此通知。";
+    mail_open: "Open the notice", "開啟通告";
+    mail_confirm_there: "It asks you to confirm: do so on the notice's page.", "此通告需要你確認：請在通告頁面上確認。";
+    mail_read_rule: "Opening this email does not mark the notice as read; reading it in readtrack does. The link is yours alone and works for 14 days.", "開啟此電郵不會把通告標示為已讀；在 readtrack 中閱讀才會。此連結只供你使用，有效期為 14 天。";
+    link_expired_title: "This link no longer works", "此連結已失效";
+    link_expired_body: "It has expired or was not sent to you. Sign in to read the notice.", "連結已過期或並非發給你。請登入閱讀通告。";
     emergency_count: "Emergency notices, 12 months", "緊急通告（12 個月）";
     rights_title: "Who may send", "誰可發送通告";
     rights_hint: "Administrators may send anything to anyone. Everyone else gets the widest of the rows that apply to them; a department's row covers the departments below it.", "管理員可向任何人發送任何通告。其他人按適用於自己的各行中最寬鬆的一項；部門一行亦適用於其下屬部門。";

@@ -19,6 +19,7 @@ pub mod compose;
 pub mod format;
 pub mod i18n;
 pub mod inbox;
+pub mod mail;
 pub mod markdown;
 pub mod my_data;
 pub mod notice;
@@ -49,6 +50,7 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/", get(auth::root))
         .route("/login", get(auth::login_page).post(auth::login_submit))
         .route("/setup", get(auth::setup_page).post(auth::setup_submit))
+        .route("/l/{secret}", get(auth::mail_link))
         .route(
             "/invite/{secret}",
             get(auth::invite_page).post(auth::invite_submit),

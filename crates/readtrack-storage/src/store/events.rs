@@ -9,6 +9,22 @@ use crate::db::q;
 use crate::sql::*;
 use crate::{Events, Result};
 
+/// An event row (`seq, kind, target_member_id, message_id, at, payload`).
+fn event_from_row(org: OrgId, r: &crate::db::Row) -> Result<Event> {
+    let kind: String = r.get("kind")?;
+    Ok(Event {
+        seq: Seq(r.get("seq")?),
+        org_id: org,
+        at: ts(r.get("at")?),
+        body: decode_payload(
+            &kind,
+            r.get("target_member_id")?,
+            r.get("message_id")?,
+            &r.get::<String>("payload")?,
+        )?,
+    })
+}
+
 #[async_trait]
 impl Events for Store {
     async fn events_for(
@@ -35,22 +51,20 @@ impl Events for Store {
         .bind(i64::from(limit))
         .fetch_all(&mut self.db.read().await?)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let kind: String = r.get("kind")?;
-                Ok(Event {
-                    seq: Seq(r.get("seq")?),
-                    org_id: org,
-                    at: ts(r.get("at")?),
-                    body: decode_payload(
-                        &kind,
-                        r.get("target_member_id")?,
-                        r.get("message_id")?,
-                        &r.get::<String>("payload")?,
-                    )?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| event_from_row(org, r)).collect()
+    }
+
+    async fn org_events_after(&self, org: OrgId, since: Seq, limit: u32) -> Result<Vec<Event>> {
+        let rows = q(
+            "SELECT seq, kind, target_member_id, message_id, at, payload FROM events
+                      WHERE org_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(org.0)
+        .bind(since.0)
+        .bind(i64::from(limit))
+        .fetch_all(&mut self.db.read().await?)
+        .await?;
+        rows.iter().map(|r| event_from_row(org, r)).collect()
     }
 
     async fn last_seq(&self, org: OrgId) -> Result<Seq> {

@@ -13,6 +13,7 @@ mod events;
 mod idempotency;
 mod messages;
 mod orgs;
+mod outbound;
 mod privacy;
 mod receipts;
 mod schedule;

@@ -486,7 +486,8 @@ impl Store {
             .bind(id)
             .execute(&mut tx)
             .await?;
-        for table in ["receipt_events", "escalations", "tasks"] {
+        // The delivery log names who was emailed about the notice and when: it goes too.
+        for table in ["receipt_events", "escalations", "tasks", "outbound"] {
             q(format!("DELETE FROM {table} WHERE message_id = ?"))
                 .bind(id)
                 .execute(&mut tx)

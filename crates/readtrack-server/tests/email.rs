@@ -1,0 +1,286 @@
+//! Email over a real SMTP server (aiosmtpd from PyPI, started by the test; it parses each
+//! message with Python's own email package): an urgent notice and its reminders reach the
+//! recipients' mailboxes, an email's link signs its person in and opens the notice, a read
+//! there lands on the sender's board, nothing more is mailed to someone who has read, an
+//! escalation reaches the manager, and an address the server refuses is not tried again.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::TestApp;
+use readtrack_server::ServerConfig;
+use readtrack_service::AppConfig;
+use readtrack_service::mail::MailConfig;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(15);
+const PUBLIC_URL: &str = "https://readtrack.test";
+
+/// The SMTP server, stopped when dropped.
+struct SmtpPeer {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for SmtpPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SmtpPeer {
+    /// Starts it, or says why not: a skip on a laptop without aiosmtpd, a failure in CI.
+    fn start() -> Option<Self> {
+        let has_aiosmtpd = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !has_aiosmtpd {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but aiosmtpd is missing (pip install aiosmtpd)"
+            );
+            eprintln!("SKIPPED: the email suite needs aiosmtpd (pip install aiosmtpd)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/smtp_peer.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(dir.path().join("Maildir"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("ready ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the SMTP peer did not start: {line:?}"));
+        Some(SmtpPeer { child, port, dir })
+    }
+
+    /// Everything it logged so far: messages and refusals.
+    fn log(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("Maildir/messages.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The messages to `to` so far.
+    fn mails_to(&self, to: &str) -> Vec<Value> {
+        self.log()
+            .into_iter()
+            .filter(|m| {
+                m["to"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|t| t == to))
+            })
+            .collect()
+    }
+
+    /// Waits until `to` has `n` messages, and returns them.
+    async fn until_mails(&self, to: &str, n: usize) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let mails = self.mails_to(to);
+            if mails.len() >= n {
+                return mails;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{to} has {} of {n} emails: {:?}",
+                mails.len(),
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The link in an email, on the test server instead of the public address.
+fn link_in(mail: &Value, base: &str) -> String {
+    let text = mail["text"].as_str().unwrap();
+    let start = text.find(PUBLIC_URL).expect("a link in the text");
+    let link: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    link.replace(PUBLIC_URL, base)
+}
+
+#[tokio::test]
+async fn notices_and_reminders_reach_the_mailbox_and_their_link_opens_the_notice() {
+    let Some(smtp) = SmtpPeer::start() else {
+        return;
+    };
+    let app = TestApp::spawn_with(
+        ServerConfig::default(),
+        AppConfig {
+            mail: Some((
+                MailConfig {
+                    smtp_url: format!("smtp://127.0.0.1:{}", smtp.port),
+                    from: "Harbour Line <noreply@harbour.example>".into(),
+                    public_url: PUBLIC_URL.into(),
+                },
+                readtrack_server::mail_renderer(),
+            )),
+            ..AppConfig::default()
+        },
+    )
+    .await;
+    // Wednesday 10:00 in Hong Kong: working time.
+    app.set_clock("2026-12-02T02:00:00Z").await;
+    let org = app.setup().await;
+    let dept = app.department(&org.admin, "Mong Kok", None).await;
+    let (_, sender) = app
+        .person(&org.admin, "Grace", "grace@hl.example", &dept, true)
+        .await;
+    let (manager, _) = app
+        .person(&org.admin, "Patrick", "patrick@hl.example", &dept, true)
+        .await;
+    let person = |name: &str, email: &str| json!({"name": name, "email": email, "department_id": dept, "manager_id": manager});
+    let (ada, _) = app
+        .person_with(&org.admin, person("Ada", "ada@hl.example"), true)
+        .await;
+    let (bo, _) = app
+        .person_with(&org.admin, person("Bo", "bo@hl.example"), true)
+        .await;
+    let (gone, _) = app
+        .person_with(&org.admin, person("Cy", "refused@hl.example"), true)
+        .await;
+    let id = app
+        .send(
+            &sender,
+            json!({"title": "Typhoon signal 8", "body": "Stores close at **15:00**.", "priority": "urgent",
+                   "require_ack": true, "audience": {"members": [ada, bo, gone]},
+                   "reminders": {"remind_after_minutes": 60, "remind_every_minutes": 60, "max_reminders": 2,
+                                 "escalate_after_minutes": 150, "escalate_to": ["manager"]}}),
+        )
+        .await;
+
+    // An urgent notice is mailed at once, in plain text and HTML, with no image in it.
+    let mail = smtp.until_mails("ada@hl.example", 1).await.remove(0);
+    assert_eq!(mail["subject"], "[Urgent] Typhoon signal 8");
+    assert_eq!(mail["auto_submitted"], "auto-generated");
+    assert!(
+        mail["text"]
+            .as_str()
+            .unwrap()
+            .contains("Stores close at **15:00**.")
+    );
+    let html = mail["html"].as_str().unwrap();
+    assert!(html.contains("<strong>15:00</strong>"), "{html}");
+    assert!(
+        !html.contains("<img"),
+        "nothing in an email loads when it is opened"
+    );
+
+    // Opening the email changed nothing on the board.
+    let row = |board: &Value, member: &str| {
+        board["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["member_id"] == member)
+            .cloned()
+            .unwrap()
+    };
+    let (_, board) = app.board(&sender, &id, "").await;
+    assert_eq!(row(&board, &ada)["state"], "sent");
+
+    // Its link signs Ada in and opens the notice.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let link = link_in(&mail, &app.base);
+    let opened = browser.get(&link).send().await.unwrap();
+    assert_eq!(opened.status(), StatusCode::SEE_OTHER);
+    assert_eq!(opened.headers()["location"], format!("/notices/{id}"));
+    let session = common::cookie_value(opened.headers(), readtrack_server::SESSION_COOKIE)
+        .expect("signed in by the link");
+    let page = browser
+        .get(format!("{}/notices/{id}", app.base))
+        .header(
+            "cookie",
+            format!("{}={session}", readtrack_server::SESSION_COOKIE),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Typhoon signal 8"));
+    // The page reports the read and the confirmation as any page does.
+    let now = "2026-12-02T02:01:00Z";
+    app.receipts(
+        &session,
+        json!([{"event_id": "mail-read-1", "message_id": id, "kind": "read", "at": now},
+               {"event_id": "mail-ack-1", "message_id": id, "kind": "ack", "at": now}]),
+    )
+    .await;
+    let (_, board) = app.board(&sender, &id, "").await;
+    assert_eq!(row(&board, &ada)["state"], "acknowledged");
+    // Someone else's copy of the link does not sign them in as Ada once it expires, and
+    // a made-up link is refused.
+    let bogus = browser
+        .get(format!("{}/l/rt_notALink", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bogus.status(), StatusCode::GONE);
+
+    // An hour later Bo is reminded by email; Ada, who confirmed, is not.
+    app.advance(60).await;
+    let bo_mails = smtp.until_mails("bo@hl.example", 2).await;
+    assert!(
+        bo_mails[1]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("Reminder: Typhoon signal 8"),
+        "{:?}",
+        bo_mails[1]["subject"]
+    );
+    // The escalation reaches the manager, naming Bo, not Ada.
+    app.advance(90).await;
+    let up = smtp.until_mails("patrick@hl.example", 1).await;
+    assert!(
+        up.iter()
+            .any(|m| m["subject"] == "Not yet read by Bo: Typhoon signal 8"),
+        "{up:?}"
+    );
+    assert!(
+        !up.iter()
+            .any(|m| m["subject"].as_str().unwrap().contains("Ada")),
+        "{up:?}"
+    );
+    assert_eq!(
+        smtp.mails_to("ada@hl.example").len(),
+        1,
+        "nothing after the read"
+    );
+    // The refused address was tried once, then never again.
+    let refused = smtp
+        .log()
+        .iter()
+        .filter(|m| m["refused"] == "refused@hl.example")
+        .count();
+    assert_eq!(refused, 1);
+    // The link of a person opens only their own notice page, and Bo's reminder link, too,
+    // signs Bo in.
+    let bo_link = link_in(&bo_mails[1], &app.base);
+    let bo_opened = browser.get(&bo_link).send().await.unwrap();
+    assert_eq!(bo_opened.status(), StatusCode::SEE_OTHER);
+}
