@@ -396,31 +396,12 @@ async fn a_client_that_never_reads_again_is_disconnected_and_the_server_moves_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_from_one_address_cannot_lock_everyone_else_out() {
-    use tokio::io::AsyncWriteExt;
-    // Sixteen requests at a time in all, four per address, two seconds for a body.
-    let app = TestApp::spawn_with(
-        ServerConfig {
-            max_concurrent_requests: 16,
-            max_requests_per_address: 4,
-            body_deadline_secs: 2,
-            ..ServerConfig::default()
-        },
-        AppConfig::default(),
-    )
-    .await;
-    app.setup().await;
-    // Thirty connections from another address each announce a sign-in body of 1 KiB and
-    // send one byte of it (on Linux all of 127.0.0.0/8 is this machine).
+    let app = sixteen_slots(2).await;
+    // Thirty connections from another address each trickle a sign-in body (on Linux all
+    // of 127.0.0.0/8 is this machine).
     let mut slow = Vec::new();
     for _ in 0..30 {
-        let mut stream = connect_from(&app, "127.0.0.2").await;
-        stream
-            .write_all(
-                b"POST /api/v1/auth/login HTTP/1.1\r\nHost: readtrack\r\nContent-Type: application/json\r\nContent-Length: 1024\r\n\r\n{",
-            )
-            .await
-            .unwrap();
-        slow.push(stream);
+        slow.push(trickling_sign_in(&app, "127.0.0.2").await);
     }
     // Everyone else still signs in.
     let token = app.login("ivy@harbour.example", "correct horse").await;
@@ -452,6 +433,36 @@ async fn connect_from(app: &TestApp, from: &str) -> tokio::net::TcpStream {
     socket.connect(server).await.unwrap()
 }
 
+/// A server with sixteen request slots in all, four per address, and `deadline_secs`
+/// for a body, set up.
+async fn sixteen_slots(deadline_secs: u64) -> TestApp {
+    let app = TestApp::spawn_with(
+        ServerConfig {
+            max_concurrent_requests: 16,
+            max_requests_per_address: 4,
+            body_deadline_secs: deadline_secs,
+            ..ServerConfig::default()
+        },
+        AppConfig::default(),
+    )
+    .await;
+    app.setup().await;
+    app
+}
+
+/// A connection from `from` that announces a sign-in body of 1 KiB and sends one byte of it.
+async fn trickling_sign_in(app: &TestApp, from: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = connect_from(app, from).await;
+    stream
+        .write_all(
+            b"POST /api/v1/auth/login HTTP/1.1\r\nHost: readtrack\r\nContent-Type: application/json\r\nContent-Length: 1024\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    stream
+}
+
 /// The status of the next answer on `stream`, or `None` when the server closed it.
 async fn next_status(stream: &mut tokio::net::TcpStream) -> Option<String> {
     use tokio::io::AsyncReadExt;
@@ -466,32 +477,13 @@ async fn next_status(stream: &mut tokio::net::TcpStream) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_from_many_addresses_hold_no_slot_and_sign_in_stays_open() {
-    use tokio::io::AsyncWriteExt;
-    // Sixteen requests at a time in all, four per address, three seconds for a body.
-    let app = TestApp::spawn_with(
-        ServerConfig {
-            max_concurrent_requests: 16,
-            max_requests_per_address: 4,
-            body_deadline_secs: 3,
-            ..ServerConfig::default()
-        },
-        AppConfig::default(),
-    )
-    .await;
-    app.setup().await;
+    let app = sixteen_slots(3).await;
     // Forty addresses each keep four sign-in bodies trickling: 160 requests, each within
     // its address's share, ten times the server's slots.
     let mut slow = Vec::new();
     for host in 2..42 {
         for _ in 0..4 {
-            let mut stream = connect_from(&app, &format!("127.0.0.{host}")).await;
-            stream
-                .write_all(
-                    b"POST /api/v1/auth/login HTTP/1.1\r\nHost: readtrack\r\nContent-Type: application/json\r\nContent-Length: 1024\r\n\r\n{",
-                )
-                .await
-                .unwrap();
-            slow.push(stream);
+            slow.push(trickling_sign_in(&app, &format!("127.0.0.{host}")).await);
         }
     }
     // A body arrives before its request takes a slot: the slow ones hold none, so

@@ -395,13 +395,7 @@ impl App {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "sending emails failed; retrying shortly"),
             }
-            let nap = match self.storage().next_outbound_at().await {
-                Ok(Some(t)) => Duration::from_millis(
-                    (t.as_millisecond() - self.clock().now().as_millisecond()).clamp(0, 30_000)
-                        as u64,
-                ),
-                _ => Duration::from_secs(30),
-            };
+            let nap = self.nap_until(self.storage().next_outbound_at().await.ok().flatten());
             tokio::select! {
                 _ = tokio::time::sleep(nap.max(Duration::from_millis(50))) => {}
                 _ = clock_moves.changed() => {}

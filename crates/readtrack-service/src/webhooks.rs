@@ -293,13 +293,7 @@ impl App {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "webhook pass failed"),
             }
-            let nap = match self.storage().next_delivery_at().await {
-                Ok(Some(t)) => Duration::from_millis(
-                    (t.as_millisecond() - self.clock().now().as_millisecond()).clamp(0, 30_000)
-                        as u64,
-                ),
-                _ => Duration::from_secs(30),
-            };
+            let nap = self.nap_until(self.storage().next_delivery_at().await.ok().flatten());
             tokio::select! {
                 _ = tokio::time::sleep(nap) => {}
                 _ = clock_moves.changed() => {}
@@ -307,6 +301,18 @@ impl App {
                 _ = shutdown.signalled() => return,
             }
         }
+    }
+}
+
+impl App {
+    /// How long a delivery loop sleeps before `next` is due: at most 30 s, so work queued
+    /// by other nodes is found.
+    pub(crate) fn nap_until(&self, next: Option<Timestamp>) -> Duration {
+        next.map_or(Duration::from_secs(30), |t| {
+            Duration::from_millis(
+                (t.as_millisecond() - self.clock().now().as_millisecond()).clamp(0, 30_000) as u64,
+            )
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use crate::sql::*;
 use crate::{Events, Result};
 
 /// An event row (`seq, kind, target_member_id, message_id, at, payload`).
-fn event_from_row(org: OrgId, r: &crate::db::Row) -> Result<Event> {
+pub(crate) fn event_from_row(org: OrgId, r: &crate::db::Row) -> Result<Event> {
     let kind: String = r.get("kind")?;
     Ok(Event {
         seq: Seq(r.get("seq")?),

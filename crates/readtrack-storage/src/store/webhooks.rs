@@ -2,8 +2,7 @@
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use readtrack_domain::event::Event;
-use readtrack_domain::ids::{OrgId, Seq, WebhookId};
+use readtrack_domain::ids::{OrgId, WebhookId};
 
 use super::{Store, lock};
 use crate::db::{Row, q};
@@ -103,24 +102,13 @@ impl Webhooks for Store {
                 .bind(id)
                 .execute(&mut tx)
                 .await?;
-            let kind: String = r.get("kind")?;
             jobs.push(DeliveryJob {
                 id,
                 url: r.get("url")?,
                 secret: r.get("secret")?,
                 attempts: r.get("attempts")?,
                 queued_at: ts(r.get("queued_at")?),
-                event: Event {
-                    seq: Seq(r.get("seq")?),
-                    org_id: OrgId(r.get("org_id")?),
-                    at: ts(r.get("at")?),
-                    body: decode_payload(
-                        &kind,
-                        r.get("target_member_id")?,
-                        r.get("message_id")?,
-                        &r.get::<String>("payload")?,
-                    )?,
-                },
+                event: super::events::event_from_row(OrgId(r.get("org_id")?), r)?,
             });
         }
         tx.commit().await?;
