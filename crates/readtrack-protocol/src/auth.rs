@@ -209,6 +209,19 @@ pub struct InvitationResponse {
     pub token: String,
     /// Until when it works (RFC 3339).
     pub expires_at: String,
+    /// Whether it was also emailed to the member (the server sends email and the mail
+    /// server took it); otherwise hand them the link.
+    #[serde(default)]
+    pub emailed: bool,
+}
+
+/// `POST /api/v1/auth/password-reset`: a member who forgot their password asks for a
+/// link that sets a new one, emailed to them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PasswordResetRequest {
+    /// The member's email address.
+    pub email: String,
 }
 
 /// `POST /api/v1/invitations/accept`: the invited member's password; answers like

@@ -28,6 +28,7 @@ impl Modify for BearerAuth {
     paths(
         api::setup::setup,
         api::setup::login,
+        api::setup::password_reset,
         api::setup::accept_invitation,
         api::setup::invite,
         api::setup::begin_second_factor,

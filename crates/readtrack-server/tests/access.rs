@@ -263,6 +263,14 @@ fn table() -> Vec<Row> {
             Body::Json(|_| json!({"email": "ada@harbour.example", "password": "not the password"})),
             [401, 401, 401, 401, 401, 401, 401, 401],
         ),
+        // Anyone may ask; this server sends no email, so nobody gets a link.
+        write(
+            M::POST,
+            "/api/v1/auth/password-reset",
+            |_| "/api/v1/auth/password-reset".into(),
+            Body::Json(|_| json!({"email": "ada@harbour.example"})),
+            [409, 409, 409, 409, 409, 409, 409, 409],
+        ),
         get(
             "/api/v1/me",
             |_| "/api/v1/me".into(),

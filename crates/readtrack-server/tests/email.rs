@@ -3,6 +3,7 @@
 //! recipients' mailboxes, an email's link signs its person in and opens the notice, a read
 //! there lands on the sender's board, nothing more is mailed to someone who has read, an
 //! escalation reaches the manager, and an address the server refuses is not tried again.
+//! Invitations and password resets are emailed, and their link sets the password.
 
 mod common;
 
@@ -121,12 +122,9 @@ fn link_in(mail: &Value, base: &str) -> String {
     link.replace(PUBLIC_URL, base)
 }
 
-#[tokio::test]
-async fn notices_and_reminders_reach_the_mailbox_and_their_link_opens_the_notice() {
-    let Some(smtp) = SmtpPeer::start() else {
-        return;
-    };
-    let app = TestApp::spawn_with(
+/// A server that sends email through `smtp`.
+async fn mailing_app(smtp: &SmtpPeer) -> TestApp {
+    TestApp::spawn_with(
         ServerConfig::default(),
         AppConfig {
             mail: Some((
@@ -140,7 +138,97 @@ async fn notices_and_reminders_reach_the_mailbox_and_their_link_opens_the_notice
             ..AppConfig::default()
         },
     )
-    .await;
+    .await
+}
+
+/// The secret of a password link (`…/invite/SECRET`) in an email.
+fn invite_secret(mail: &Value) -> String {
+    let link = link_in(mail, "");
+    link.strip_prefix("/invite/")
+        .unwrap_or_else(|| panic!("an invitation link: {link}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn invitations_and_password_resets_are_emailed_and_their_link_sets_the_password() {
+    let Some(smtp) = SmtpPeer::start() else {
+        return;
+    };
+    let app = mailing_app(&smtp).await;
+    let org = app.setup().await;
+    let dept = app.department(&org.admin, "Mong Kok", None).await;
+    let (ada, _) = app
+        .person(&org.admin, "Ada", "ada@hl.example", &dept, true)
+        .await;
+    // An invitation goes to the member's mailbox.
+    let (status, invited) = app
+        .post(
+            &format!("/api/v1/members/{ada}/invitation"),
+            Some(&org.admin),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{invited}");
+    assert_eq!(invited["emailed"], true);
+    let mail = smtp.until_mails("ada@hl.example", 1).await.remove(0);
+    assert_eq!(
+        mail["subject"],
+        "You are invited to Harbour Line on readtrack"
+    );
+    assert_eq!(invite_secret(&mail), invited["token"].as_str().unwrap());
+
+    // A reset is answered alike for a known and an unknown address; only the known one
+    // gets an email, whose link sets a new password.
+    for email in ["nobody@hl.example", "ada@hl.example"] {
+        let (status, body) = app
+            .post("/api/v1/auth/password-reset", None, json!({"email": email}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let mail = smtp.until_mails("ada@hl.example", 2).await.remove(1);
+    assert_eq!(
+        mail["subject"],
+        "Reset your readtrack password for Harbour Line"
+    );
+    assert!(
+        mail["text"].as_str().unwrap().contains("1 hours"),
+        "{}",
+        mail["text"]
+    );
+    let (status, body) = app
+        .post(
+            "/api/v1/invitations/accept",
+            None,
+            json!({"token": invite_secret(&mail), "password": "a new password"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.login("ada@hl.example", "a new password").await;
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "ada@hl.example", "password": "password123"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password is gone");
+    assert!(smtp.mails_to("nobody@hl.example").is_empty());
+    // The sign-in page offers the reset.
+    let page = reqwest::get(format!("{}/password-reset", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Email me a link"), "{page}");
+}
+
+#[tokio::test]
+async fn notices_and_reminders_reach_the_mailbox_and_their_link_opens_the_notice() {
+    let Some(smtp) = SmtpPeer::start() else {
+        return;
+    };
+    let app = mailing_app(&smtp).await;
     // Wednesday 10:00 in Hong Kong: working time.
     app.set_clock("2026-12-02T02:00:00Z").await;
     let org = app.setup().await;

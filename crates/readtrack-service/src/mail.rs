@@ -107,9 +107,44 @@ pub struct RenderedMail {
     pub html: String,
 }
 
+/// Which email about a person's own account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountMailKind {
+    /// An admin invited them: the link sets their password.
+    Invitation,
+    /// They asked to reset their password: the link sets a new one.
+    PasswordReset,
+}
+
+/// An email about a person's own account, sent at once (not queued).
+#[derive(Debug, Clone)]
+pub struct AccountMail {
+    /// Which.
+    pub kind: AccountMailKind,
+    /// The language the person last used readtrack in, if known.
+    pub language: Option<String>,
+    /// The person's name.
+    pub to_name: String,
+    /// The organisation's name.
+    pub org_name: String,
+    /// The link that sets the password.
+    pub link: String,
+    /// How many hours the link works.
+    pub valid_hours: i64,
+}
+
+/// An email to write out.
+#[derive(Debug, Clone, Copy)]
+pub enum Mail<'a> {
+    /// About a notice.
+    Notice(&'a MailContent),
+    /// About the person's account.
+    Account(&'a AccountMail),
+}
+
 /// Writes emails out (the web layer owns the languages and the Markdown renderer).
 #[derive(Clone)]
-pub struct MailRenderer(pub Arc<dyn Fn(&MailContent) -> RenderedMail + Send + Sync>);
+pub struct MailRenderer(pub Arc<dyn Fn(Mail<'_>) -> RenderedMail + Send + Sync>);
 
 impl std::fmt::Debug for MailRenderer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -319,37 +354,16 @@ impl App {
             link: format!("{}/l/{secret}", config.public_url.trim_end_matches('/')),
             require_ack: message.require_ack,
         };
-        let written = (render.0)(&content);
-        let to = match format!(
-            "{} <{}>",
-            member.name.replace(['<', '>', '"'], ""),
-            member.email
-        )
-        .parse::<Mailbox>()
-        .or_else(|_| member.email.parse::<Mailbox>())
-        {
-            Ok(to) => to,
-            Err(e) => {
+        let written = (render.0)(Mail::Notice(&content));
+        let email = match compose(config, &member, written) {
+            Ok(email) => email,
+            Err(Unaddressable(e)) => {
                 return Ok(OutboundOutcome::Failed {
                     answer: format!("not an address: {e}"),
                     member_unreachable: true,
                 });
             }
         };
-        let from: Mailbox = config
-            .from
-            .parse()
-            .map_err(|e| ServiceError::internal(format!("mail_from: {e}")))?;
-        let email = lettre::Message::builder()
-            .from(from)
-            .to(to)
-            .subject(written.subject)
-            .header(AutoSubmitted)
-            .multipart(MultiPart::alternative_plain_html(
-                written.text,
-                written.html,
-            ))
-            .map_err(|e| ServiceError::internal(format!("cannot build an email: {e}")))?;
         match transport.send(email).await {
             Ok(answer) => Ok(OutboundOutcome::Sent(format!(
                 "{} {}",
@@ -460,6 +474,81 @@ impl App {
         if let Err(e) = self.storage().set_member_language(member, language).await {
             tracing::debug!(error = %e, "could not remember a member's language");
         }
+    }
+}
+
+/// A member's address that is not one.
+struct Unaddressable(String);
+
+/// The email to `member` from the configured sender.
+fn compose(
+    config: &MailConfig,
+    member: &Member,
+    written: RenderedMail,
+) -> std::result::Result<lettre::Message, Unaddressable> {
+    let to = format!(
+        "{} <{}>",
+        member.name.replace(['<', '>', '"'], ""),
+        member.email
+    )
+    .parse::<Mailbox>()
+    .or_else(|_| member.email.parse::<Mailbox>())
+    .map_err(|e| Unaddressable(e.to_string()))?;
+    // Checked at start (`MailConfig::check`).
+    let from: Mailbox = config
+        .from
+        .parse()
+        .map_err(|e| Unaddressable(format!("mail_from: {e}")))?;
+    lettre::Message::builder()
+        .from(from)
+        .to(to)
+        .subject(written.subject)
+        .header(AutoSubmitted)
+        .multipart(MultiPart::alternative_plain_html(
+            written.text,
+            written.html,
+        ))
+        .map_err(|e| Unaddressable(e.to_string()))
+}
+
+impl App {
+    /// Whether this server sends email.
+    pub fn sends_email(&self) -> bool {
+        self.inner.config.mail.is_some()
+    }
+
+    /// Sends a member an email about their account now, with a link to `path` on the
+    /// public address; returns the server's answer.
+    pub(crate) async fn send_account_mail(
+        &self,
+        member: &Member,
+        kind: AccountMailKind,
+        path: &str,
+        valid: SignedDuration,
+    ) -> Result<String> {
+        let Some((config, render)) = &self.inner.config.mail else {
+            return Err(ServiceError::Unavailable(
+                "this server does not send email (no --smtp-url)".into(),
+            ));
+        };
+        let org = self.org(member.org_id).await?;
+        let mail = AccountMail {
+            kind,
+            language: self.storage().member_language(member.id).await?,
+            to_name: member.name.clone(),
+            org_name: org.name.clone(),
+            link: format!("{}{path}", config.public_url.trim_end_matches('/')),
+            valid_hours: valid.as_hours(),
+        };
+        let email = compose(config, member, (render.0)(Mail::Account(&mail)))
+            .map_err(|Unaddressable(e)| ServiceError::invalid("email", e))?;
+        let transport = transport(&config.smtp_url).map_err(ServiceError::Unavailable)?;
+        let answer = transport
+            .send(email)
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("the mail server refused: {e}")))?;
+        metrics::counter!("readtrack_mail_total", "outcome" => "sent").increment(1);
+        Ok(answer.code().to_string())
     }
 }
 

@@ -500,6 +500,8 @@ pub trait Outbound: Send + Sync {
     ) -> Result<Vec<OutboundRecord>>;
     /// When the next queued message is due, if any.
     async fn next_outbound_at(&self) -> Result<Option<Timestamp>>;
+    /// The language a member last used readtrack in, if known.
+    async fn member_language(&self, member: MemberId) -> Result<Option<String>>;
     /// Remembers the language a member uses readtrack in (a tag such as `zh-Hant`).
     async fn set_member_language(&self, member: MemberId, language: &str) -> Result<()>;
     /// Members whose address the mail server refused for good, with its answer.

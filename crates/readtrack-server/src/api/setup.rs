@@ -66,6 +66,21 @@ pub async fn login(
     }))
 }
 
+/// Asks for a password-reset link, emailed to the member (valid for an hour; it opens
+/// the invitation page, `POST /api/v1/invitations/accept` takes its secret). The answer
+/// is 202 whether or not the address belongs to anyone, and the email goes out after it.
+/// 409 `conflict` on a server that sends no email; limited like sign-in (429).
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "setup", request_body = PasswordResetRequest,
+    responses((status = 202), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn password_reset(
+    State(s): State<ServerState>,
+    crate::extract::ClientAddr(address): crate::extract::ClientAddr,
+    ApiJson(req): ApiJson<PasswordResetRequest>,
+) -> ApiResult<StatusCode> {
+    s.app.request_password_reset(&req.email, address).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
 /// Signs out: the bearer token stops working at once.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "setup", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
@@ -262,6 +277,7 @@ pub async fn invite(
             url: crate::web::session::invitation_url(&parts, &invitation.secret),
             token: invitation.secret,
             expires_at: convert::time(invitation.expires_at),
+            emailed: invitation.emailed,
         }),
     ))
 }

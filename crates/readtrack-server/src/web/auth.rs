@@ -195,6 +195,82 @@ pub async fn login_submit(
     }
 }
 
+#[derive(Template)]
+#[template(path = "password_reset.html")]
+struct PasswordResetPage {
+    ctx: Chrome,
+    csrf: String,
+    show_form: bool,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+fn password_reset_page(
+    s: &ServerState,
+    visitor: &Visitor,
+    status: StatusCode,
+    message: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let (csrf, cookie) = login_csrf(visitor);
+    let sends = s.app.sends_email();
+    let page = PasswordResetPage {
+        ctx: Chrome::anonymous(visitor.lang, "/password-reset"),
+        csrf,
+        show_form: sends && message.is_none(),
+        message: message
+            .or_else(|| (!sends).then(|| visitor.lang.tr().reset_unavailable.to_string())),
+        error,
+    };
+    with_cookie(render(status, &page), cookie)
+}
+
+/// `GET /password-reset`: asks for the address to send a reset link to.
+pub async fn password_reset_form(State(s): State<ServerState>, visitor: Visitor) -> Response {
+    password_reset_page(&s, &visitor, StatusCode::OK, None, None)
+}
+
+/// The reset form.
+#[derive(Debug, Deserialize)]
+pub struct PasswordResetForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// `POST /password-reset`: the same answer whether or not the address is known.
+pub async fn password_reset_submit(
+    State(s): State<ServerState>,
+    visitor: Visitor,
+    crate::extract::ClientAddr(address): crate::extract::ClientAddr,
+    Form(f): Form<PasswordResetForm>,
+) -> Response {
+    let t = visitor.lang.tr();
+    if !visitor.login_csrf_ok(&f.csrf) {
+        return password_reset_page(
+            &s,
+            &visitor,
+            StatusCode::FORBIDDEN,
+            None,
+            Some(t.form_expired.into()),
+        );
+    }
+    match s.app.request_password_reset(&f.email, address).await {
+        Ok(()) => password_reset_page(
+            &s,
+            &visitor,
+            StatusCode::OK,
+            Some(t.reset_sent.into()),
+            None,
+        ),
+        Err(e) => {
+            let e = ApiError::from(e);
+            password_reset_page(&s, &visitor, e.status, None, Some(e.message))
+        }
+    }
+}
+
 /// `GET /l/{secret}`: an email's link. Signs the person it was sent to in (someone who
 /// protects their sign-in with a second factor is sent to the sign-in page instead) and
 /// opens the notice, where the usual rule decides what is read; a manager told of an

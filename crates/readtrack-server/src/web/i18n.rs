@@ -223,6 +223,18 @@ strings! {
     mail_confirm_there: "It asks you to confirm: do so on the notice's page.", "此通告需要你確認：請在通告頁面上確認。";
     mail_read_rule: "Opening this email does not mark the notice as read; reading it in readtrack does. The link is yours alone and works for 14 days.", "開啟此電郵不會把通告標示為已讀；在 readtrack 中閱讀才會。此連結只供你使用，有效期為 14 天。";
     link_expired_title: "This link no longer works", "此連結已失效";
+    mail_invitation_subject: "You are invited to {org} on readtrack", "你獲邀加入 readtrack 上的 {org}";
+    mail_invitation_line: "{org} uses readtrack for the notices you need to read. Choose a password to sign in.", "{org} 使用 readtrack 發出需要你閱讀的通告。請設定密碼以登入。";
+    mail_reset_subject: "Reset your readtrack password for {org}", "重設你在 {org} 的 readtrack 密碼";
+    mail_reset_line: "Someone, hopefully you, asked to reset your password. If it was not you, ignore this email: nothing changes.", "有人（希望是你）要求重設你的密碼。如果不是你，請忽略此電郵：不會有任何改變。";
+    mail_choose_password: "Choose your password", "設定密碼";
+    mail_link_valid_hours: "The link works once, for {hours} hours.", "此連結只可使用一次，有效期為 {hours} 小時。";
+    forgot_password: "Forgot your password?", "忘記密碼？";
+    reset_title: "Reset your password", "重設密碼";
+    reset_hint: "Enter your email address: if it belongs to an account here, we email it a link that sets a new password.", "請輸入你的電郵地址：如屬於本系統的帳戶，我們會把設定新密碼的連結寄到該地址。";
+    reset_send: "Email me a link", "寄出連結";
+    reset_sent: "If that address belongs to an account here, a link is on its way. It works for one hour.", "如該地址屬於本系統的帳戶，連結已寄出，有效期為一小時。";
+    reset_unavailable: "This server does not send email. Ask an administrator for a new invitation.", "本伺服器不會寄出電郵。請聯絡管理員重新發出邀請。";
     link_expired_body: "It has expired or was not sent to you. Sign in to read the notice.", "連結已過期或並非發給你。請登入閱讀通告。";
     emergency_count: "Emergency notices, 12 months", "緊急通告（12 個月）";
     rights_title: "Who may send", "誰可發送通告";

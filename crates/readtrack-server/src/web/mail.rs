@@ -5,23 +5,66 @@
 //! read.
 
 use readtrack_domain::reach::MailReason;
-use readtrack_service::mail::{MailContent, MailRenderer, RenderedMail};
+use readtrack_service::mail::{
+    AccountMail, AccountMailKind, Mail, MailContent, MailRenderer, RenderedMail,
+};
 
 use super::i18n::Lang;
 use super::markdown;
 
 /// The renderer the email loop uses.
 pub fn renderer() -> MailRenderer {
-    MailRenderer(std::sync::Arc::new(render))
+    MailRenderer(std::sync::Arc::new(|mail| match mail {
+        Mail::Notice(c) => render(c),
+        Mail::Account(a) => render_account(a),
+    }))
 }
 
-/// Writes one email out.
+fn lang_of(language: Option<&str>) -> Lang {
+    language.and_then(Lang::from_tag).unwrap_or(Lang::En)
+}
+
+/// An invitation or a password reset.
+pub fn render_account(a: &AccountMail) -> RenderedMail {
+    let lang = lang_of(a.language.as_deref());
+    let t = lang.tr();
+    let (subject, line) = match a.kind {
+        AccountMailKind::Invitation => (
+            t.mail_invitation_subject.replace("{org}", &a.org_name),
+            t.mail_invitation_line.replace("{org}", &a.org_name),
+        ),
+        AccountMailKind::PasswordReset => (
+            t.mail_reset_subject.replace("{org}", &a.org_name),
+            t.mail_reset_line.replace("{org}", &a.org_name),
+        ),
+    };
+    let greeting = t.mail_greeting.replace("{name}", &a.to_name);
+    let valid = t
+        .mail_link_valid_hours
+        .replace("{hours}", &a.valid_hours.to_string());
+    let text = format!(
+        "{greeting}\n\n{line}\n\n{}: {}\n\n{valid}\n",
+        t.mail_choose_password, a.link
+    );
+    let html = format!(
+        "<!doctype html><html lang=\"{}\"><body style=\"font-family:sans-serif;max-width:40em\"><p>{}</p><p>{}</p><p><a href=\"{}\">{}</a></p><p style=\"color:#555;font-size:0.9em\">{}</p></body></html>",
+        lang.tag(),
+        escape(&greeting),
+        escape(&line),
+        escape(&a.link),
+        escape(t.mail_choose_password),
+        escape(&valid)
+    );
+    RenderedMail {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// Writes one email about a notice out.
 pub fn render(c: &MailContent) -> RenderedMail {
-    let lang = c
-        .language
-        .as_deref()
-        .and_then(Lang::from_tag)
-        .unwrap_or(Lang::En);
+    let lang = lang_of(c.language.as_deref());
     let t = lang.tr();
     let subject = match c.reason {
         MailReason::Notice if c.emergency_reason.is_some() => {

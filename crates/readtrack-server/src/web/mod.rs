@@ -52,6 +52,10 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/setup", get(auth::setup_page).post(auth::setup_submit))
         .route("/l/{secret}", get(auth::mail_link))
         .route(
+            "/password-reset",
+            get(auth::password_reset_form).post(auth::password_reset_submit),
+        )
+        .route(
             "/invite/{secret}",
             get(auth::invite_page).post(auth::invite_submit),
         )

@@ -265,6 +265,14 @@ impl Outbound for Store {
         Ok(ts_opt(next))
     }
 
+    async fn member_language(&self, member: MemberId) -> Result<Option<String>> {
+        Ok(q("SELECT language FROM members WHERE id = ?")
+            .bind(member.0)
+            .scalar_opt::<Option<String>>(&mut self.db.read().await?)
+            .await?
+            .flatten())
+    }
+
     async fn set_member_language(&self, member: MemberId, language: &str) -> Result<()> {
         let mut tx = self.db.write().await?;
         q("UPDATE members SET language = ? WHERE id = ? AND (language IS NULL OR language <> ?)")
