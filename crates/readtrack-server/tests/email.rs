@@ -366,6 +366,23 @@ async fn notices_and_reminders_reach_the_mailbox_and_their_link_opens_the_notice
         .filter(|m| m["refused"] == "refused@hl.example")
         .count();
     assert_eq!(refused, 1);
+    // The admins see it on the directory, until the address is corrected.
+    let (_, directory) = app.page_as(&org.admin, "/admin/directory").await;
+    assert_eq!(
+        directory.matches("emails refused").count(),
+        1,
+        "{directory}"
+    );
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/members/{gone}"),
+            Some(&org.admin),
+            json!({"email": "cy@hl.example"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, directory) = app.page_as(&org.admin, "/admin/directory").await;
+    assert!(!directory.contains("emails refused"));
     // The link of a person opens only their own notice page, and Bo's reminder link, too,
     // signs Bo in.
     let bo_link = link_in(&bo_mails[1], &app.base);

@@ -469,6 +469,16 @@ impl App {
         Ok(Some(token))
     }
 
+    /// The members whose address the mail server refused for good, with its answer
+    /// (admin): they get no email until their address changes.
+    pub async fn unreachable_by_email(
+        &self,
+        caller: &crate::auth::Caller,
+    ) -> Result<Vec<(readtrack_domain::ids::MemberId, String)>> {
+        caller.require_admin()?;
+        Ok(self.storage().unreachable_members(caller.org_id()).await?)
+    }
+
     /// Remembers the language a member uses readtrack in, for their emails.
     pub async fn remember_language(&self, member: readtrack_domain::ids::MemberId, language: &str) {
         if let Err(e) = self.storage().set_member_language(member, language).await {

@@ -56,6 +56,8 @@ pub struct MemberLine {
     pub active: bool,
     /// Until when their open invitation works, if they have one.
     pub invited_until: Option<ShownTime>,
+    /// The mail server's answer when it refused their address for good.
+    pub email_refused: Option<String>,
 }
 
 /// An invitation just made, shown once on the page for the admin to hand over.
@@ -67,6 +69,8 @@ pub struct InvitedNotice {
     pub url: String,
     /// Until when it works.
     pub expires: ShownTime,
+    /// The address it was also emailed to, if it was.
+    pub emailed_to: Option<String>,
 }
 
 /// What the import did, for the report.
@@ -204,6 +208,11 @@ async fn directory_page_with(
         Ok(list) => list.into_iter().collect(),
         Err(e) => return error_page(v.lang, e.into()),
     };
+    let refused: std::collections::HashMap<_, _> = match s.app.unreachable_by_email(&v.caller).await
+    {
+        Ok(list) => list.into_iter().collect(),
+        Err(e) => return error_page(v.lang, e.into()),
+    };
     let name_of = |id: DepartmentId| {
         departments
             .iter()
@@ -224,6 +233,7 @@ async fn directory_page_with(
                 role: t.role_label(m.role.as_str()),
                 active: m.active,
                 invited_until: open.get(&m.id).map(|at| format::minutes(*at, &v.zone)),
+                email_refused: refused.get(&m.id).cloned(),
             })
             .collect(),
         departments: tree_order(&departments)
@@ -424,6 +434,7 @@ pub async fn invite(
             name: member.name,
             url: invitation_url(&parts, &invitation.secret),
             expires: format::minutes(invitation.expires_at, &v.zone),
+            emailed_to: invitation.emailed.then_some(member.email),
         })
     }
     .await;

@@ -255,6 +255,8 @@ impl Directory for Store {
         }
         if let Some(v) = &p.email {
             qb.push(", email = ").push_bind(v.as_str().to_string());
+            // A new address is worth trying even if the old one was refused.
+            qb.push(", email_failed_at = NULL, email_failure = NULL");
         }
         if let Some(v) = p.department_id {
             qb.push(", department_id = ").push_bind(v.0);
