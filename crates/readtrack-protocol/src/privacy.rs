@@ -269,6 +269,30 @@ pub struct ExportedReceipt {
     pub escalated_at: Option<String>,
 }
 
+/// An email in the delivery log, in the caller's export.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExportedEmail {
+    /// The notice.
+    pub message_id: String,
+    /// `email`.
+    pub channel: String,
+    /// `notice`, `reminder` or `escalation` (you were told someone had not read).
+    pub reason: String,
+    /// When it was queued.
+    pub queued_at: String,
+    /// When the mail server took it.
+    pub sent_at: Option<String>,
+    /// When it was held back for good (`answer` says why: you had read it, ...).
+    pub skipped_at: Option<String>,
+    /// When it was refused for good.
+    pub failed_at: Option<String>,
+    /// The mail server's answer, or why it was held back.
+    pub answer: Option<String>,
+    /// When you first opened its link.
+    pub opened_at: Option<String>,
+}
+
 /// An escalation about the caller.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -301,6 +325,9 @@ pub struct MyExport {
     pub receipts: Vec<ExportedReceipt>,
     /// Escalations about you.
     pub escalations: Vec<ExportedEscalation>,
+    /// Every email readtrack sent you, or held back, about a notice.
+    #[serde(default)]
+    pub emails: Vec<ExportedEmail>,
     /// Your tasks.
     pub tasks: Vec<Task>,
     /// Who viewed your per-person data outside their own notices (audited views).

@@ -149,6 +149,19 @@ pub struct BoardItem {
     pub reminders: i64,
     /// When escalated.
     pub escalated_at: Option<String>,
+    /// The emails sent to the person about this notice, oldest first.
+    #[serde(default)]
+    pub emails: Vec<EmailSent>,
+}
+
+/// An email the person was sent about a notice.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EmailSent {
+    /// `notice` (an urgent notice or an emergency, at once) or `reminder`.
+    pub reason: String,
+    /// When the mail server took it (RFC 3339).
+    pub sent_at: String,
 }
 
 /// `GET /api/v1/messages/{id}/receipts`.

@@ -112,7 +112,16 @@ async function refetch() {
       const answer = row.querySelector(".answer");
       if (answer) answer.textContent = item.response ? ` · ${item.response}` : "";
       const reminders = row.querySelector(".reminders");
-      if (reminders) reminders.textContent = String(item.reminders);
+      if (reminders) {
+        reminders.textContent = String(item.reminders);
+        if (item.emails && item.emails.length) {
+          const mail = document.createElement("span");
+          mail.className = "muted small";
+          mail.title = strings.emails_sent ?? "";
+          mail.textContent = ` ✉ ${item.emails.length}`;
+          reminders.append(mail);
+        }
+      }
     }
   } catch {
     // The stream's reconnect will bring a fresh look.

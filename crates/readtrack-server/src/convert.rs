@@ -186,6 +186,14 @@ pub fn board_item(shown: &ShownRow) -> BoardItem {
         delivered_outside_working_hours: times.delivered_outside,
         reminders: r.reminders,
         escalated_at: time_opt(r.escalated_at),
+        emails: shown
+            .emails
+            .iter()
+            .map(|(reason, at)| readtrack_protocol::receipts::EmailSent {
+                reason: reason.clone(),
+                sent_at: time(*at),
+            })
+            .collect(),
     }
 }
 

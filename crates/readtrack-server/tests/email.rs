@@ -341,6 +341,20 @@ async fn notices_and_reminders_reach_the_mailbox_and_their_link_opens_the_notice
         "{:?}",
         bo_mails[1]["subject"]
     );
+    // The sender's board shows what Bo was emailed; Ada's export lists her email, with
+    // when she opened its link.
+    let (_, board) = app.board(&sender, &id, "").await;
+    let reasons: Vec<_> = row(&board, &bo)["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reasons, ["notice", "reminder"]);
+    let (_, export) = app.get("/api/v1/me/export", Some(&session)).await;
+    let emails = export["emails"].as_array().unwrap();
+    assert_eq!(emails.len(), 1, "{export}");
+    assert!(emails[0]["opened_at"].is_string(), "{export}");
     // The escalation reaches the manager, naming Bo, not Ada.
     app.advance(90).await;
     let up = smtp.until_mails("patrick@hl.example", 1).await;

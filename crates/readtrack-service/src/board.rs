@@ -1,5 +1,6 @@
 //! The read board: who has read a notice, as its sender (or an audited admin) may see it.
 
+use jiff::Timestamp;
 use readtrack_domain::ids::MessageId;
 use readtrack_domain::message::Tracking;
 use std::collections::HashMap;
@@ -22,6 +23,9 @@ pub struct ShownRow {
     pub row: BoardRow,
     /// Its times as others may see them (none inside the person's quiet hours).
     pub times: ShownTimes,
+    /// The emails sent to the person about the notice (the notice itself, reminders):
+    /// why, and when the mail server took each. When they were opened is theirs only.
+    pub emails: Vec<(String, Timestamp)>,
 }
 
 /// One page of a board.
@@ -153,9 +157,25 @@ impl App {
                 let times = privacy::shown_times(&row.receipt.times, row.receipt.read_quiet, |t| {
                     calendar.is_quiet(t)
                 });
-                ShownRow { row, times }
+                ShownRow {
+                    row,
+                    times,
+                    emails: Vec::new(),
+                }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let mut rows = rows;
+        let ids: Vec<_> = rows.iter().map(|r| r.row.receipt.member_id).collect();
+        let mut sent: HashMap<_, Vec<(String, Timestamp)>> = HashMap::new();
+        for e in self.storage().outbound_log(message.id, &ids).await? {
+            // An escalation is mailed to the manager, about this person: not theirs.
+            if let (Some(at), false) = (e.sent_at, e.reason == "escalation") {
+                sent.entry(e.member).or_default().push((e.reason, at));
+            }
+        }
+        for r in &mut rows {
+            r.emails = sent.remove(&r.row.receipt.member_id).unwrap_or_default();
+        }
         Ok(BoardView {
             message,
             access,

@@ -492,11 +492,11 @@ pub trait Outbound: Send + Sync {
     /// What an unexpired link opens, recording the first opening.
     async fn open_outbound_link(&self, hash: &[u8], now: Timestamp)
     -> Result<Option<OutboundLink>>;
-    /// The delivery log of a notice (every person) or of one person on it.
+    /// The delivery log of a notice for `members` (a board page's people).
     async fn outbound_log(
         &self,
         message: MessageId,
-        member: Option<MemberId>,
+        members: &[MemberId],
     ) -> Result<Vec<OutboundRecord>>;
     /// When the next queued message is due, if any.
     async fn next_outbound_at(&self) -> Result<Option<Timestamp>>;

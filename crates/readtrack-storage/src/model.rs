@@ -682,6 +682,8 @@ pub struct MemberExport {
     pub tasks: Vec<TaskRecord>,
     /// Who viewed their per-person data (audited views).
     pub views: Vec<AuditRecord>,
+    /// Every email sent (or not) to the member: the delivery log.
+    pub emails: Vec<OutboundRecord>,
 }
 
 /// What a retention pass removed.

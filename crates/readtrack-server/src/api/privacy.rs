@@ -230,6 +230,21 @@ pub async fn export_me(State(s): State<ServerState>, Auth(caller): Auth) -> ApiR
                 at: time(x.at),
             })
             .collect(),
+        emails: e
+            .emails
+            .iter()
+            .map(|m| readtrack_protocol::privacy::ExportedEmail {
+                message_id: m.message.to_string(),
+                channel: m.channel.clone(),
+                reason: m.reason.clone(),
+                queued_at: time(m.queued_at),
+                sent_at: time_opt(m.sent_at),
+                skipped_at: time_opt(m.skipped_at),
+                failed_at: time_opt(m.failed_at),
+                answer: m.answer.clone(),
+                opened_at: time_opt(m.opened_at),
+            })
+            .collect(),
         tasks: e.tasks.iter().map(crate::api::tasks::task).collect(),
         viewed_by: e.views.iter().map(audit_entry).collect(),
         exported_at: time(s.app.clock().now()),

@@ -85,6 +85,8 @@ pub struct PersonRow {
     pub response: String,
     /// Reminders sent.
     pub reminders: i64,
+    /// Emails sent about the notice.
+    pub emails: usize,
 }
 
 /// A filter tab.
@@ -188,6 +190,7 @@ pub async fn board(
                 acked_outside: item.acked_outside_working_hours,
                 response: item.response.unwrap_or_default(),
                 reminders: item.reminders,
+                emails: item.emails.len(),
                 member_id: item.member_id,
                 name: item.name,
                 department_id: item.department_id,

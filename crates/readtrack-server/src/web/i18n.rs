@@ -231,6 +231,7 @@ strings! {
     mail_link_valid_hours: "The link works once, for {hours} hours.", "此連結只可使用一次，有效期為 {hours} 小時。";
     forgot_password: "Forgot your password?", "忘記密碼？";
     invitation_emailed: "Also emailed to", "亦已電郵至";
+    emails_sent: "Emails sent", "已寄出電郵";
     email_refused: "emails refused; correct the address", "電郵被拒收；請更正地址";
     reset_title: "Reset your password", "重設密碼";
     reset_hint: "Enter your email address: if it belongs to an account here, we email it a link that sets a new password.", "請輸入你的電郵地址：如屬於本系統的帳戶，我們會把設定新密碼的連結寄到該地址。";

@@ -4,14 +4,17 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use readtrack_domain::ids::{MemberId, MessageId, OrgId, Seq};
 
-use super::{Store, lock};
+use super::{Store, json_id_list, json_ints, lock};
 use crate::db::{Row, q};
 use crate::sql::*;
 use crate::{
     NewOutbound, Outbound, OutboundJob, OutboundLink, OutboundOutcome, OutboundRecord, Result,
 };
 
-fn record_from_row(r: &Row) -> Result<OutboundRecord> {
+/// The columns [`record_from_row`] reads.
+pub(crate) const LOG_COLUMNS: &str = "id, member_id, message_id, channel, reason, queued_at, sent_at, skipped_at, failed_at, answer, opened_at";
+
+pub(crate) fn record_from_row(r: &Row) -> Result<OutboundRecord> {
     Ok(OutboundRecord {
         id: r.get("id")?,
         member: MemberId(r.get("member_id")?),
@@ -238,23 +241,22 @@ impl Outbound for Store {
     async fn outbound_log(
         &self,
         message: MessageId,
-        member: Option<MemberId>,
+        members: &[MemberId],
     ) -> Result<Vec<OutboundRecord>> {
-        let rows = q(format!(
-            "SELECT id, member_id, message_id, channel, reason, queued_at, sent_at, skipped_at, failed_at, answer, opened_at
-             FROM outbound WHERE message_id = ?{} ORDER BY id",
-            if member.is_some() { " AND member_id = ?" } else { "" }
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        q(format!(
+            "SELECT {LOG_COLUMNS} FROM outbound WHERE message_id = ? AND member_id IN {} ORDER BY id",
+            json_ints(self.dialect())
         ))
-        .bind(message.0);
-        let rows = match member {
-            Some(m) => rows.bind(m.0),
-            None => rows,
-        };
-        rows.fetch_all(&mut self.db.read().await?)
-            .await?
-            .iter()
-            .map(record_from_row)
-            .collect()
+        .bind(message.0)
+        .bind(json_id_list(members.iter().map(|m| m.0)))
+        .fetch_all(&mut self.db.read().await?)
+        .await?
+        .iter()
+        .map(record_from_row)
+        .collect()
     }
 
     async fn next_outbound_at(&self) -> Result<Option<Timestamp>> {

@@ -191,6 +191,16 @@ impl Governance for Store {
             .iter()
             .map(audit_from_row)
             .collect::<Result<Vec<_>>>()?;
+        let emails = q(format!(
+            "SELECT {} FROM outbound WHERE member_id = ? ORDER BY id",
+            super::outbound::LOG_COLUMNS
+        ))
+        .bind(member.0)
+        .fetch_all(&mut conn)
+        .await?
+        .iter()
+        .map(super::outbound::record_from_row)
+        .collect::<Result<Vec<_>>>()?;
         Ok(MemberExport {
             member: m,
             policy_acked_at: ts_opt(acked),
@@ -198,6 +208,7 @@ impl Governance for Store {
             escalations,
             tasks,
             views,
+            emails,
         })
     }
 
