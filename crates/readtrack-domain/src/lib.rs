@@ -22,6 +22,7 @@ pub mod receipt_batch;
 pub mod reminder;
 pub mod rights;
 pub mod schedule;
+pub mod scim;
 pub mod settings;
 pub mod summary;
 pub mod text;

@@ -84,13 +84,15 @@ pub struct LoginResponse {
 pub struct CreateTokenRequest {
     /// A label (`hr-system`).
     pub name: String,
-    /// The member the token acts as.
+    /// The member the token acts as (for `scim`, an admin; left out, the caller).
+    #[serde(default)]
     pub member_id: String,
     /// Days until it expires (default 365).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in_days: Option<i64>,
     /// `member` (default): acts as `member_id`. `relay`: a gateway that may only post
-    /// receipts, each naming its member with `member_id`.
+    /// receipts, each naming its member with `member_id`. `scim`: an identity provider's
+    /// token for SCIM provisioning at `/scim/v2`, refused everywhere else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
 }

@@ -72,6 +72,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
             ServiceError::NotFound(what) => Self::not_found(what),
             ServiceError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            ServiceError::PreconditionFailed(m) => {
+                Self::new(StatusCode::PRECONDITION_FAILED, "precondition_failed", m)
+            }
             ServiceError::RateLimited {
                 retry_after_secs,
                 message,

@@ -213,10 +213,19 @@ impl FromRequestParts<ServerState> for Auth {
     }
 }
 
-/// What a token's kind allows, for every way in (HTTP and the WebSocket alike): a relay
-/// token speaks for many members, but only to report their receipts through
-/// `POST /api/v1/receipts`; it never reads anything, the stream included.
+/// What a token's kind allows, for every way in (HTTP, the WebSocket and the pages
+/// alike): a relay token speaks for many members, but only to report their receipts
+/// through `POST /api/v1/receipts`; it never reads anything, the stream included. A SCIM
+/// token provisions at `/scim/v2` (which checks for it itself) and is refused here, on
+/// every other path.
 pub fn require_token_scope(caller: &Caller, path: &str) -> Result<(), ApiError> {
+    if caller.token_kind == readtrack_service::records::TokenKind::Scim {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "scim_token",
+            "a SCIM token may only be used for provisioning at /scim/v2",
+        ));
+    }
     if caller.token_kind == readtrack_service::records::TokenKind::Relay
         && path != "/api/v1/receipts"
     {

@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod metrics_catalog;
 pub mod openapi;
+pub mod scim;
 pub mod state;
 pub mod web;
 
@@ -125,6 +126,7 @@ pub fn app(state: ServerState) -> Router {
     let trusted_proxies = std::sync::Arc::new(state.config.trusted_proxies.clone());
     let router = Router::new()
         .nest("/api/v1", api::routes(&state))
+        .nest("/scim/v2", scim::routes())
         .route("/healthz", get(api::ops::healthz))
         .route("/readyz", get(api::ops::readyz))
         .route("/metrics", get(api::ops::metrics))

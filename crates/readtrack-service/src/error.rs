@@ -27,6 +27,9 @@ pub enum ServiceError {
     /// A uniqueness or state rule (409).
     #[error("{0}")]
     Conflict(String),
+    /// The resource changed since the version the caller names (412, SCIM `If-Match`).
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// Too many requests (429); try again after this many seconds.
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited {

@@ -22,6 +22,7 @@ pub mod realtime;
 pub mod receipts;
 pub mod rights;
 pub mod scheduler;
+pub mod scim;
 pub mod second_factor;
 pub mod streams;
 pub mod tasks;

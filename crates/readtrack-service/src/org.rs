@@ -337,7 +337,8 @@ impl App {
     }
 
     /// An admin issues an API token acting as a member of the organisation, or (scope
-    /// `relay`) a gateway token that may only post receipts on members' behalf.
+    /// `relay`) a gateway token that may only post receipts on members' behalf, or (scope
+    /// `scim`) an identity provider's token for SCIM provisioning only, held by an admin.
     pub async fn create_api_token(
         &self,
         caller: &Caller,
@@ -348,14 +349,21 @@ impl App {
     ) -> Result<(String, TokenId, Timestamp)> {
         caller.require_admin()?;
         let name = text::name("name", name)?;
-        let member = MemberId::parse("member_id", member_id)?;
+        let scim = scope == Some("scim");
+        // A SCIM token provisions as the admin who holds it, the creator by default.
+        let member = if scim && member_id.trim().is_empty() {
+            caller.id()
+        } else {
+            MemberId::parse("member_id", member_id)?
+        };
         let kind = match scope.unwrap_or("member") {
             "member" => TokenKind::Api,
             "relay" => TokenKind::Relay,
+            "scim" => TokenKind::Scim,
             other => {
                 return Err(ServiceError::invalid(
                     "scope",
-                    format!("`scope` must be \"member\" or \"relay\", got {other:?}"),
+                    format!("`scope` must be \"member\", \"relay\" or \"scim\", got {other:?}"),
                 ));
             }
         };
@@ -372,6 +380,12 @@ impl App {
                     format!("`member_id` {member} is not an active member of this organisation"),
                 )
             })?;
+        if scim && target.role != readtrack_domain::member::Role::Admin {
+            return Err(ServiceError::invalid(
+                "member_id",
+                "a SCIM token provisions as an admin: `member_id` must be an admin (or left out)",
+            ));
+        }
         self.issue_token(caller.org_id(), target.id, kind, Some(name), Some(ttl))
             .await
     }

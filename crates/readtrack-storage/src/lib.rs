@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use readtrack_domain::department::Department;
 use readtrack_domain::event::Event;
-use readtrack_domain::ids::{MemberId, MessageId, OrgId, Seq, TokenId};
+use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId, Seq, TokenId};
 use readtrack_domain::member::Member;
 use readtrack_domain::settings::OrgSettings;
 use readtrack_domain::summary::{DepartmentCounts, ShownCounts, Summary};
@@ -34,8 +34,8 @@ pub use store::Store;
 /// The storage traits, to bring their methods into scope: `use readtrack_storage::prelude::*`.
 pub mod prelude {
     pub use crate::{
-        Directory, Events, Governance, Idempotency, Messages, Orgs, Receipts, Schedule, Storage,
-        Tasks, Webhooks,
+        Directory, Events, Governance, Idempotency, Messages, Orgs, Provisioning, Receipts,
+        Schedule, Storage, Tasks, Webhooks,
     };
 }
 
@@ -57,6 +57,7 @@ pub trait Storage:
     + Events
     + Idempotency
     + Outbound
+    + Provisioning
     + 'static
 {
 }
@@ -73,6 +74,7 @@ impl<T> Storage for T where
         + Events
         + Idempotency
         + Outbound
+        + Provisioning
         + 'static
 {
 }
@@ -203,6 +205,56 @@ pub trait Directory: Send + Sync {
         deactivate_missing_except: Option<MemberId>,
         now: Timestamp,
     ) -> Result<ImportCounts>;
+}
+
+/// What SCIM provisioning needs beyond the directory: members and departments with
+/// their creation and change times, members an identity provider deleted (deactivated,
+/// history kept, hidden from SCIM), and moving members between departments.
+#[async_trait]
+pub trait Provisioning: Send + Sync {
+    /// One page of members (`offset` from 0), and how many match in all.
+    async fn provisioned_members(
+        &self,
+        org: OrgId,
+        filter: &ProvisionedFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(u64, Vec<ProvisionedMember>)>;
+    /// A member, unless an identity provider deleted them.
+    async fn provisioned_member(
+        &self,
+        org: OrgId,
+        id: MemberId,
+    ) -> Result<Option<ProvisionedMember>>;
+    /// Marks a member deleted by the identity provider (they are deactivated apart).
+    async fn mark_member_deleted(&self, org: OrgId, id: MemberId, now: Timestamp) -> Result<()>;
+    /// A member an identity provider deleted, found by address, for re-provisioning.
+    async fn deleted_member_by_email(&self, org: OrgId, email: &str) -> Result<Option<MemberId>>;
+    /// Brings back a member an identity provider deleted (still inactive).
+    async fn undelete_member(&self, org: OrgId, id: MemberId, now: Timestamp) -> Result<()>;
+    /// Records that a member changed now.
+    async fn touch_member(&self, org: OrgId, id: MemberId, now: Timestamp) -> Result<()>;
+    /// Every department with its members.
+    async fn provisioned_departments(&self, org: OrgId) -> Result<Vec<ProvisionedDepartment>>;
+    /// Renames a department and sets its identity provider id;
+    /// [`StorageError::Conflict`] when a sibling has the name or another the id.
+    async fn update_department(
+        &self,
+        org: OrgId,
+        id: DepartmentId,
+        name: &str,
+        external_id: Option<&str>,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Deletes a department, moving its members to `move_to`. Refused
+    /// ([`StorageError::Conflict`]) while it has sub-departments or notices' history
+    /// counts people in it.
+    async fn delete_department(
+        &self,
+        org: OrgId,
+        id: DepartmentId,
+        move_to: DepartmentId,
+    ) -> Result<()>;
 }
 
 /// Notices and what each recipient sees of them.

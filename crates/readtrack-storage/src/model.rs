@@ -2,6 +2,7 @@
 
 use jiff::Timestamp;
 use readtrack_domain::audience::Audience;
+use readtrack_domain::department::Department;
 use readtrack_domain::email::Email;
 use readtrack_domain::event::Event;
 use readtrack_domain::ids::{DepartmentId, MemberId, MessageId, OrgId, Seq};
@@ -87,6 +88,9 @@ pub enum TokenKind {
     /// Issued by an admin for a gateway (a company messaging app's backend) that reports
     /// receipts on behalf of the organisation's members, each item naming its member.
     Relay,
+    /// Issued by an admin for an identity provider: SCIM provisioning at `/scim/v2`, and
+    /// nothing else.
+    Scim,
 }
 
 impl TokenKind {
@@ -96,6 +100,7 @@ impl TokenKind {
             TokenKind::Session => "session",
             TokenKind::Api => "api",
             TokenKind::Relay => "relay",
+            TokenKind::Scim => "scim",
         }
     }
 }
@@ -862,4 +867,43 @@ pub struct OutboundLink {
     pub member: MemberId,
     /// The notice.
     pub message: MessageId,
+}
+
+/// A member as SCIM provisioning shows it: the member, their department's name, and
+/// when the row was created and last changed.
+#[derive(Debug, Clone)]
+pub struct ProvisionedMember {
+    /// The member.
+    pub member: Member,
+    /// Their department's name (the enterprise extension's `department`).
+    pub department_name: String,
+    /// When the member was created.
+    pub created_at: Timestamp,
+    /// When the member was last changed (the creation time if never).
+    pub updated_at: Timestamp,
+}
+
+/// Which members a provisioning listing returns (all of them when empty). Members an
+/// identity provider deleted are never listed.
+#[derive(Debug, Clone, Default)]
+pub struct ProvisionedFilter {
+    /// Only the member with this address (case-insensitive).
+    pub email: Option<String>,
+    /// Only the member with this identity provider id.
+    pub external_id: Option<String>,
+}
+
+/// A department as SCIM provisioning shows it (a Group).
+#[derive(Debug, Clone)]
+pub struct ProvisionedDepartment {
+    /// The department.
+    pub department: Department,
+    /// The identity provider's id for it.
+    pub external_id: Option<String>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was last changed (the creation time if never).
+    pub updated_at: Timestamp,
+    /// Its members (not its sub-departments'), by id, deleted ones left out.
+    pub members: Vec<MemberId>,
 }

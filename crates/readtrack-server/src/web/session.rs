@@ -202,6 +202,10 @@ impl FromRequestParts<ServerState> for Viewer {
                 ));
             }
         };
+        // A relay or SCIM token is no way into the pages, whichever cookie carries it.
+        if crate::extract::require_token_scope(&caller, parts.uri.path()).is_err() {
+            return Err(to_login(parts));
+        }
         let org = match state.app.org(caller.org_id()).await {
             Ok(o) => o,
             Err(e) => {

@@ -15,6 +15,7 @@ mod messages;
 mod orgs;
 mod outbound;
 mod privacy;
+mod provisioning;
 mod receipts;
 mod schedule;
 mod tasks;

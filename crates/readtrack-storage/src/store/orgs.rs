@@ -302,6 +302,7 @@ impl Orgs for Store {
                 kind: match kind.as_str() {
                     "api" => TokenKind::Api,
                     "relay" => TokenKind::Relay,
+                    "scim" => TokenKind::Scim,
                     _ => TokenKind::Session,
                 },
                 expires_at: ts(r.get("expires_at")?),
