@@ -30,6 +30,12 @@ impl MailReason {
         }
     }
 
+    /// Whether it goes even to someone who switched email reminders off: an urgent
+    /// notice or an emergency does; reminders and escalations are theirs to refuse.
+    pub fn is_essential(self) -> bool {
+        self == MailReason::Notice
+    }
+
     /// From the stored name.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -109,6 +115,9 @@ mod tests {
         assert!(!no_longer_needed(MailReason::Reminder, Read, true));
         assert!(no_longer_needed(MailReason::Reminder, Acknowledged, true));
         assert!(no_longer_needed(MailReason::Escalation, Read, true));
+        assert!(MailReason::Notice.is_essential());
+        assert!(!MailReason::Reminder.is_essential());
+        assert!(!MailReason::Escalation.is_essential());
         for r in ["notice", "reminder", "escalation"] {
             assert_eq!(MailReason::parse(r).unwrap().as_str(), r);
         }

@@ -173,6 +173,10 @@ pub struct Me {
     pub may_send: MaySendBody,
     /// Whether two-step sign-in (TOTP) is on for this member.
     pub second_factor: bool,
+    /// Whether reminders and escalations also reach you by email when the server sends
+    /// email (urgent notices and emergencies do regardless).
+    #[serde(default = "yes")]
+    pub email_reminders: bool,
 }
 
 /// What a member may send, for clients to offer only that.
@@ -215,6 +219,19 @@ pub struct InvitationResponse {
     /// server took it); otherwise hand them the link.
     #[serde(default)]
     pub emailed: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `PUT /api/v1/me/notifications`: which emails you receive.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotificationSettings {
+    /// Reminders and escalations by email (urgent notices and emergencies are emailed
+    /// regardless).
+    pub email_reminders: bool,
 }
 
 /// `POST /api/v1/auth/password-reset`: a member who forgot their password asks for a

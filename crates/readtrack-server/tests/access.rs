@@ -263,6 +263,14 @@ fn table() -> Vec<Row> {
             Body::Json(|_| json!({"email": "ada@harbour.example", "password": "not the password"})),
             [401, 401, 401, 401, 401, 401, 401, 401],
         ),
+        // Each signed-in member sets their own.
+        write(
+            M::PUT,
+            "/api/v1/me/notifications",
+            |_| "/api/v1/me/notifications".into(),
+            Body::Json(|_| json!({"email_reminders": true})),
+            [401, 401, 200, 200, 200, 200, 200, 200],
+        ),
         // Anyone may ask; this server sends no email, so nobody gets a link.
         write(
             M::POST,

@@ -249,11 +249,23 @@ async fn notices_and_reminders_reach_the_mailbox_and_their_link_opens_the_notice
     let (gone, _) = app
         .person_with(&org.admin, person("Cy", "refused@hl.example"), true)
         .await;
+    // Di wants no reminders by email.
+    let (di, di_token) = app
+        .person_with(&org.admin, person("Di", "di@hl.example"), true)
+        .await;
+    let (status, _) = app
+        .put(
+            "/api/v1/me/notifications",
+            Some(&di_token),
+            json!({"email_reminders": false}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let id = app
         .send(
             &sender,
             json!({"title": "Typhoon signal 8", "body": "Stores close at **15:00**.", "priority": "urgent",
-                   "require_ack": true, "audience": {"members": [ada, bo, gone]},
+                   "require_ack": true, "audience": {"members": [ada, bo, gone, di]},
                    "reminders": {"remind_after_minutes": 60, "remind_every_minutes": 60, "max_reminders": 2,
                                  "escalate_after_minutes": 150, "escalate_to": ["manager"]}}),
         )
@@ -355,6 +367,21 @@ async fn notices_and_reminders_reach_the_mailbox_and_their_link_opens_the_notice
     let emails = export["emails"].as_array().unwrap();
     assert_eq!(emails.len(), 1, "{export}");
     assert!(emails[0]["opened_at"].is_string(), "{export}");
+    // Di got the urgent notice, which is essential, but not the reminder: her export says
+    // why it was held back.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, export) = app.get("/api/v1/me/export", Some(&di_token)).await;
+        let held = export["emails"].as_array().unwrap().iter().any(|e| {
+            e["reason"] == "reminder" && e["answer"] == "the person switched email reminders off"
+        });
+        if held {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{export}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(smtp.mails_to("di@hl.example").len(), 1);
     // The escalation reaches the manager, naming Bo, not Ada.
     app.advance(90).await;
     let up = smtp.until_mails("patrick@hl.example", 1).await;

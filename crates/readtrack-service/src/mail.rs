@@ -301,6 +301,9 @@ impl App {
         if !member.active {
             return skip("member deactivated");
         }
+        if job.reminders_off && !reason.is_essential() {
+            return skip("the person switched email reminders off");
+        }
         let Some(message) = self.storage().message(job.org, job.message).await? else {
             return skip("notice removed");
         };
@@ -477,6 +480,20 @@ impl App {
     ) -> Result<Vec<(readtrack_domain::ids::MemberId, String)>> {
         caller.require_admin()?;
         Ok(self.storage().unreachable_members(caller.org_id()).await?)
+    }
+
+    /// Whether the caller receives reminders and escalations by email (they may switch
+    /// them off; urgent notices and emergencies are emailed regardless).
+    pub async fn email_reminders(&self, caller: &crate::auth::Caller) -> Result<bool> {
+        Ok(!self.storage().email_reminders_off(caller.id()).await?)
+    }
+
+    /// Switches the caller's reminder and escalation emails on or off.
+    pub async fn set_email_reminders(&self, caller: &crate::auth::Caller, on: bool) -> Result<()> {
+        self.storage()
+            .set_email_reminders_off(caller.id(), !on)
+            .await?;
+        Ok(())
     }
 
     /// Remembers the language a member uses readtrack in, for their emails.

@@ -556,6 +556,10 @@ pub trait Outbound: Send + Sync {
     async fn member_language(&self, member: MemberId) -> Result<Option<String>>;
     /// Remembers the language a member uses readtrack in (a tag such as `zh-Hant`).
     async fn set_member_language(&self, member: MemberId, language: &str) -> Result<()>;
+    /// Whether a member switched off the emails that are not essential.
+    async fn email_reminders_off(&self, member: MemberId) -> Result<bool>;
+    /// Switches a member's non-essential emails off or on.
+    async fn set_email_reminders_off(&self, member: MemberId, off: bool) -> Result<()>;
     /// Members whose address the mail server refused for good, with its answer.
     async fn unreachable_members(&self, org: OrgId) -> Result<Vec<(MemberId, String)>>;
 }

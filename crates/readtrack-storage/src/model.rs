@@ -809,6 +809,8 @@ pub struct OutboundJob {
     pub queued_at: Timestamp,
     /// The language the person last used readtrack in.
     pub language: Option<String>,
+    /// The person switched off the emails that are not essential.
+    pub reminders_off: bool,
 }
 
 /// What became of an attempt at an outbound message.

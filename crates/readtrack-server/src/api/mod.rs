@@ -12,7 +12,7 @@ pub mod tasks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 use crate::state::ServerState;
 
@@ -35,6 +35,7 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
             get(privacy::get_settings).patch(privacy::patch_settings),
         )
         .route("/me/export", get(privacy::export_me))
+        .route("/me/notifications", put(setup::set_notifications))
         .route("/me/password", post(setup::change_password))
         .route("/invitations/accept", post(setup::accept_invitation))
         .route("/me/second-factor", post(setup::begin_second_factor))

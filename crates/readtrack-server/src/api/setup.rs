@@ -164,6 +164,7 @@ pub async fn me(State(s): State<ServerState>, Auth(caller): Auth) -> ApiResult<J
     let zone = readtrack_service::App::member_zone(&caller.member, &org);
     let may_send = may_send_body(&s.app.may_send(&caller).await?);
     let second_factor = s.app.has_second_factor(caller.id()).await?;
+    let email_reminders = s.app.email_reminders(&caller).await?;
     let m = &caller.member;
     Ok(Json(Me {
         id: m.id.to_string(),
@@ -178,6 +179,24 @@ pub async fn me(State(s): State<ServerState>, Auth(caller): Auth) -> ApiResult<J
         time_zone: zone.name().to_string(),
         may_send,
         second_factor,
+        email_reminders,
+    }))
+}
+
+/// Switches your reminder and escalation emails on or off (urgent notices and
+/// emergencies are emailed regardless).
+#[utoipa::path(put, path = "/api/v1/me/notifications", tag = "setup", request_body = NotificationSettings, security(("bearer" = [])),
+    responses((status = 200, body = NotificationSettings), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn set_notifications(
+    State(s): State<ServerState>,
+    Auth(caller): Auth,
+    ApiJson(req): ApiJson<NotificationSettings>,
+) -> ApiResult<Json<NotificationSettings>> {
+    s.app
+        .set_email_reminders(&caller, req.email_reminders)
+        .await?;
+    Ok(Json(NotificationSettings {
+        email_reminders: req.email_reminders,
     }))
 }
 

@@ -232,6 +232,9 @@ strings! {
     forgot_password: "Forgot your password?", "忘記密碼？";
     invitation_emailed: "Also emailed to", "亦已電郵至";
     emails_sent: "Emails sent", "已寄出電郵";
+    email_choice_title: "Email", "電郵";
+    email_choice_label: "Email me reminders and escalations when the app is closed", "在應用程式關閉時以電郵寄出提醒及上報通知";
+    email_choice_hint: "Urgent notices and emergencies are emailed regardless.", "緊急通告及緊急事故通知無論如何都會以電郵寄出。";
     email_refused: "emails refused; correct the address", "電郵被拒收；請更正地址";
     reset_title: "Reset your password", "重設密碼";
     reset_hint: "Enter your email address: if it belongs to an account here, we email it a link that sets a new password.", "請輸入你的電郵地址：如屬於本系統的帳戶，我們會把設定新密碼的連結寄到該地址。";

@@ -90,6 +90,7 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/tasks/{id}/complete", post(tasks::complete))
         .route("/me/data", get(my_data::my_data))
         .route("/me/password", post(my_data::change_password))
+        .route("/me/notifications", post(my_data::set_notifications))
         .route("/me/second-factor", post(my_data::begin_second_factor))
         .route(
             "/me/second-factor/confirm",

@@ -118,6 +118,10 @@ struct MyDataPage {
     second_factor_setup: Option<(String, String)>,
     /// What became of the last two-step sign-in form: (said, is an error).
     second_factor_said: Option<(&'static str, bool)>,
+    /// The server sends email (so the email choice is shown).
+    sends_email: bool,
+    /// Reminders and escalations also come by email.
+    email_reminders: bool,
 }
 
 /// `?password=changed|wrong|short|wait|expired` after the password form,
@@ -217,6 +221,34 @@ pub struct PasswordForm {
     csrf: String,
 }
 
+/// The email form: the CSRF token and the box (absent when unticked).
+#[derive(Debug, Deserialize)]
+pub struct NotificationsForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    #[serde(default)]
+    email_reminders: Option<String>,
+}
+
+/// `POST /me/notifications`: switches the viewer's reminder emails on or off.
+pub async fn set_notifications(
+    State(s): State<ServerState>,
+    v: Viewer,
+    Form(f): Form<NotificationsForm>,
+) -> Response {
+    if !v.csrf_ok(&f.csrf) {
+        return crate::web::chrome::form_expired_page(v.lang);
+    }
+    match s
+        .app
+        .set_email_reminders(&v.caller, f.email_reminders.is_some())
+        .await
+    {
+        Ok(()) => Redirect::to("/me/data#email-h").into_response(),
+        Err(e) => error_page(v.lang, e.into()),
+    }
+}
+
 /// `POST /me/password`: changes the viewer's password and comes back to My data, saying
 /// what happened.
 pub async fn change_password(
@@ -287,6 +319,10 @@ async fn page(
     second_factor_setup: Option<(String, String)>,
 ) -> Response {
     let second_factor_on = match s.app.has_second_factor(v.caller.id()).await {
+        Ok(on) => on,
+        Err(e) => return error_page(v.lang, e.into()),
+    };
+    let email_reminders = match s.app.email_reminders(&v.caller).await {
         Ok(on) => on,
         Err(e) => return error_page(v.lang, e.into()),
     };
@@ -419,6 +455,8 @@ async fn page(
             _ => None,
         },
         second_factor_on,
+        sends_email: s.app.sends_email(),
+        email_reminders,
         second_factor_setup,
         second_factor_said: match q.second_factor.as_deref() {
             Some("on") => Some((t.second_factor_enabled, false)),

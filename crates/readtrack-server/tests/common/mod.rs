@@ -295,9 +295,26 @@ impl TestApp {
     }
 
     pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.json_with(reqwest::Method::PATCH, path, token, body)
+            .await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.json_with(reqwest::Method::PUT, path, token, body)
+            .await
+    }
+
+    /// A JSON body sent with `method`.
+    async fn json_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (StatusCode, Value) {
         let (s, v, _) = self
             .send_raw(
-                reqwest::Method::PATCH,
+                method,
                 path,
                 token,
                 Some(body.to_string().into_bytes()),

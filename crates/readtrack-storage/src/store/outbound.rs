@@ -106,7 +106,8 @@ impl Outbound for Store {
         let mut tx = self.db.write().await?;
         let rows = q(format!(
             "SELECT id, org_id, member_id, about_member_id, message_id, event_seq, channel, reason, attempts, queued_at,
-                    (SELECT m.language FROM members m WHERE m.id = outbound.member_id) AS language
+                    (SELECT m.language FROM members m WHERE m.id = outbound.member_id) AS language,
+                    (SELECT m.email_reminders_off FROM members m WHERE m.id = outbound.member_id) AS reminders_off
              FROM outbound WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?
              ORDER BY next_attempt_at, id LIMIT ?{}",
             // Rows another node is leasing right now are skipped, not waited for.
@@ -136,6 +137,7 @@ impl Outbound for Store {
                 attempts: r.get("attempts")?,
                 queued_at: ts(r.get("queued_at")?),
                 language: r.get("language")?,
+                reminders_off: r.get::<Option<bool>>("reminders_off")?.unwrap_or(false),
             });
         }
         tx.commit().await?;
@@ -281,6 +283,24 @@ impl Outbound for Store {
             .bind(language)
             .bind(member.0)
             .bind(language)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await
+    }
+
+    async fn email_reminders_off(&self, member: MemberId) -> Result<bool> {
+        Ok(q("SELECT email_reminders_off FROM members WHERE id = ?")
+            .bind(member.0)
+            .scalar_opt::<bool>(&mut self.db.read().await?)
+            .await?
+            .unwrap_or(false))
+    }
+
+    async fn set_email_reminders_off(&self, member: MemberId, off: bool) -> Result<()> {
+        let mut tx = self.db.write().await?;
+        q("UPDATE members SET email_reminders_off = ? WHERE id = ?")
+            .bind(off)
+            .bind(member.0)
             .execute(&mut tx)
             .await?;
         tx.commit().await
