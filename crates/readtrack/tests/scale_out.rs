@@ -1,12 +1,14 @@
 //! Several real `readtrack serve` processes on one PostgreSQL database and one NATS
 //! server: reads posted to any node reach a sender on another live and exactly once,
 //! a node killed while reminders are due leaves every step to the others (each fires
-//! once), and `readtrack migrate` moves an embedded deployment over with nothing lost.
+//! once), every email goes out once whichever node gets there, and `readtrack migrate` moves an embedded deployment over with nothing lost.
 //!
 //! Each test makes its own database and NATS subject prefix and removes them. Without
 //! `READTRACK_TEST_POSTGRES` / `READTRACK_TEST_NATS` a test says it is skipped; under
 //! `CI=true` it fails instead.
 
+#[path = "../../readtrack-server/tests/peers/smtp.rs"]
+mod smtp;
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
@@ -97,6 +99,17 @@ impl Node {
 
     /// Three nodes sharing one database and one NATS prefix.
     fn cluster(data: &Path, database: &str, nats: &str, prefix: &str) -> Vec<Node> {
+        Self::cluster_with(data, database, nats, prefix, &[])
+    }
+
+    /// [`Node::cluster`] with more flags for every node.
+    fn cluster_with(
+        data: &Path,
+        database: &str,
+        nats: &str,
+        prefix: &str,
+        more: &[&str],
+    ) -> Vec<Node> {
         (0..3)
             .map(|i| {
                 let dir = data.join(format!("node{i}"));
@@ -112,7 +125,10 @@ impl Node {
                         prefix,
                         "--database-max-connections",
                         "6",
-                    ],
+                    ]
+                    .into_iter()
+                    .chain(more.iter().copied())
+                    .collect::<Vec<_>>(),
                 )
             })
             .collect()
@@ -507,6 +523,66 @@ async fn reads_posted_round_robin_to_three_nodes_reach_a_sender_on_one_node_live
     assert!(board.values().all(|r| r["state"] == "read"));
     drop(nodes);
     drop(db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_email_each_person_once_for_the_notice_and_once_per_reminder() {
+    let Some((pg, Some(nats))) = services(
+        "three_nodes_email_each_person_once_for_the_notice_and_once_per_reminder",
+        true,
+    ) else {
+        return;
+    };
+    let Some(smtp) = smtp::SmtpPeer::start() else {
+        return;
+    };
+    let db = ScratchDatabase::create(&pg).await.expect("a test database");
+    let dir = tempfile::tempdir().unwrap();
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let nodes = Node::cluster_with(
+        dir.path(),
+        db.url(),
+        &nats,
+        &unique_prefix(),
+        &[
+            "--smtp-url",
+            &smtp_url,
+            "--mail-from",
+            "readtrack <noreply@hl.example>",
+            "--public-url",
+            "https://readtrack.test",
+        ],
+    );
+    let api = Api::new();
+    let all: Vec<&Node> = nodes.iter().collect();
+    api.set_clocks(&all, EPOCH).await;
+    const PEOPLE: usize = 60;
+    let org = organisation(&api, &all, PEOPLE).await;
+    let plan = json!({"remind_after_minutes": 60, "remind_every_minutes": 60, "max_reminders": 1});
+    api.post(
+        &nodes[1],
+        "/messages",
+        Some(&org.people[0].1),
+        notice(&org.department, Some(plan)),
+    )
+    .await;
+    // The urgent notice: one email each, whichever node queued and sent it.
+    let everyone: Vec<String> = (1..PEOPLE).map(|i| format!("p{i}@hl.example")).collect();
+    for to in &everyone {
+        smtp.until_mails(to, 1).await;
+    }
+    // The reminder an hour later, due on every node at once: one more each.
+    api.advance_clocks(&all, 60).await;
+    for to in &everyone {
+        smtp.until_mails(to, 2).await;
+    }
+    // Nothing twice: every node has had the time to send anything it would.
+    api.advance_clocks(&all, 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for to in &everyone {
+        assert_eq!(smtp.mails_to(to).len(), 2, "{to}");
+    }
+    drop(nodes);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
