@@ -496,6 +496,15 @@ impl App {
         Ok(())
     }
 
+    /// How reachable the organisation's active members are by email (admin).
+    pub async fn reachability(
+        &self,
+        caller: &crate::auth::Caller,
+    ) -> Result<readtrack_storage::Reachability> {
+        caller.require_admin()?;
+        Ok(self.storage().reachability(caller.org_id()).await?)
+    }
+
     /// Remembers the language a member uses readtrack in, for their emails.
     pub async fn remember_language(&self, member: readtrack_domain::ids::MemberId, language: &str) {
         if let Err(e) = self.storage().set_member_language(member, language).await {

@@ -560,6 +560,8 @@ pub trait Outbound: Send + Sync {
     async fn email_reminders_off(&self, member: MemberId) -> Result<bool>;
     /// Switches a member's non-essential emails off or on.
     async fn set_email_reminders_off(&self, member: MemberId, off: bool) -> Result<()>;
+    /// How reachable the organisation's active members are outside the app.
+    async fn reachability(&self, org: OrgId) -> Result<Reachability>;
     /// Members whose address the mail server refused for good, with its answer.
     async fn unreachable_members(&self, org: OrgId) -> Result<Vec<(MemberId, String)>>;
 }

@@ -909,3 +909,14 @@ pub struct ProvisionedDepartment {
     /// Its members (not its sub-departments'), by id, deleted ones left out.
     pub members: Vec<MemberId>,
 }
+
+/// How reachable an organisation's active members are outside the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reachability {
+    /// Active members.
+    pub active: i64,
+    /// Whose address the mail server refused: the app only.
+    pub email_refused: i64,
+    /// Who switched reminder emails off: the app only for reminders and escalations.
+    pub reminders_off: i64,
+}

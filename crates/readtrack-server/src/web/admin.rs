@@ -108,6 +108,8 @@ struct DirectoryPage {
     error: Option<String>,
     import: Option<ImportReport>,
     invited: Option<InvitedNotice>,
+    /// Who can be emailed, when the server sends email.
+    reach: Option<String>,
 }
 
 /// Directory filters.
@@ -208,6 +210,20 @@ async fn directory_page_with(
         Ok(list) => list.into_iter().collect(),
         Err(e) => return error_page(v.lang, e.into()),
     };
+    let reach = if s.app.sends_email() {
+        match s.app.reachability(&v.caller).await {
+            Ok(r) => Some(
+                t.email_reach
+                    .replace("{n}", &(r.active - r.email_refused).to_string())
+                    .replace("{active}", &r.active.to_string())
+                    .replace("{refused}", &r.email_refused.to_string())
+                    .replace("{off}", &r.reminders_off.to_string()),
+            ),
+            Err(e) => return error_page(v.lang, e.into()),
+        }
+    } else {
+        None
+    };
     let refused: std::collections::HashMap<_, _> = match s.app.unreachable_by_email(&v.caller).await
     {
         Ok(list) => list.into_iter().collect(),
@@ -259,6 +275,7 @@ async fn directory_page_with(
         error,
         import,
         invited,
+        reach,
     };
     render(status, &page)
 }

@@ -232,6 +232,7 @@ strings! {
     forgot_password: "Forgot your password?", "忘記密碼？";
     invitation_emailed: "Also emailed to", "亦已電郵至";
     emails_sent: "Emails sent", "已寄出電郵";
+    email_reach: "Email: {n} of {active} active people can be emailed; {refused} addresses refused; {off} switched reminder emails off (the app still reaches them).", "電郵：{active} 名在職人員中有 {n} 人可收電郵；{refused} 個地址被拒收；{off} 人關閉了提醒電郵（仍可透過應用程式聯絡）。";
     email_choice_title: "Email", "電郵";
     email_choice_label: "Email me reminders and escalations when the app is closed", "在應用程式關閉時以電郵寄出提醒及上報通知";
     email_choice_hint: "Urgent notices and emergencies are emailed regardless.", "緊急通告及緊急事故通知無論如何都會以電郵寄出。";

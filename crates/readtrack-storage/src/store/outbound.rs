@@ -8,7 +8,8 @@ use super::{Store, json_id_list, json_ints, lock};
 use crate::db::{Row, q};
 use crate::sql::*;
 use crate::{
-    NewOutbound, Outbound, OutboundJob, OutboundLink, OutboundOutcome, OutboundRecord, Result,
+    NewOutbound, Outbound, OutboundJob, OutboundLink, OutboundOutcome, OutboundRecord,
+    Reachability, Result,
 };
 
 /// The columns [`record_from_row`] reads.
@@ -304,6 +305,21 @@ impl Outbound for Store {
             .execute(&mut tx)
             .await?;
         tx.commit().await
+    }
+
+    async fn reachability(&self, org: OrgId) -> Result<Reachability> {
+        let r = q("SELECT COUNT(*) AS active,
+                          COALESCE(SUM(CASE WHEN email_failed_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS refused,
+                          COALESCE(SUM(CASE WHEN email_reminders_off THEN 1 ELSE 0 END), 0) AS off
+                   FROM members WHERE org_id = ? AND active")
+        .bind(org.0)
+        .fetch_one(&mut self.db.read().await?)
+        .await?;
+        Ok(Reachability {
+            active: r.get("active")?,
+            email_refused: r.get("refused")?,
+            reminders_off: r.get("off")?,
+        })
     }
 
     async fn unreachable_members(&self, org: OrgId) -> Result<Vec<(MemberId, String)>> {
