@@ -268,6 +268,48 @@ impl Orgs for Store {
         .transpose()
     }
 
+    async fn oidc_login_record(&self, issuer: &str, subject: &str) -> Result<Option<LoginRecord>> {
+        let row = q(
+            "SELECT m.id, m.org_id, m.password_hash, m.active FROM oidc_subjects s JOIN members m ON m.id = s.member_id WHERE s.issuer = ? AND s.subject = ?",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .fetch_optional(&mut self.db.read().await?)
+        .await?;
+        row.map(|r| {
+            Ok(LoginRecord {
+                member_id: MemberId(r.get("id")?),
+                org_id: OrgId(r.get("org_id")?),
+                password_hash: r.get("password_hash")?,
+                active: r.get("active")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn link_oidc_subject(
+        &self,
+        issuer: &str,
+        subject: &str,
+        member: MemberId,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.db.write().await?;
+        // Both unique keys are checked by the one statement: a subject already linked,
+        // or a member already linked to another subject of this issuer, inserts nothing.
+        let inserted = q(
+            "INSERT INTO oidc_subjects (issuer, subject, member_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .bind(member.0)
+        .bind(ms(now))
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(inserted == 1)
+    }
+
     async fn insert_token(&self, t: NewToken) -> Result<TokenId> {
         let id: i64 = q(
             "INSERT INTO tokens (hash, org_id, member_id, kind, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
