@@ -36,6 +36,7 @@ on_both_backends!(
     audited_views_appear_in_the_export_of_each_person_they_showed,
     retention_purges_per_person_rows_and_keeps_the_same_department_figures,
     a_survey_takes_one_answer_per_person_and_keeps_no_link_to_them,
+    an_identity_provider_subject_names_one_member_and_a_member_one_subject_per_issuer,
 );
 
 fn page(limit: u32) -> Page {
@@ -1467,4 +1468,52 @@ async fn a_survey_takes_one_answer_per_person_and_keeps_no_link_to_them(s: TestS
         .collect();
     answers.sort();
     assert_eq!(answers, vec![2, 3]);
+}
+
+async fn an_identity_provider_subject_names_one_member_and_a_member_one_subject_per_issuer(
+    s: TestStore,
+) {
+    let created = s
+        .setup(new_org("Harbour Line", "ivy@hl.example"))
+        .await
+        .unwrap();
+    let second = s
+        .create_org(new_org("Second", "boss@second.example"))
+        .await
+        .unwrap();
+    let idp = "https://id.example";
+    assert!(s.oidc_login_record(idp, "ivy").await.unwrap().is_none());
+    assert!(
+        s.link_oidc_subject(idp, "ivy", created.admin_id, t0())
+            .await
+            .unwrap()
+    );
+    let found = s.oidc_login_record(idp, "ivy").await.unwrap().unwrap();
+    assert_eq!(found.member_id, created.admin_id);
+    assert_eq!(found.org_id, created.org_id);
+    assert!(found.active);
+    assert!(
+        !s.link_oidc_subject(idp, "ivy", second.admin_id, t0())
+            .await
+            .unwrap(),
+        "a linked subject is not taken over"
+    );
+    assert!(
+        !s.link_oidc_subject(idp, "ivy-2", created.admin_id, t0())
+            .await
+            .unwrap(),
+        "one subject per member and issuer"
+    );
+    assert!(
+        s.link_oidc_subject("https://other.example", "ivy", second.admin_id, t0())
+            .await
+            .unwrap(),
+        "subjects are per issuer"
+    );
+    assert!(
+        s.oidc_login_record("https://other.example", "nobody")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
