@@ -29,6 +29,7 @@ impl Modify for BearerAuth {
         api::setup::setup,
         api::setup::login,
         api::setup::password_reset,
+        api::setup::oidc_exchange,
         api::setup::accept_invitation,
         api::setup::invite,
         api::setup::begin_second_factor,

@@ -417,3 +417,108 @@ async fn a_tampered_state_is_refused_and_the_code_is_not_used() {
             .is_none()
     );
 }
+
+/// A sign-in started by the command-line client waiting on `cli_port`: the browser ends
+/// at the client's loopback address with a one-time code and the client's state, and is
+/// not signed in itself. Answers the code.
+async fn loopback_code(app: &TestApp, cli_port: u16, challenge: &str, login: &str) -> String {
+    let mut b = Browser::new();
+    let start = app.url(&format!(
+        "/auth/oidc/start?cli_port={cli_port}&cli_challenge={challenge}&cli_state=client-state-123456"
+    ));
+    let res = b.get(&start).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let mut url = location(&res);
+    let callback = app.url("/auth/oidc/callback");
+    for _ in 0..12 {
+        if url.starts_with(&callback) {
+            break;
+        }
+        let res = b.get(&url).await;
+        if res.status().is_redirection() {
+            url = location(&res);
+            continue;
+        }
+        let page = res.text().await.unwrap();
+        let form = if page.contains("name=\"login\"") {
+            format!("prompt=login&login={login}&password={PASSWORD}")
+        } else {
+            "prompt=consent".to_string()
+        };
+        url = location(&b.post_form(&url, &form).await);
+    }
+    let res = b.get(&url).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        b.cookie(&app.base, readtrack_server::SESSION_COOKIE)
+            .is_none()
+    );
+    let to = reqwest::Url::parse(&location(&res)).unwrap();
+    assert_eq!(to.host_str(), Some("127.0.0.1"));
+    assert_eq!(to.port(), Some(cli_port));
+    let q: HashMap<String, String> = to.query_pairs().into_owned().collect();
+    assert_eq!(q["state"], "client-state-123456");
+    q["code"].clone()
+}
+
+#[tokio::test]
+async fn the_command_line_client_gets_a_session_only_with_its_verifier_and_only_once() {
+    if !peer_available() {
+        return;
+    }
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let provider_port = free_port();
+    let app = server(provider_port).await;
+    let org = app.setup().await;
+    let (dee, _) = app
+        .person(
+            &org.admin,
+            "Dee Lau",
+            "dee@harbour.example",
+            &org.root,
+            true,
+        )
+        .await;
+    let person = Person {
+        login: "dee",
+        sub: "idp-0004",
+        email: "dee@harbour.example",
+    };
+    let _provider = Provider::start(provider_port, &app.url("/auth/oidc/callback"), &person).await;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let verifier = b64.encode([7u8; 32]);
+    let challenge = b64.encode(Sha256::digest(verifier.as_bytes()));
+    let cli_port = free_port();
+
+    let code = loopback_code(&app, cli_port, &challenge, "dee").await;
+    let exchange = |code: String, verifier: String| {
+        app.post(
+            "/api/v1/auth/oidc/exchange",
+            None,
+            json!({"code": code, "code_verifier": verifier}),
+        )
+    };
+    // Someone who saw the code but not the verifier gets nothing, and spends it.
+    let (status, _) = exchange(code.clone(), b64.encode([8u8; 32])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = exchange(code, verifier.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The client with its verifier gets a session, once.
+    let code = loopback_code(&app, cli_port, &challenge, "dee").await;
+    let (status, body) = exchange(code.clone(), verifier.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, me) = app.get("/api/v1/me", body["token"].as_str()).await;
+    assert_eq!(me["id"], json!(dee));
+    let (status, _) = exchange(code, verifier).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A start naming a loopback port without a proper challenge is refused.
+    let res = Browser::new()
+        .get(&app.url(
+            "/auth/oidc/start?cli_port=8080&cli_challenge=short&cli_state=client-state-123456",
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}

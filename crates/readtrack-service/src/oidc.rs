@@ -71,7 +71,13 @@ pub enum OidcOutcome {
     NoAccount,
     /// The person's account here is deactivated.
     Deactivated,
+    /// Matched, for the command-line client that started the sign-in: the one-time
+    /// code its loopback address is given, exchanged by [`App::oidc_exchange`].
+    CliCode(String),
 }
+
+/// How long the command-line client has to exchange its one-time code.
+const CLI_CODE_SECS: i64 = 120;
 
 /// What the provider's discovery document says, fetched once.
 struct Provider {
@@ -430,13 +436,15 @@ impl App {
     /// Finishes a sign-in: exchanges the code, verifies the ID token against the nonce
     /// of this sign-in, finds the member and gives them a session. The first sign-in of
     /// a subject links it to the member its verified email found (audited
-    /// `member.oidc_linked`).
+    /// `member.oidc_linked`). With `cli_challenge` (the command-line client's PKCE
+    /// challenge) the session is not made here: a one-time code for the client is.
     pub async fn oidc_finish(
         &self,
         code: &str,
         verifier: &str,
         nonce: &str,
         address: Option<std::net::IpAddr>,
+        cli_challenge: Option<&str>,
     ) -> Result<OidcOutcome> {
         if let Some(ip) = address {
             self.inner
@@ -492,6 +500,21 @@ impl App {
             }
         };
         let record = record.ok_or_else(|| ServiceError::internal("matched member vanished"))?;
+        if let Some(challenge) = cli_challenge {
+            let code = random_b64(32);
+            let now = self.clock().now();
+            self.storage()
+                .insert_oidc_cli_code(
+                    &crate::auth::hash_token(&code),
+                    record.org_id,
+                    record.member_id,
+                    challenge,
+                    now,
+                    now + jiff::SignedDuration::from_secs(CLI_CODE_SECS),
+                )
+                .await?;
+            return Ok(OidcOutcome::CliCode(code));
+        }
         let (token, _, expires_at) = self
             .issue_token(
                 record.org_id,
@@ -506,6 +529,43 @@ impl App {
             member_id: record.member_id,
             expires_at,
         }))
+    }
+}
+
+impl App {
+    /// The command-line client exchanges its one-time code, with the PKCE verifier of the
+    /// challenge it started with, for a session. A code works once, for two minutes,
+    /// whether or not the verifier was right.
+    pub async fn oidc_exchange(
+        &self,
+        code: &str,
+        verifier: &str,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<LoginOutput> {
+        if let Some(ip) = address {
+            self.inner
+                .limiters
+                .login_address
+                .check(&ip.to_string(), "sign-in attempts from this address")?;
+        }
+        let denied =
+            || ServiceError::Unauthenticated("the code is wrong, expired or already used".into());
+        let (org, member, challenge) = self
+            .storage()
+            .take_oidc_cli_code(&crate::auth::hash_token(code), self.clock().now())
+            .await?
+            .ok_or_else(denied)?;
+        if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != challenge {
+            return Err(denied());
+        }
+        let (token, _, expires_at) = self
+            .issue_token(org, member, TokenKind::Session, None, None)
+            .await?;
+        Ok(LoginOutput {
+            token,
+            member_id: member,
+            expires_at,
+        })
     }
 }
 

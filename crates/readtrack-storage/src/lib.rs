@@ -119,6 +119,24 @@ pub trait Orgs: Send + Sync {
         member: MemberId,
         now: Timestamp,
     ) -> Result<bool>;
+    /// Keeps a one-time code (its SHA-256) that the command-line client exchanges for a
+    /// session of `member`, given the PKCE verifier of `challenge`; expired codes go.
+    async fn insert_oidc_cli_code(
+        &self,
+        hash: &[u8],
+        org: OrgId,
+        member: MemberId,
+        challenge: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()>;
+    /// Takes (deletes) an unexpired one-time code: its organisation, member and PKCE
+    /// challenge.
+    async fn take_oidc_cli_code(
+        &self,
+        hash: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<(OrgId, MemberId, String)>>;
     /// Stores a token's hash.
     async fn insert_token(&self, token: NewToken) -> Result<TokenId>;
     /// The member behind an unexpired token hash.

@@ -19,10 +19,10 @@ use serde::Deserialize;
 use crate::error::ApiError;
 use crate::extract::cookie_in;
 use crate::state::ServerState;
-use crate::web::auth::{NextQuery, login_form};
+use crate::web::auth::login_form;
 use crate::web::chrome::error_page;
 use crate::web::session::{
-    Visitor, csrf_matches_plain, safe_next, set_lax_cookie, sign_in_headers,
+    Visitor, csrf_matches_plain, percent_encode, safe_next, set_lax_cookie, sign_in_headers,
 };
 
 /// The cookie holding a started sign-in until the provider sends the browser back.
@@ -32,22 +32,77 @@ const OIDC_COOKIE_PATH: &str = "/auth/oidc";
 /// Ten minutes to sign in at the provider.
 const OIDC_COOKIE_SECS: i64 = 600;
 
+/// Query of the start: where to go next, or the command-line client waiting on a
+/// loopback port (RFC 8252) with its PKCE challenge and its own state.
+#[derive(Debug, Deserialize)]
+pub struct StartQuery {
+    next: Option<String>,
+    cli_port: Option<u16>,
+    cli_challenge: Option<String>,
+    cli_state: Option<String>,
+}
+
+/// The command-line client that started a sign-in.
+struct CliClient {
+    port: u16,
+    challenge: String,
+    state: String,
+}
+
+fn is_b64url(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The command-line client of a start query: all three of port (not a privileged
+/// one), S256 challenge and state, or none.
+fn cli_client(q: &StartQuery) -> Result<Option<CliClient>, ()> {
+    match (q.cli_port, &q.cli_challenge, &q.cli_state) {
+        (None, None, None) => Ok(None),
+        (Some(port), Some(challenge), Some(state))
+            if port >= 1024 && is_b64url(challenge, 43, 43) && is_b64url(state, 16, 128) =>
+        {
+            Ok(Some(CliClient {
+                port,
+                challenge: challenge.clone(),
+                state: state.clone(),
+            }))
+        }
+        _ => Err(()),
+    }
+}
+
 /// `GET /auth/oidc/start`: a fresh sign-in at the provider.
 pub async fn start(
     State(s): State<ServerState>,
     visitor: Visitor,
-    Query(q): Query<NextQuery>,
+    Query(q): Query<StartQuery>,
 ) -> Response {
     let next = safe_next(q.next.as_deref());
+    let Ok(cli) = cli_client(&q) else {
+        let t = visitor.lang.tr();
+        return login_form(
+            &s,
+            &visitor,
+            StatusCode::BAD_REQUEST,
+            next,
+            String::new(),
+            Some(t.oidc_failed.into()),
+        );
+    };
     match s.app.oidc_start().await {
         Ok(req) => {
-            let value = format!(
+            let mut value = format!(
                 "{}.{}.{}.{}",
                 req.state,
                 req.nonce,
                 req.verifier,
                 URL_SAFE_NO_PAD.encode(next.as_bytes())
             );
+            if let Some(cli) = &cli {
+                value.push_str(&format!(".{}.{}.{}", cli.port, cli.challenge, cli.state));
+            }
             let mut headers = HeaderMap::new();
             headers.insert(
                 header::SET_COOKIE,
@@ -80,6 +135,7 @@ struct Pending {
     nonce: String,
     verifier: String,
     next: String,
+    cli: Option<CliClient>,
 }
 
 fn pending(raw: &str) -> Option<Pending> {
@@ -87,7 +143,16 @@ fn pending(raw: &str) -> Option<Pending> {
     let (state, nonce, verifier, next) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let next = String::from_utf8(URL_SAFE_NO_PAD.decode(next).ok()?).ok()?;
+    let cli = match (parts.next(), parts.next(), parts.next()) {
+        (Some(port), Some(challenge), Some(state)) => Some(CliClient {
+            port: port.parse().ok()?,
+            challenge: challenge.to_string(),
+            state: state.to_string(),
+        }),
+        _ => None,
+    };
     Some(Pending {
+        cli,
         state: state.to_string(),
         nonce: nonce.to_string(),
         verifier: verifier.to_string(),
@@ -136,9 +201,31 @@ pub async fn callback(
     };
     match s
         .app
-        .oidc_finish(code, &started.verifier, &started.nonce, address)
+        .oidc_finish(
+            code,
+            &started.verifier,
+            &started.nonce,
+            address,
+            started.cli.as_ref().map(|c| c.challenge.as_str()),
+        )
         .await
     {
+        // Back to the command-line client on this machine, with a code only its PKCE
+        // verifier turns into a session (the browser itself is not signed in).
+        Ok(OidcOutcome::CliCode(code)) => match &started.cli {
+            Some(cli) => {
+                let to = format!(
+                    "http://127.0.0.1:{}/?code={}&state={}",
+                    cli.port,
+                    percent_encode(&code),
+                    percent_encode(&cli.state)
+                );
+                let mut headers = HeaderMap::new();
+                headers.insert(header::SET_COOKIE, clear);
+                (headers, Redirect::to(&to)).into_response()
+            }
+            None => page(StatusCode::INTERNAL_SERVER_ERROR, t.oidc_failed),
+        },
         Ok(OidcOutcome::SignedIn(out)) => {
             s.app
                 .remember_language(out.member_id, visitor.lang.tag())

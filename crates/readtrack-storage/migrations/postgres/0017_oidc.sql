@@ -9,3 +9,15 @@ CREATE TABLE oidc_subjects (
     PRIMARY KEY (issuer, subject),
     UNIQUE (issuer, member_id)
 );
+
+-- A sign-in finished in the browser for the command-line client that started it
+-- (RFC 8252 loopback redirect): the browser brings the client a one-time code, which
+-- the client exchanges, with the PKCE verifier only it holds, for a session. Only the
+-- code's SHA-256 is kept, for two minutes; taking it deletes it.
+CREATE TABLE oidc_cli_codes (
+    hash BYTEA PRIMARY KEY,
+    org_id BIGINT NOT NULL,
+    member_id BIGINT NOT NULL,
+    challenge TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
