@@ -37,6 +37,7 @@ on_both_backends!(
     retention_purges_per_person_rows_and_keeps_the_same_department_figures,
     a_survey_takes_one_answer_per_person_and_keeps_no_link_to_them,
     an_identity_provider_subject_names_one_member_and_a_member_one_subject_per_issuer,
+    a_command_line_sign_in_code_is_taken_once_and_never_after_it_expires,
 );
 
 fn page(limit: u32) -> Page {
@@ -1516,4 +1517,33 @@ async fn an_identity_provider_subject_names_one_member_and_a_member_one_subject_
             .unwrap()
             .is_none()
     );
+}
+
+async fn a_command_line_sign_in_code_is_taken_once_and_never_after_it_expires(s: TestStore) {
+    let created = s
+        .setup(new_org("Harbour Line", "ivy@hl.example"))
+        .await
+        .unwrap();
+    let (org, ivy) = (created.org_id, created.admin_id);
+    s.insert_oidc_cli_code(&[1; 32], org, ivy, "challenge-1", t0(), at(2))
+        .await
+        .unwrap();
+    s.insert_oidc_cli_code(&[2; 32], org, ivy, "challenge-2", t0(), at(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.take_oidc_cli_code(&[1; 32], at(1)).await.unwrap(),
+        Some((org, ivy, "challenge-1".to_string()))
+    );
+    assert_eq!(
+        s.take_oidc_cli_code(&[1; 32], at(1)).await.unwrap(),
+        None,
+        "once"
+    );
+    assert_eq!(
+        s.take_oidc_cli_code(&[2; 32], at(2)).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(s.take_oidc_cli_code(&[3; 32], at(1)).await.unwrap(), None);
 }
