@@ -240,7 +240,11 @@ pub async fn callback(
         Err(ServiceError::Unavailable(_)) => {
             page(StatusCode::SERVICE_UNAVAILABLE, t.oidc_unavailable)
         }
-        Err(e) => refusal(&s, &visitor, e),
+        Err(e) => {
+            let mut res = refusal(&s, &visitor, e);
+            res.headers_mut().append(header::SET_COOKIE, clear);
+            res
+        }
     }
 }
 
