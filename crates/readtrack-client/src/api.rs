@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use readtrack_protocol::auth::{LoginRequest, LoginResponse, Me, SetupRequest, SetupResponse};
+use readtrack_protocol::auth::{
+    LoginRequest, LoginResponse, Me, OidcExchangeRequest, SetupRequest, SetupResponse,
+};
 use readtrack_protocol::directory::{Department, ImportResult, Member};
 use readtrack_protocol::messages::{MessageDetail, MessageSummary, SendMessage, SentMessage};
 use readtrack_protocol::receipts::{Board, ReceiptBatch, ReceiptItem, ReceiptResults};
@@ -303,6 +305,21 @@ impl ApiClient {
         };
         self.send(
             self.request(Method::POST, &["auth", "login"], false)?
+                .json(&body),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/auth/oidc/exchange`: the one-time code of a sign-in with the company
+    /// account, with the PKCE verifier the sign-in was started with, for a session. The
+    /// answer's token is not kept: build a new client with [`ApiClient::with_token`].
+    pub async fn oidc_exchange(&self, code: &str, code_verifier: &str) -> Result<LoginResponse> {
+        let body = OidcExchangeRequest {
+            code: code.to_string(),
+            code_verifier: code_verifier.to_string(),
+        };
+        self.send(
+            self.request(Method::POST, &["auth", "oidc", "exchange"], false)?
                 .json(&body),
         )
         .await

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod import;
 pub mod member;
 pub mod message;
+pub mod oidc;
 pub mod privacy;
 pub mod reach;
 pub mod receipt;

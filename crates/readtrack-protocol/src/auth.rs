@@ -66,6 +66,18 @@ pub struct LoginRequest {
     pub second_factor_code: Option<String>,
 }
 
+/// `POST /api/v1/auth/oidc/exchange`: the command-line client's one-time code from a
+/// sign-in with the company account, and the PKCE verifier of the challenge it started
+/// with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OidcExchangeRequest {
+    /// The one-time code the browser brought to the client's loopback address.
+    pub code: String,
+    /// The PKCE code verifier whose S256 challenge started the sign-in.
+    pub code_verifier: String,
+}
+
 /// Answer to login.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

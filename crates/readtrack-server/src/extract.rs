@@ -127,7 +127,12 @@ pub fn token_of(parts: &Parts) -> Option<String> {
 
 /// The value of the first cookie called `name`.
 pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
-    for header in parts.headers.get_all(axum::http::header::COOKIE) {
+    cookie_in(&parts.headers, name)
+}
+
+/// The value of the first cookie called `name` in these request headers.
+pub fn cookie_in(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    for header in headers.get_all(axum::http::header::COOKIE) {
         let Ok(header) = header.to_str() else {
             continue;
         };

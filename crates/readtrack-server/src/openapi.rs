@@ -30,6 +30,7 @@ impl Modify for BearerAuth {
         api::setup::login,
         api::setup::password_reset,
         api::setup::set_notifications,
+        api::setup::oidc_exchange,
         api::setup::accept_invitation,
         api::setup::invite,
         api::setup::begin_second_factor,

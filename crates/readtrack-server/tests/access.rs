@@ -271,6 +271,14 @@ fn table() -> Vec<Row> {
             Body::Json(|_| json!({"email_reminders": true})),
             [401, 401, 200, 200, 200, 200, 200, 200],
         ),
+        // Only a one-time code from a finished sign-in, with its verifier, makes a session.
+        write(
+            M::POST,
+            "/api/v1/auth/oidc/exchange",
+            |_| "/api/v1/auth/oidc/exchange".into(),
+            Body::Json(|_| json!({"code": "not-a-code", "code_verifier": "not-the-verifier"})),
+            [401, 401, 401, 401, 401, 401, 401, 401],
+        ),
         // Anyone may ask; this server sends no email, so nobody gets a link.
         write(
             M::POST,

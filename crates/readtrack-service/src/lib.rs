@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod invitations;
 pub mod mail;
 pub mod messages;
+pub mod oidc;
 pub mod org;
 pub mod privacy;
 pub mod ratelimit;
@@ -84,6 +85,8 @@ pub struct AppConfig {
     /// Email over SMTP (`serve --smtp-url`) and the renderer that writes emails out;
     /// without both no email is sent.
     pub mail: Option<(mail::MailConfig, mail::MailRenderer)>,
+    /// Sign-in through an OpenID Connect provider (`serve --oidc-issuer`); off without.
+    pub oidc: Option<oidc::OidcConfig>,
 }
 
 impl Default for AppConfig {
@@ -96,6 +99,7 @@ impl Default for AppConfig {
             limits: ratelimit::Limits::default(),
             setup_code: None,
             mail: None,
+            oidc: None,
         }
     }
 }
@@ -121,6 +125,8 @@ struct AppInner {
     limiters: ratelimit::RateLimiters,
     /// This node's open streams, ended when their credentials are revoked.
     streams: Arc<streams::OpenStreams>,
+    /// The identity provider's client, when sign-in through one is configured.
+    oidc: Option<oidc::OidcClient>,
 }
 
 /// The background tasks an [`App`] runs; await [`Background::stop`] on shutdown.
@@ -177,7 +183,6 @@ impl App {
                 bus,
                 clock,
                 dev_clock,
-                config,
                 writer,
                 hub,
                 tokens: auth::TokenCache::new(),
@@ -186,6 +191,8 @@ impl App {
                 wake_scheduler: tokio::sync::Notify::new(),
                 limiters,
                 streams: Arc::default(),
+                oidc: config.oidc.clone().map(oidc::OidcClient::new),
+                config,
             }),
         };
         let mut tasks = vec![("receipt writer", writer_task), ("realtime hub", hub_task)];

@@ -107,6 +107,36 @@ pub trait Orgs: Send + Sync {
     async fn ack_policy(&self, member: MemberId, version: i64, now: Timestamp) -> Result<()>;
     /// The credentials of the member with this (normalised) email.
     async fn login_record(&self, email: &str) -> Result<Option<LoginRecord>>;
+    /// The credentials of the member an identity provider's subject (issuer + `sub`)
+    /// was linked to.
+    async fn oidc_login_record(&self, issuer: &str, subject: &str) -> Result<Option<LoginRecord>>;
+    /// Links a subject to a member; false (and nothing changed) when the subject, or
+    /// another subject of the same issuer for this member, is already linked.
+    async fn link_oidc_subject(
+        &self,
+        issuer: &str,
+        subject: &str,
+        member: MemberId,
+        now: Timestamp,
+    ) -> Result<bool>;
+    /// Keeps a one-time code (its SHA-256) that the command-line client exchanges for a
+    /// session of `member`, given the PKCE verifier of `challenge`; expired codes go.
+    async fn insert_oidc_cli_code(
+        &self,
+        hash: &[u8],
+        org: OrgId,
+        member: MemberId,
+        challenge: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()>;
+    /// Takes (deletes) an unexpired one-time code: its organisation, member and PKCE
+    /// challenge.
+    async fn take_oidc_cli_code(
+        &self,
+        hash: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<(OrgId, MemberId, String)>>;
     /// Stores a token's hash.
     async fn insert_token(&self, token: NewToken) -> Result<TokenId>;
     /// The member behind an unexpired token hash.

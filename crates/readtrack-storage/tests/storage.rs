@@ -36,6 +36,8 @@ on_both_backends!(
     audited_views_appear_in_the_export_of_each_person_they_showed,
     retention_purges_per_person_rows_and_keeps_the_same_department_figures,
     a_survey_takes_one_answer_per_person_and_keeps_no_link_to_them,
+    an_identity_provider_subject_names_one_member_and_a_member_one_subject_per_issuer,
+    a_command_line_sign_in_code_is_taken_once_and_never_after_it_expires,
 );
 
 fn page(limit: u32) -> Page {
@@ -1467,4 +1469,81 @@ async fn a_survey_takes_one_answer_per_person_and_keeps_no_link_to_them(s: TestS
         .collect();
     answers.sort();
     assert_eq!(answers, vec![2, 3]);
+}
+
+async fn an_identity_provider_subject_names_one_member_and_a_member_one_subject_per_issuer(
+    s: TestStore,
+) {
+    let created = s
+        .setup(new_org("Harbour Line", "ivy@hl.example"))
+        .await
+        .unwrap();
+    let second = s
+        .create_org(new_org("Second", "boss@second.example"))
+        .await
+        .unwrap();
+    let idp = "https://id.example";
+    assert!(s.oidc_login_record(idp, "ivy").await.unwrap().is_none());
+    assert!(
+        s.link_oidc_subject(idp, "ivy", created.admin_id, t0())
+            .await
+            .unwrap()
+    );
+    let found = s.oidc_login_record(idp, "ivy").await.unwrap().unwrap();
+    assert_eq!(found.member_id, created.admin_id);
+    assert_eq!(found.org_id, created.org_id);
+    assert!(found.active);
+    assert!(
+        !s.link_oidc_subject(idp, "ivy", second.admin_id, t0())
+            .await
+            .unwrap(),
+        "a linked subject is not taken over"
+    );
+    assert!(
+        !s.link_oidc_subject(idp, "ivy-2", created.admin_id, t0())
+            .await
+            .unwrap(),
+        "one subject per member and issuer"
+    );
+    assert!(
+        s.link_oidc_subject("https://other.example", "ivy", second.admin_id, t0())
+            .await
+            .unwrap(),
+        "subjects are per issuer"
+    );
+    assert!(
+        s.oidc_login_record("https://other.example", "nobody")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn a_command_line_sign_in_code_is_taken_once_and_never_after_it_expires(s: TestStore) {
+    let created = s
+        .setup(new_org("Harbour Line", "ivy@hl.example"))
+        .await
+        .unwrap();
+    let (org, ivy) = (created.org_id, created.admin_id);
+    s.insert_oidc_cli_code(&[1; 32], org, ivy, "challenge-1", t0(), at(2))
+        .await
+        .unwrap();
+    s.insert_oidc_cli_code(&[2; 32], org, ivy, "challenge-2", t0(), at(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.take_oidc_cli_code(&[1; 32], at(1)).await.unwrap(),
+        Some((org, ivy, "challenge-1".to_string()))
+    );
+    assert_eq!(
+        s.take_oidc_cli_code(&[1; 32], at(1)).await.unwrap(),
+        None,
+        "once"
+    );
+    assert_eq!(
+        s.take_oidc_cli_code(&[2; 32], at(2)).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(s.take_oidc_cli_code(&[3; 32], at(1)).await.unwrap(), None);
 }

@@ -115,6 +115,18 @@ pub struct ServeArgs {
     /// (`https://readtrack.example.com`).
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
+    /// Offer sign-in through this OpenID Connect provider (its issuer URL, e.g.
+    /// `https://login.example.com/realms/staff`); the redirect URI to register there is
+    /// `{public_url}/auth/oidc/callback` [default: off].
+    #[arg(long, value_name = "URL")]
+    oidc_issuer: Option<String>,
+    /// This server's client id at the identity provider.
+    #[arg(long, value_name = "ID")]
+    oidc_client_id: Option<String>,
+    /// This server's client secret at the identity provider (better given in the
+    /// environment or the config file than on the command line).
+    #[arg(long, value_name = "SECRET")]
+    oidc_client_secret: Option<String>,
     /// Print the address actually bound (useful with port 0) as `listening on ADDR`.
     #[arg(long, hide = true)]
     print_addr: bool,
@@ -152,6 +164,9 @@ struct Config {
     smtp_url: Option<String>,
     mail_from: Option<String>,
     public_url: Option<String>,
+    oidc_issuer: Option<String>,
+    oidc_client_id: Option<String>,
+    oidc_client_secret: Option<String>,
 }
 
 impl Default for Config {
@@ -183,6 +198,9 @@ impl Default for Config {
             smtp_url: None,
             mail_from: None,
             public_url: None,
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
         }
     }
 }
@@ -214,6 +232,9 @@ const KEYS: &[&str] = &[
     "smtp_url",
     "mail_from",
     "public_url",
+    "oidc_issuer",
+    "oidc_client_id",
+    "oidc_client_secret",
 ];
 
 /// A list written as a list (TOML) or as one comma-separated string (environment).
@@ -292,6 +313,9 @@ impl Flags {
         put("smtp_url", text(&args.smtp_url));
         put("mail_from", text(&args.mail_from));
         put("public_url", text(&args.public_url));
+        put("oidc_issuer", text(&args.oidc_issuer));
+        put("oidc_client_id", text(&args.oidc_client_id));
+        put("oidc_client_secret", text(&args.oidc_client_secret));
         Ok(Self(d))
     }
 }
@@ -349,6 +373,8 @@ struct Settings {
     setup_code: Option<String>,
     /// Email, when an SMTP server is given.
     mail: Option<readtrack_service::mail::MailConfig>,
+    /// Sign-in through an identity provider, when an issuer is given.
+    oidc: Option<readtrack_service::oidc::OidcConfig>,
 }
 
 /// Parses a rate limit written `N/SECONDS` (`10/300`: ten back to back, refilled over
@@ -460,6 +486,55 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
             ));
         }
     };
+    let oidc = match (
+        &c.oidc_issuer,
+        &c.oidc_client_id,
+        &c.oidc_client_secret,
+        &c.public_url,
+    ) {
+        (None, _, _, _) => None,
+        (Some(issuer), Some(client_id), Some(client_secret), Some(public_url)) => {
+            for (key, flag, url) in [
+                ("oidc_issuer", "--oidc-issuer", issuer),
+                ("public_url", "--public-url", public_url),
+            ] {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(named(
+                        key,
+                        flag,
+                        format!("must be an http(s) URL, not {url:?}"),
+                    ));
+                }
+            }
+            Some(readtrack_service::oidc::OidcConfig {
+                issuer: issuer.clone(),
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                redirect_uri: format!("{}/auth/oidc/callback", public_url.trim_end_matches('/')),
+            })
+        }
+        (Some(_), None, _, _) => {
+            return Err(named(
+                "oidc_client_id",
+                "--oidc-client-id",
+                "is needed with --oidc-issuer".into(),
+            ));
+        }
+        (Some(_), _, None, _) => {
+            return Err(named(
+                "oidc_client_secret",
+                "--oidc-client-secret",
+                "is needed with --oidc-issuer".into(),
+            ));
+        }
+        (Some(_), _, _, None) => {
+            return Err(named(
+                "public_url",
+                "--public-url",
+                "is needed with --oidc-issuer (the redirect URI is {public_url}/auth/oidc/callback)".into(),
+            ));
+        }
+    };
     let s = Settings {
         listen: c.listen,
         data: c.data,
@@ -479,6 +554,7 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         otlp_traces,
         setup_code: c.setup_code,
         mail,
+        oidc,
     };
     if s.dev_clock && !s.listen.ip().is_loopback() {
         bail!(
@@ -705,6 +781,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .mail
             .clone()
             .map(|m| (m, readtrack_server::mail_renderer())),
+        oidc: s.oidc.clone(),
         ..AppConfig::default()
     };
     let bus_name = bus.name();
@@ -941,6 +1018,27 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("smtp_url"), "{e}");
+
+            // Identity provider sign-in is off by default; an issuer alone is refused,
+            // naming the missing key.
+            assert!(settings_of(&[]).unwrap().oidc.is_none());
+            let e = settings_of(&["--oidc-issuer", "https://id.example.com"])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("oidc_client_id"), "{e}");
+            jail.set_env("READTRACK_OIDC_CLIENT_ID", "readtrack");
+            let e = settings_of(&["--oidc-issuer", "https://id.example.com"])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("oidc_client_secret"), "{e}");
+            jail.set_env("READTRACK_OIDC_CLIENT_SECRET", "s3cret");
+            let s = settings_of(&["--oidc-issuer", "https://id.example.com"]).unwrap();
+            let oidc = s.oidc.unwrap();
+            assert_eq!(
+                oidc.redirect_uri,
+                "https://rt.example.com/auth/oidc/callback"
+            );
+            assert!(!format!("{oidc:?}").contains("s3cret"));
             Ok(())
         });
     }

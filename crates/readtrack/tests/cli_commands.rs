@@ -4,7 +4,7 @@
 
 mod cli_harness;
 
-use cli_harness::{Cli, Org, PASSWORD, Server, call, eventually, login};
+use cli_harness::{Cli, DEADLINE, Org, PASSWORD, Server, call, eventually, login};
 use readtrack_client::{ApiClient, Outbox, ReceiptKind, Store};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -478,4 +478,207 @@ async fn login_asks_for_the_authenticator_code_when_the_account_has_two_step_sig
     let wrong = sign_in(Some("000000".into())).await;
     assert_ne!(wrong.code, Some(0), "{}", wrong.stdout);
     sign_in(Some(app.generate(unix(60)).to_string())).await.ok();
+}
+
+/// A cookie jar per host and redirects followed by hand: enough browser for an OpenID
+/// Provider's plain HTML forms.
+struct FormBrowser {
+    http: reqwest::Client,
+    jar: std::collections::HashMap<String, std::collections::HashMap<String, String>>,
+}
+
+impl FormBrowser {
+    fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            jar: Default::default(),
+        }
+    }
+
+    /// GET, or POST of a form when `form` is given; answers the status and the next URL
+    /// (absolute) or the page.
+    async fn go(&mut self, url: &str, form: Option<String>) -> (u16, String) {
+        let parsed = reqwest::Url::parse(url).unwrap();
+        let host = format!("{}:{:?}", parsed.host_str().unwrap(), parsed.port());
+        let cookies = self
+            .jar
+            .get(&host)
+            .map(|c| {
+                c.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default();
+        let req = match form {
+            Some(body) => self
+                .http
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body),
+            None => self.http.get(url),
+        };
+        let res = req.header("cookie", cookies).send().await.expect("request");
+        let jar = self.jar.entry(host).or_default();
+        for set in res.headers().get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            let (pair, attrs) = set.split_once(';').unwrap_or((set, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || attrs.contains("Max-Age=0") {
+                jar.remove(k);
+            } else {
+                jar.insert(k.to_string(), v.to_string());
+            }
+        }
+        let status = res.status().as_u16();
+        match res.headers().get("location") {
+            Some(to) => (
+                status,
+                parsed.join(to.to_str().unwrap()).unwrap().to_string(),
+            ),
+            None => (status, res.text().await.unwrap_or_default()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_with_sso_signs_in_through_the_browser_and_keeps_the_token() {
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+    let peers = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../readtrack-server/tests/peers"
+    ));
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !(node && peers.join("node_modules/oidc-provider").is_dir()) {
+        let message = "`readtrack login --sso` test needs Node.js and `npm ci` in crates/readtrack-server/tests/peers";
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true and {message}"
+        );
+        eprintln!("SKIPPED: {message}");
+        return;
+    }
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (port, idp_port) = (free(), free());
+    let public_url = format!("http://127.0.0.1:{port}");
+    let issuer = format!("http://127.0.0.1:{idp_port}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Discovery waits for the first sign-in, so the server may start first.
+    let server = Server::start_on(
+        &dir.path().join("data"),
+        &format!("127.0.0.1:{port}"),
+        &[
+            "--public-url",
+            &public_url,
+            "--oidc-issuer",
+            &issuer,
+            "--oidc-client-id",
+            "readtrack",
+            "--oidc-client-secret",
+            "clisecret9",
+        ],
+    );
+    let org = Org::setup(&server).await;
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _provider = Killed(
+        Command::new("node")
+            .arg(peers.join("oidc_provider.mjs"))
+            .current_dir(peers)
+            .env("PORT", idp_port.to_string())
+            .env("OIDC_CLIENT_ID", "readtrack")
+            .env("OIDC_CLIENT_SECRET", "clisecret9")
+            .env(
+                "OIDC_REDIRECT_URIS",
+                format!("{public_url}/auth/oidc/callback"),
+            )
+            .env("OIDC_USER_LOGIN", "reader")
+            .env("OIDC_USER_PASSWORD", "company-pass")
+            .env("OIDC_USER_SUB", "idp-reader")
+            .env("OIDC_USER_EMAIL", &org.reader_email)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node starts the OpenID Provider"),
+    );
+    let discovery = format!("{issuer}/.well-known/openid-configuration");
+    eventually("the OpenID Provider answering", || async {
+        reqwest::get(&discovery)
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+            .map(|_| ())
+    })
+    .await;
+
+    let reader = Cli::new(&dir.path().join("reader"));
+    let mut child = reader
+        .command(&["--server", &server.url, "--json", "login", "--sso"])
+        .spawn()
+        .expect("readtrack login --sso starts");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let start = loop {
+        let line = stderr
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the client prints the address to open");
+        if let Some(at) = line.find("http") {
+            break line[at..].trim().to_string();
+        }
+    };
+    assert!(start.starts_with(&format!("{}/auth/oidc/start?cli_port=", server.url)));
+
+    // The person signs in at the provider; the browser ends at the client's loopback.
+    let mut browser = FormBrowser::new();
+    let (status, mut url) = browser.go(&start, None).await;
+    assert_eq!(status, 303);
+    let mut hops = 0;
+    // Through the server and the provider until the browser is sent elsewhere.
+    while url.starts_with(&issuer) || url.starts_with(&server.url) {
+        hops += 1;
+        assert!(hops < 15, "never came back to the client (at {url})");
+        let (status, next) = browser.go(&url, None).await;
+        if (300..400).contains(&status) {
+            url = next;
+            continue;
+        }
+        let form = if next.contains("name=\"login\"") {
+            "prompt=login&login=reader&password=company-pass".to_string()
+        } else {
+            "prompt=consent".to_string()
+        };
+        url = browser.go(&url, Some(form)).await.1;
+    }
+    let (status, page) = browser.go(&url, None).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Signed in"), "{page}");
+
+    let out = tokio::time::timeout(DEADLINE, child.wait_with_output())
+        .await
+        .expect("the client finishes")
+        .unwrap();
+    assert!(out.status.success());
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(json["member_id"], org.reader_id.as_str());
+    assert!(reader.home.join("profile.json").exists());
 }

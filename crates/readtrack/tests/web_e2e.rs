@@ -211,9 +211,15 @@ impl World {
 
     /// A world whose server runs with `flags` (which must include `--demo`).
     async fn start_with(flags: &[&str]) -> World {
+        World::start_on("127.0.0.1:0", flags).await
+    }
+
+    /// [`World::start_with`] on a given address (for settings that name the server's
+    /// own address, as the identity provider's redirect URI).
+    async fn start_on(listen: &str, flags: &[&str]) -> World {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let data = tempfile::tempdir().expect("a data dir");
-        let server = Server::start(data.path(), "127.0.0.1:0", flags);
+        let server = Server::start(data.path(), listen, flags);
         let driver = Driver::start().await;
         let http = reqwest::Client::new();
         let mut world = World {
@@ -1846,4 +1852,139 @@ async fn every_page_fits_a_phone_screen_and_the_navigation_stays_short() {
     for b in [admin, reader, sender] {
         b.quit().await.ok();
     }
+}
+
+/// panva's oidc-provider from the server crate's test peers, for one person; stopped
+/// when dropped.
+struct OpenIdProvider(Child);
+
+impl Drop for OpenIdProvider {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const OIDC_PEERS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../readtrack-server/tests/peers"
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_signs_in_with_the_company_account_in_a_real_browser() {
+    if !browsers_present() {
+        return;
+    }
+    let peer = Path::new(OIDC_PEERS);
+    if !peer.join("node_modules/oidc-provider").is_dir() {
+        let message =
+            "the OpenID Connect browser test needs `npm ci` in crates/readtrack-server/tests/peers";
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true and {message}"
+        );
+        let _ = writeln!(std::io::stderr(), "SKIPPED: {message}");
+        return;
+    }
+    let _one_at_a_time = SERIAL.lock().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (port, idp_port) = (free_port(), free_port());
+    let public_url = format!("http://127.0.0.1:{port}");
+    let issuer = format!("http://127.0.0.1:{idp_port}");
+    let _provider = OpenIdProvider(
+        Command::new("node")
+            .arg(peer.join("oidc_provider.mjs"))
+            .current_dir(peer)
+            .env("PORT", idp_port.to_string())
+            .env("OIDC_CLIENT_ID", "readtrack")
+            .env("OIDC_CLIENT_SECRET", "browsersecret7")
+            .env(
+                "OIDC_REDIRECT_URIS",
+                format!("{public_url}/auth/oidc/callback"),
+            )
+            .env("OIDC_USER_LOGIN", "kelvin")
+            .env("OIDC_USER_PASSWORD", "company-pass")
+            .env("OIDC_USER_SUB", "idp-kelvin")
+            .env("OIDC_USER_EMAIL", READER)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node starts the OpenID Provider"),
+    );
+    let http = reqwest::Client::new();
+    let discovery = format!("{issuer}/.well-known/openid-configuration");
+    eventually!(Duration::from_secs(15), "the OpenID Provider answering", {
+        match http.get(&discovery).send().await {
+            Ok(r) if r.status().is_success() => Some(()),
+            _ => None,
+        }
+    });
+    let world = World::start_on(
+        &format!("127.0.0.1:{port}"),
+        &[
+            "--demo",
+            "--public-url",
+            &public_url,
+            "--oidc-issuer",
+            &issuer,
+            "--oidc-client-id",
+            "readtrack",
+            "--oidc-client-secret",
+            "browsersecret7",
+        ],
+    )
+    .await;
+    let reader = world.browser("reader-oidc", "en").await;
+    reader.goto(world.server.url("/login")).await.unwrap();
+    reader
+        .find(By::Id("oidc-sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The provider's own pages: its login form, then its consent.
+    let login = eventually!(Duration::from_secs(15), "the provider's login form", {
+        reader.find(By::Css("input[name=login]")).await.ok()
+    });
+    login.send_keys("kelvin").await.unwrap();
+    reader
+        .find(By::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys("company-pass")
+        .await
+        .unwrap();
+    reader
+        .find(By::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually!(
+        Duration::from_secs(20),
+        "the inbox after the company sign-in",
+        {
+            let url = reader.current_url().await.ok();
+            if url.as_ref().is_some_and(|u| u.port() == Some(idp_port)) {
+                // Consent, when the provider asks for it.
+                if let Ok(b) = reader.find(By::Css("button[type=submit]")).await {
+                    let _ = b.click().await;
+                }
+            }
+            let heading = reader.find(By::Css("main h1")).await.ok();
+            match (url, heading) {
+                (Some(u), Some(h)) if u.path() == "/inbox" => {
+                    h.text().await.ok().filter(|t| t == "Inbox")
+                }
+                _ => None,
+            }
+        }
+    );
+    // Signed in as the demo reader the provider's verified email named.
+    let page = reader.source().await.unwrap();
+    assert!(page.contains("Kelvin Chan"), "signed in as someone else");
+    screenshot(&reader, "oidc-signed-in-inbox.png").await;
+    reader.quit().await.ok();
 }

@@ -23,6 +23,7 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
         .route("/setup", post(setup::setup))
         .route("/auth/login", post(setup::login))
         .route("/auth/password-reset", post(setup::password_reset))
+        .route("/auth/oidc/exchange", post(setup::oidc_exchange))
         .route("/auth/logout", post(setup::logout))
         .route("/tokens", post(setup::create_token))
         .route("/tokens/batch", post(setup::create_tokens))

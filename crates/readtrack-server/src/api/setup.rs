@@ -66,6 +66,28 @@ pub async fn login(
     }))
 }
 
+/// Exchanges the one-time code of a sign-in with the company account, started by the
+/// command-line client (`readtrack login --sso`), for a session. The code works once,
+/// for two minutes, and only with the PKCE verifier of the challenge the client started
+/// with; otherwise 401.
+#[utoipa::path(post, path = "/api/v1/auth/oidc/exchange", tag = "setup", request_body = OidcExchangeRequest,
+    responses((status = 200, body = LoginResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn oidc_exchange(
+    State(s): State<ServerState>,
+    crate::extract::ClientAddr(address): crate::extract::ClientAddr,
+    ApiJson(req): ApiJson<OidcExchangeRequest>,
+) -> ApiResult<Json<LoginResponse>> {
+    let out = s
+        .app
+        .oidc_exchange(&req.code, &req.code_verifier, address)
+        .await?;
+    Ok(Json(LoginResponse {
+        token: out.token,
+        member_id: out.member_id.to_string(),
+        expires_at: convert::time(out.expires_at),
+    }))
+}
+
 /// Asks for a password-reset link, emailed to the member (valid for an hour; it opens
 /// the invitation page, `POST /api/v1/invitations/accept` takes its secret). The answer
 /// is 202 whether or not the address belongs to anyone, and the email goes out after it.

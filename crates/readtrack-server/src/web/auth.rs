@@ -36,6 +36,8 @@ struct LoginPage {
     /// The account has two-step sign-in: the form asks for the code too.
     needs_code: bool,
     error: Option<String>,
+    /// Where sign-in through the organisation's identity provider starts, when offered.
+    oidc_href: Option<String>,
 }
 
 /// Query of the sign-in page.
@@ -65,17 +67,19 @@ fn with_cookie(mut res: Response, cookie: Option<HeaderValue>) -> Response {
     res
 }
 
-fn login_form(
+pub(crate) fn login_form(
+    s: &ServerState,
     visitor: &Visitor,
     status: StatusCode,
     next: String,
     email: String,
     error: Option<String>,
 ) -> Response {
-    login_form_with(visitor, status, next, email, false, error)
+    login_form_with(s, visitor, status, next, email, false, error)
 }
 
 fn login_form_with(
+    s: &ServerState,
     visitor: &Visitor,
     status: StatusCode,
     next: String,
@@ -84,6 +88,10 @@ fn login_form_with(
     error: Option<String>,
 ) -> Response {
     let (csrf, cookie) = login_csrf(visitor);
+    let oidc_href = s
+        .app
+        .oidc_enabled()
+        .then(|| format!("/auth/oidc/start?next={}", session::percent_encode(&next)));
     let page = LoginPage {
         ctx: Chrome::anonymous(visitor.lang, "/login"),
         csrf,
@@ -91,6 +99,7 @@ fn login_form_with(
         email,
         needs_code,
         error,
+        oidc_href,
     };
     with_cookie(render(status, &page), cookie)
 }
@@ -107,6 +116,7 @@ pub async fn login_page(
         Err(e) => return error_page(visitor.lang, e.into()),
     }
     login_form(
+        &s,
         &visitor,
         StatusCode::OK,
         safe_next(q.next.as_deref()),
@@ -140,6 +150,7 @@ pub async fn login_submit(
     if !visitor.login_csrf_ok(&f.csrf) {
         let t = visitor.lang.tr();
         return login_form(
+            &s,
             &visitor,
             StatusCode::FORBIDDEN,
             next,
@@ -165,6 +176,7 @@ pub async fn login_submit(
         Err(readtrack_service::ServiceError::SecondFactorRequired) => {
             let t = visitor.lang.tr();
             login_form_with(
+                &s,
                 &visitor,
                 StatusCode::UNAUTHORIZED,
                 next,
@@ -176,6 +188,7 @@ pub async fn login_submit(
         Err(readtrack_service::ServiceError::Unauthenticated(_)) => {
             let t = visitor.lang.tr();
             login_form_with(
+                &s,
                 &visitor,
                 StatusCode::UNAUTHORIZED,
                 next,
@@ -187,7 +200,7 @@ pub async fn login_submit(
         Err(e) => {
             let e = ApiError::from(e);
             if e.status == StatusCode::TOO_MANY_REQUESTS {
-                login_form(&visitor, e.status, next, f.email, Some(e.message))
+                login_form(&s, &visitor, e.status, next, f.email, Some(e.message))
             } else {
                 error_page(visitor.lang, e)
             }

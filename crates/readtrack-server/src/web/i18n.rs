@@ -166,6 +166,11 @@ strings! {
     email: "Email", "電郵";
     password: "Password", "密碼";
     wrong_login: "Wrong email or password.", "電郵或密碼不正確。";
+    oidc_sign_in: "Sign in with your company account", "使用公司帳戶登入";
+    oidc_no_account: "Your company account has no account here. Ask an administrator to add you.", "此處沒有你公司帳戶的帳號。請聯絡管理員為你新增。";
+    oidc_deactivated: "This account is deactivated. Ask an administrator if you need it again.", "此帳號已停用。如需再次使用，請聯絡管理員。";
+    oidc_failed: "Signing in with your company account did not work. Please try again.", "使用公司帳戶登入未能完成，請再試一次。";
+    oidc_unavailable: "Your company's sign-in service cannot be reached. Please try again later.", "暫時無法連接公司的登入服務，請稍後再試。";
     form_expired: "The form expired. Please try again.", "表單已過期，請再試一次。";
     setup_title: "Set up readtrack", "設定 readtrack";
     setup_intro: "This server has no organisation yet. Create it and its first administrator.", "此伺服器尚未有機構。請建立機構及第一位管理員。";

@@ -23,6 +23,7 @@ pub mod mail;
 pub mod markdown;
 pub mod my_data;
 pub mod notice;
+pub mod oidc;
 pub mod policy;
 pub mod session;
 pub mod settings;
@@ -49,6 +50,8 @@ pub fn routes(state: &ServerState) -> Router<ServerState> {
     Router::new()
         .route("/", get(auth::root))
         .route("/login", get(auth::login_page).post(auth::login_submit))
+        .route("/auth/oidc/start", get(oidc::start))
+        .route("/auth/oidc/callback", get(oidc::callback))
         .route("/setup", get(auth::setup_page).post(auth::setup_submit))
         .route("/l/{secret}", get(auth::mail_link))
         .route(

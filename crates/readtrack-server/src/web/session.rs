@@ -69,6 +69,23 @@ pub fn set_cookie(name: &str, value: &str, max_age_secs: i64, secure: bool) -> H
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("rt_invalid=; Max-Age=0"))
 }
 
+/// A `Set-Cookie` value for one path, HttpOnly and SameSite=Lax, `Secure` over TLS: for
+/// what must come back on a top-level navigation from another site (an identity
+/// provider's redirect), which a Strict cookie would not.
+pub fn set_lax_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age_secs: i64,
+    secure: bool,
+) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let v = format!(
+        "{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    );
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("rt_invalid=; Max-Age=0"))
+}
+
 /// The signed-in person looking at a page, with what every page needs to render.
 pub struct Viewer {
     /// The member.
@@ -306,7 +323,7 @@ impl Visitor {
     }
 }
 
-fn csrf_matches_plain(expected: &str, presented: &str) -> bool {
+pub(crate) fn csrf_matches_plain(expected: &str, presented: &str) -> bool {
     expected.len() == presented.len()
         && expected
             .bytes()

@@ -136,6 +136,23 @@ impl TestApp {
         app
     }
 
+    /// A server on a fresh data directory, on a given port (for settings that must name
+    /// the server's own address before it starts, as an identity provider's redirect).
+    pub async fn spawn_with_port(port: u16, server: ServerConfig, service: AppConfig) -> Self {
+        assert!(
+            postgres_admin_url().is_none(),
+            "spawn_with_port runs on SQLite only"
+        );
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data = tmp.path().to_path_buf();
+        let mut app = Self::spawn_configured(&data, Some(port), server, service).await;
+        app._tmp = Some(KeptData {
+            _dir: tmp,
+            _database: None,
+        });
+        app
+    }
+
     /// A server on an existing data directory (a restart), optionally on a given port.
     pub async fn spawn_at(data: &Path, port: Option<u16>) -> Self {
         Self::spawn_configured(data, port, ServerConfig::default(), AppConfig::default()).await

@@ -268,6 +268,99 @@ impl Orgs for Store {
         .transpose()
     }
 
+    async fn oidc_login_record(&self, issuer: &str, subject: &str) -> Result<Option<LoginRecord>> {
+        let row = q(
+            "SELECT m.id, m.org_id, m.password_hash, m.active FROM oidc_subjects s JOIN members m ON m.id = s.member_id WHERE s.issuer = ? AND s.subject = ?",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .fetch_optional(&mut self.db.read().await?)
+        .await?;
+        row.map(|r| {
+            Ok(LoginRecord {
+                member_id: MemberId(r.get("id")?),
+                org_id: OrgId(r.get("org_id")?),
+                password_hash: r.get("password_hash")?,
+                active: r.get("active")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn link_oidc_subject(
+        &self,
+        issuer: &str,
+        subject: &str,
+        member: MemberId,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.db.write().await?;
+        // Both unique keys are checked by the one statement: a subject already linked,
+        // or a member already linked to another subject of this issuer, inserts nothing.
+        let inserted = q(
+            "INSERT INTO oidc_subjects (issuer, subject, member_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .bind(member.0)
+        .bind(ms(now))
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(inserted == 1)
+    }
+
+    async fn insert_oidc_cli_code(
+        &self,
+        hash: &[u8],
+        org: OrgId,
+        member: MemberId,
+        challenge: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.db.write().await?;
+        q("DELETE FROM oidc_cli_codes WHERE expires_at <= ?")
+            .bind(ms(now))
+            .execute(&mut tx)
+            .await?;
+        q("INSERT INTO oidc_cli_codes (hash, org_id, member_id, challenge, expires_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(hash)
+            .bind(org.0)
+            .bind(member.0)
+            .bind(challenge)
+            .bind(ms(expires_at))
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn take_oidc_cli_code(
+        &self,
+        hash: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<(OrgId, MemberId, String)>> {
+        let mut tx = self.db.write().await?;
+        let row = q(
+            "DELETE FROM oidc_cli_codes WHERE hash = ? RETURNING org_id, member_id, challenge, expires_at",
+        )
+        .bind(hash)
+        .fetch_optional(&mut tx)
+        .await?;
+        tx.commit().await?;
+        let Some(r) = row else { return Ok(None) };
+        let expires_at: i64 = r.get("expires_at")?;
+        if expires_at <= ms(now) {
+            return Ok(None);
+        }
+        Ok(Some((
+            OrgId(r.get("org_id")?),
+            MemberId(r.get("member_id")?),
+            r.get("challenge")?,
+        )))
+    }
+
     async fn insert_token(&self, t: NewToken) -> Result<TokenId> {
         let id: i64 = q(
             "INSERT INTO tokens (hash, org_id, member_id, kind, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",

@@ -1,5 +1,6 @@
-//! `readtrack login`: signs in with email and password and saves the server and token
-//! in the profile (readable by its owner only).
+//! `readtrack login`: signs in with email and password, or with the company account in
+//! the browser (`--sso`), and saves the server and token in the profile (readable by its
+//! owner only).
 
 use std::io::{IsTerminal, Read};
 
@@ -18,8 +19,12 @@ use super::session::{INTERACTIVE, open_store};
 #[derive(Debug, Args)]
 pub struct LoginArgs {
     /// Your email.
-    #[arg(long)]
-    email: String,
+    #[arg(long, required_unless_present = "sso")]
+    email: Option<String>,
+    /// Sign in with your company account in a browser instead of a password (the server
+    /// must offer it; the browser comes back to this computer).
+    #[arg(long, conflicts_with_all = ["email", "password_stdin", "code"])]
+    sso: bool,
     /// Read the password from standard input (for scripts) instead of asking.
     #[arg(long)]
     password_stdin: bool,
@@ -50,7 +55,7 @@ struct LoginOutput<'a> {
     profile: String,
 }
 
-fn read_password(args: &LoginArgs) -> anyhow::Result<String> {
+fn read_password(args: &LoginArgs, email: &str) -> anyhow::Result<String> {
     let password = if args.password_stdin {
         let mut text = String::new();
         std::io::stdin()
@@ -60,7 +65,7 @@ fn read_password(args: &LoginArgs) -> anyhow::Result<String> {
         text.trim_end_matches(['\n', '\r']).to_string()
     } else if std::io::stdin().is_terminal() {
         let term = console::Term::stderr();
-        term.write_str(&format!("Password for {}: ", args.email))?;
+        term.write_str(&format!("Password for {email}: "))?;
         term.read_secure_line()
             .context("cannot read the password")?
     } else {
@@ -79,29 +84,35 @@ pub async fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<()> {
     let server = match (&global.server, &previous) {
         (Some(s), _) => s.clone(),
         (None, Some(p)) => p.server.clone(),
-        (None, None) => bail!(
-            "which server? run `readtrack --server URL login --email {}`",
-            args.email
-        ),
-    };
-    let password = read_password(&args)?;
-    let anonymous = ApiClient::with_options(&server, INTERACTIVE)?;
-    let email = args.email.trim();
-    let first = anonymous
-        .login_with_code(email, &password, args.code.as_deref())
-        .await;
-    let login = match first {
-        Err(readtrack_client::ClientError::Api { code, .. })
-            if code == "second_factor_required" && args.code.is_none() =>
-        {
-            let code = ask_code()?;
-            anonymous
-                .login_with_code(email, &password, Some(&code))
-                .await
+        (None, None) => {
+            bail!("which server? run `readtrack --server URL login --email …` (or `--sso`)")
         }
-        other => other,
-    }
-    .with_context(|| format!("cannot sign in to {server}"))?;
+    };
+    let anonymous = ApiClient::with_options(&server, INTERACTIVE)?;
+    let login = match args.email.as_deref() {
+        None => super::sso::sign_in(&anonymous)
+            .await
+            .with_context(|| format!("cannot sign in to {server} with your company account"))?,
+        Some(email) => {
+            let email = email.trim();
+            let password = read_password(&args, email)?;
+            let first = anonymous
+                .login_with_code(email, &password, args.code.as_deref())
+                .await;
+            match first {
+                Err(readtrack_client::ClientError::Api { code, .. })
+                    if code == "second_factor_required" && args.code.is_none() =>
+                {
+                    let code = ask_code()?;
+                    anonymous
+                        .login_with_code(email, &password, Some(&code))
+                        .await
+                }
+                other => other,
+            }
+            .with_context(|| format!("cannot sign in to {server}"))?
+        }
+    };
     let api = anonymous.with_token(login.token.clone());
     let me = api
         .me()

@@ -15,6 +15,7 @@ mod read;
 mod render;
 mod send;
 mod session;
+mod sso;
 mod sync;
 
 use clap::{Args, Subcommand};
