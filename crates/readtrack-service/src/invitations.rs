@@ -7,7 +7,6 @@
 use jiff::{SignedDuration, Timestamp};
 use readtrack_domain::ids::MemberId;
 use readtrack_domain::member::{Member, check_password};
-use readtrack_storage::TokenKind;
 
 use readtrack_domain::email::Email;
 
@@ -185,14 +184,7 @@ impl App {
         // close the streams opened with them.
         self.inner.tokens.forget_member(member.id);
         self.inner.streams.end_member(member.id);
-        let (token, _, expires_at) = self
-            .issue_token(member.org_id, member.id, TokenKind::Session, None, None)
-            .await?;
-        Ok(LoginOutput {
-            token,
-            member_id: member.id,
-            expires_at,
-        })
+        self.start_session(member.org_id, member.id).await
     }
 
     /// The members with an invitation still open, with its expiry (admin).

@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use readtrack_domain::email::Email;
 use readtrack_domain::oidc::{Candidate, SignInMatch, match_sign_in};
-use readtrack_storage::{LoginRecord, NewAudit, TokenKind};
+use readtrack_storage::{LoginRecord, NewAudit};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::{OnceCell, RwLock};
@@ -515,20 +515,9 @@ impl App {
                 .await?;
             return Ok(OidcOutcome::CliCode(code));
         }
-        let (token, _, expires_at) = self
-            .issue_token(
-                record.org_id,
-                record.member_id,
-                TokenKind::Session,
-                None,
-                None,
-            )
-            .await?;
-        Ok(OidcOutcome::SignedIn(LoginOutput {
-            token,
-            member_id: record.member_id,
-            expires_at,
-        }))
+        Ok(OidcOutcome::SignedIn(
+            self.start_session(record.org_id, record.member_id).await?,
+        ))
     }
 }
 
@@ -558,14 +547,7 @@ impl App {
         if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != challenge {
             return Err(denied());
         }
-        let (token, _, expires_at) = self
-            .issue_token(org, member, TokenKind::Session, None, None)
-            .await?;
-        Ok(LoginOutput {
-            token,
-            member_id: member,
-            expires_at,
-        })
+        self.start_session(org, member).await
     }
 }
 

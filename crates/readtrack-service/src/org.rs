@@ -209,6 +209,19 @@ impl App {
         Ok(self.inner.storage.is_set_up().await?)
     }
 
+    /// A new session for a member who has just proved who they are (password, invitation,
+    /// identity provider), as sign-in answers it.
+    pub(crate) async fn start_session(&self, org: OrgId, member: MemberId) -> Result<LoginOutput> {
+        let (token, _, expires_at) = self
+            .issue_token(org, member, TokenKind::Session, None, None)
+            .await?;
+        Ok(LoginOutput {
+            token,
+            member_id: member,
+            expires_at,
+        })
+    }
+
     pub(crate) async fn issue_token(
         &self,
         org: OrgId,
@@ -287,20 +300,7 @@ impl App {
                 ));
             }
         }
-        let (token, _, expires_at) = self
-            .issue_token(
-                record.org_id,
-                record.member_id,
-                TokenKind::Session,
-                None,
-                None,
-            )
-            .await?;
-        Ok(LoginOutput {
-            token,
-            member_id: record.member_id,
-            expires_at,
-        })
+        self.start_session(record.org_id, record.member_id).await
     }
 
     /// The member behind a bearer token, or 401.
